@@ -1,0 +1,56 @@
+// swift-tools-version:6.1
+import PackageDescription
+
+let package = Package(
+    name: "Dalaba",
+    platforms: [.macOS(.v15)],
+    products: [
+        .executable(name: "dalabad", targets: ["dalabad"]),
+        .executable(name: "dalaba", targets: ["dalaba"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-argument-parser.git", from: "1.8.2"),
+        .package(url: "https://github.com/apple/swift-log.git", from: "1.16.2"),
+        .package(url: "https://github.com/swift-server/swift-service-lifecycle.git", from: "2.13.0"),
+        .package(url: "https://github.com/hummingbird-project/hummingbird.git", from: "2.28.1"),
+        .package(url: "https://github.com/groue/GRDB.swift.git", from: "7.10.0"),
+        .package(url: "https://github.com/LebJe/TOMLKit.git", from: "0.6.0"),
+        .package(url: "https://github.com/x-sheep/swift-property-based.git", from: "2.0.1"),
+    ],
+    targets: [
+        // The C surface: system libraries and one shim for what Swift cannot call.
+        .systemLibrary(name: "CALSA", pkgConfig: "alsa", providers: [.apt(["libasound2-dev"])]),
+        .systemLibrary(name: "CSndFile", pkgConfig: "sndfile", providers: [.apt(["libsndfile1-dev"])]),
+        .systemLibrary(name: "CSampleRate", pkgConfig: "samplerate", providers: [.apt(["libsamplerate0-dev"])]),
+        .target(name: "CALSAShim", dependencies: ["CALSA"]),
+
+        // Pure core: no I/O, no C, no clock reads.
+        .target(name: "DalabaCore"),
+
+        // The only Swift module that imports C: decoding, conversion, ALSA output, the player thread.
+        .target(
+            name: "DalabaAudio",
+            dependencies: [
+                "DalabaCore", "CALSA", "CALSAShim", "CSndFile", "CSampleRate",
+                .product(name: "Logging", package: "swift-log"),
+            ]
+        ),
+
+        .target(
+            name: "DalabaCLI",
+            dependencies: [
+                "DalabaCore", "DalabaAudio",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Logging", package: "swift-log"),
+            ]
+        ),
+        .executableTarget(name: "dalaba", dependencies: ["DalabaCLI"]),
+
+        .testTarget(
+            name: "DalabaCoreTests",
+            dependencies: ["DalabaCore", .product(name: "PropertyBased", package: "swift-property-based")]
+        ),
+        .testTarget(name: "DalabaAudioTests", dependencies: ["DalabaAudio", "DalabaCore"]),
+    ],
+    swiftLanguageModes: [.v6]
+)
