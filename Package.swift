@@ -5,7 +5,6 @@ let package = Package(
     name: "Dalaba",
     platforms: [.macOS(.v15)],
     products: [
-        .executable(name: "dalabad", targets: ["dalabad"]),
         .executable(name: "dalaba", targets: ["dalaba"]),
     ],
     dependencies: [

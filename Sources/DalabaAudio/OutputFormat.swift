@@ -1,0 +1,52 @@
+/// The sample format the device runs at; everything is converted to it.
+public enum SampleFormat: String, Sendable, Codable, CaseIterable {
+    case s16 = "S16"
+    case s32 = "S32"
+
+    public var bytesPerSample: Int {
+        switch self {
+        case .s16: 2
+        case .s32: 4
+        }
+    }
+}
+
+/// Quality of the libsamplerate converter; the faster sinc is already transparent for speech on loudspeakers.
+public enum ResamplerQuality: String, Sendable, Codable, CaseIterable {
+    case best = "sinc-best"
+    case medium = "sinc-medium"
+    case fastest = "sinc-fastest"
+    case linear
+}
+
+/// The one format the device is opened with, and how it is driven. The device is opened once and stays open,
+/// so items of any rate and channel count are converted to this.
+public struct OutputFormat: Sendable, Equatable, Codable {
+    /// Any ALSA PCM string: `hw:0`, `plughw:1,0`, `null`, `file:FILE=/tmp/out.raw,FORMAT=raw`, a name from asound.conf.
+    public var device: String
+    public var rate: Int
+    public var channels: Int
+    public var sampleFormat: SampleFormat
+    /// Frames per period: the player checks for a stop or a switch once per period, so this bounds preemption latency.
+    public var periodFrames: Int
+    /// Frames in the device buffer (a few periods): enough to ride out scheduling hiccups without an underrun.
+    public var bufferFrames: Int
+    public var resamplerQuality: ResamplerQuality
+
+    /// 48 kHz stereo S16 with 10 ms periods and a 40 ms buffer: real USB and onboard cards play this without underruns,
+    /// and a switch is heard within about one period.
+    public init(
+        device: String, rate: Int = 48_000, channels: Int = 2, sampleFormat: SampleFormat = .s16, periodFrames: Int = 480,
+        bufferFrames: Int = 1_920, resamplerQuality: ResamplerQuality = .fastest
+    ) {
+        self.device = device
+        self.rate = rate
+        self.channels = channels
+        self.sampleFormat = sampleFormat
+        self.periodFrames = periodFrames
+        self.bufferFrames = bufferFrames
+        self.resamplerQuality = resamplerQuality
+    }
+
+    public var bytesPerFrame: Int { channels * sampleFormat.bytesPerSample }
+}

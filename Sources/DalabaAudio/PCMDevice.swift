@@ -1,0 +1,110 @@
+import CALSA
+import CALSAShim
+import Foundation
+
+/// An ALSA playback PCM, opened once with the configured format and kept open between items:
+/// one Swift object per `snd_pcm_t*`, closed in `deinit`. Every call that can fail throws `AudioError`
+/// carrying alsa-lib's own reason and the device name.
+public final class PCMDevice {
+    /// The format as negotiated: the rate, period and buffer the device really gave.
+    public let format: OutputFormat
+    /// Underruns recovered with `snd_pcm_recover` since the device was opened.
+    public private(set) var underruns = 0
+    private let pcm: OpaquePointer
+
+    public init(format requested: OutputFormat) throws(AudioError) {
+        PCMDevice.silenceLibraryMessages
+        let name = requested.device
+        var handle: OpaquePointer?
+        var status = snd_pcm_open(&handle, name, SND_PCM_STREAM_PLAYBACK, 0)
+        guard status >= 0, let pcm = handle else { throw .deviceUnavailable(device: name, reason: PCMDevice.reason(status)) }
+        func fail(_ step: String, _ code: Int32) -> AudioError {
+            snd_pcm_close(pcm)
+            return .deviceUnavailable(device: name, reason: "\(step): \(PCMDevice.reason(code))")
+        }
+        var hw: OpaquePointer?
+        snd_pcm_hw_params_malloc(&hw)
+        defer { snd_pcm_hw_params_free(hw) }
+        status = snd_pcm_hw_params_any(pcm, hw)
+        guard status >= 0 else { throw fail("no configuration available", status) }
+        status = snd_pcm_hw_params_set_access(pcm, hw, SND_PCM_ACCESS_RW_INTERLEAVED)
+        guard status >= 0 else { throw fail("interleaved access not supported", status) }
+        let alsaFormat = requested.sampleFormat == .s16 ? SND_PCM_FORMAT_S16_LE : SND_PCM_FORMAT_S32_LE
+        status = snd_pcm_hw_params_set_format(pcm, hw, alsaFormat)
+        guard status >= 0 else { throw fail("sample format \(requested.sampleFormat.rawValue) not supported (try plughw:)", status) }
+        status = snd_pcm_hw_params_set_channels(pcm, hw, UInt32(requested.channels))
+        guard status >= 0 else { throw fail("\(requested.channels) channels not supported (try plughw:)", status) }
+        var rate = UInt32(requested.rate)
+        status = snd_pcm_hw_params_set_rate_near(pcm, hw, &rate, nil)
+        guard status >= 0 else { throw fail("rate \(requested.rate) Hz not supported", status) }
+        var period = snd_pcm_uframes_t(requested.periodFrames)
+        status = snd_pcm_hw_params_set_period_size_near(pcm, hw, &period, nil)
+        guard status >= 0 else { throw fail("period of \(requested.periodFrames) frames not supported", status) }
+        var buffer = snd_pcm_uframes_t(max(requested.bufferFrames, Int(period) * 2))
+        status = snd_pcm_hw_params_set_buffer_size_near(pcm, hw, &buffer)
+        guard status >= 0 else { throw fail("buffer of \(requested.bufferFrames) frames not supported", status) }
+        status = snd_pcm_hw_params(pcm, hw)
+        guard status >= 0 else { throw fail("cannot apply hardware parameters", status) }
+        snd_pcm_hw_params_get_period_size(hw, &period, nil)
+        snd_pcm_hw_params_get_buffer_size(hw, &buffer)
+
+        var sw: OpaquePointer?
+        snd_pcm_sw_params_malloc(&sw)
+        defer { snd_pcm_sw_params_free(sw) }
+        snd_pcm_sw_params_current(pcm, sw)
+        // Start as soon as one period is queued, so a switched-in item is heard without waiting for a full buffer.
+        snd_pcm_sw_params_set_start_threshold(pcm, sw, period)
+        snd_pcm_sw_params_set_avail_min(pcm, sw, period)
+        status = snd_pcm_sw_params(pcm, sw)
+        guard status >= 0 else { throw fail("cannot apply software parameters", status) }
+
+        self.pcm = pcm
+        var negotiated = requested
+        negotiated.rate = Int(rate)
+        negotiated.periodFrames = Int(period)
+        negotiated.bufferFrames = Int(buffer)
+        self.format = negotiated
+    }
+
+    deinit { snd_pcm_close(pcm) }
+
+    /// Hands `frames` interleaved frames to the device, blocking while its buffer is full; recovers from underruns.
+    public func write(_ data: UnsafeRawPointer, frames: Int) throws(AudioError) {
+        let bytesPerFrame = format.bytesPerFrame
+        var done = 0
+        while done < frames {
+            let written = snd_pcm_writei(pcm, data + done * bytesPerFrame, snd_pcm_uframes_t(frames - done))
+            if written >= 0 {
+                done += Int(written)
+                continue
+            }
+            let code = Int32(truncatingIfNeeded: written)
+            if code == -EPIPE { underruns += 1 }
+            let recovered = snd_pcm_recover(pcm, code, 1)
+            guard recovered >= 0 else { throw .deviceFailed(device: format.device, reason: PCMDevice.reason(code)) }
+        }
+    }
+
+    /// Discards what is buffered, at once, and makes the device ready for the next item.
+    public func drop() {
+        snd_pcm_drop(pcm)
+        snd_pcm_prepare(pcm)
+    }
+
+    /// Lets what is buffered play out (a natural end), then makes the device ready again.
+    public func drain() {
+        snd_pcm_drain(pcm)
+        snd_pcm_prepare(pcm)
+    }
+
+    /// Frames written but not yet played.
+    public var delay: Int {
+        var frames: snd_pcm_sframes_t = 0
+        return snd_pcm_delay(pcm, &frames) >= 0 ? Int(frames) : 0
+    }
+
+    private static func reason(_ code: Int32) -> String { String(cString: snd_strerror(code)) }
+
+    /// alsa-lib's own stderr messages would duplicate (and garble) the errors we report with the device name.
+    private static let silenceLibraryMessages: Void = { dalaba_alsa_silence_errors() }()
+}

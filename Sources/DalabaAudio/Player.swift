@@ -1,0 +1,145 @@
+import Foundation
+import Logging
+import Synchronization
+
+/// Plays one item at a time on its own thread (blocking libsndfile and ALSA calls never run on Swift's cooperative
+/// pool). It can be told to stop or to switch to another item at any moment and does so within one period, and it
+/// reports for every item the exact number of frames handed to the device.
+public final class Player: Sendable {
+    /// Something to play: an optional signal (chime or attention tone) and then the programme, back to back.
+    public struct Item: Sendable, Equatable {
+        public var id: String
+        public var segments: [Segment]
+        public init(id: String, segments: [Segment]) {
+            self.id = id
+            self.segments = segments
+        }
+    }
+
+    public struct Segment: Sendable, Equatable {
+        public enum Role: Sendable, Equatable {
+            /// A chime or attention signal: its frames are counted apart, and a bad signal file is skipped, not fatal.
+            case signal
+            case programme
+        }
+        public var path: String
+        public var role: Role
+        public var gain: Float
+        /// Frames to skip at the device rate, to resume.
+        public var startFrame: Int64
+        public init(path: String, role: Role = .programme, gain: Float = 1, startFrame: Int64 = 0) {
+            self.path = path
+            self.role = role
+            self.gain = gain
+            self.startFrame = startFrame
+        }
+    }
+
+    public struct Report: Sendable, Equatable {
+        public enum Ending: Sendable, Equatable {
+            case completed
+            /// Stopped or switched away on request.
+            case stopped
+            case deviceFailed(String)
+            case audioFailed(String)
+        }
+        /// Programme frames handed to the device (after `startFrame`).
+        public var frames: Int64
+        public var signalFrames: Int64
+        public var rate: Int
+        public var startedAt: Date?
+        public var ending: Ending
+    }
+
+    public enum Event: Sendable, Equatable {
+        /// The first frame of the item went to the device. `totalFrames` is the programme's length at the device rate.
+        case started(id: String, at: Date, totalFrames: Int64)
+        /// About once a second of audio: frames so far, for checkpoints and progress lines.
+        case progress(id: String, frames: Int64, signalFrames: Int64)
+        case finished(id: String, report: Report)
+    }
+
+    /// What the device is doing, for status pages and metrics.
+    public struct Health: Sendable, Equatable {
+        public var isOpen: Bool
+        public var underruns: Int
+        public var lastError: String?
+        public var format: OutputFormat
+    }
+
+    public let events: AsyncStream<Event>
+    private let mailbox: Mailbox
+    private let healthState: HealthState
+
+    public init(format: OutputFormat, logger: Logger) {
+        let (events, continuation) = AsyncStream.makeStream(of: Event.self, bufferingPolicy: .unbounded)
+        self.events = events
+        let mailbox = Mailbox()
+        self.mailbox = mailbox
+        let health = HealthState(Health(isOpen: false, underruns: 0, lastError: nil, format: format))
+        self.healthState = health
+        let loop = PlayerLoop(format: format, mailbox: mailbox, events: continuation, health: health, logger: logger)
+        let thread = Thread { loop.run() }
+        thread.name = "dalaba-player"
+        thread.stackSize = 1 << 20
+        thread.start()
+    }
+
+    /// Plays `item`, cutting off whatever plays now (reported as `.stopped`) within one period.
+    public func play(_ item: Item) { mailbox.post(.play(item)) }
+
+    /// Stops the current item within one period; the device stays open.
+    public func stop() { mailbox.post(.stop) }
+
+    /// Stops the current item and ends the thread; `events` finishes after the last report.
+    public func shutdown() { mailbox.post(.shutdown) }
+
+    public var health: Health { healthState.value.withLock { $0 } }
+}
+
+/// The device's health, written by the player thread and read by status pages.
+final class HealthState: Sendable {
+    let value: Mutex<Player.Health>
+    init(_ initial: Player.Health) { value = Mutex(initial) }
+}
+
+enum PlayerCommand: Sendable {
+    case play(Player.Item)
+    case stop
+    case shutdown
+}
+
+/// The one place the control side and the player thread meet. A condition variable rather than a bare mutex,
+/// because the idle thread must sleep until there is something to do.
+final class Mailbox: @unchecked Sendable {
+    private let condition = NSCondition()
+    private var pending: [PlayerCommand] = []
+
+    func post(_ command: PlayerCommand) {
+        condition.lock()
+        pending.append(command)
+        condition.signal()
+        condition.unlock()
+    }
+
+    /// The next command without waiting, or nil.
+    func take() -> PlayerCommand? {
+        condition.lock()
+        defer { condition.unlock() }
+        return pending.isEmpty ? nil : pending.removeFirst()
+    }
+
+    /// Waits for a command until `deadline` (nil: forever); nil when the deadline passed.
+    func wait(until deadline: Date?) -> PlayerCommand? {
+        condition.lock()
+        defer { condition.unlock() }
+        while pending.isEmpty {
+            if let deadline {
+                if !condition.wait(until: deadline) { return nil }
+            } else {
+                condition.wait()
+            }
+        }
+        return pending.removeFirst()
+    }
+}

@@ -1,0 +1,213 @@
+import Foundation
+import Logging
+import Synchronization
+
+/// The player thread's state and loop. Everything here runs on that one thread.
+final class PlayerLoop: @unchecked Sendable {
+    private let requested: OutputFormat
+    private let mailbox: Mailbox
+    private let events: AsyncStream<Player.Event>.Continuation
+    private let health: HealthState
+    private let logger: Logger
+    private var device: PCMDevice?
+    /// Audio handed to the device and not yet drained: when the queue runs dry the loop drains once.
+    private var deviceRunning = false
+    private var current: Playback?
+    private var buffer: UnsafeMutableRawPointer?
+
+    init(
+        format: OutputFormat, mailbox: Mailbox, events: AsyncStream<Player.Event>.Continuation, health: HealthState,
+        logger: Logger
+    ) {
+        self.requested = format
+        self.mailbox = mailbox
+        self.events = events
+        self.health = health
+        self.logger = logger
+    }
+
+    /// One item on air: its segments, the reader of the segment playing, and the frame counts so far.
+    final class Playback {
+        let item: Player.Item
+        var segmentIndex = 0
+        var reader: ConvertingReader?
+        var frames: Int64 = 0
+        var signalFrames: Int64 = 0
+        var startedAt: Date?
+        var totalFrames: Int64 = 0
+        var rate = 0
+        var framesAtLastProgress: Int64 = 0
+        init(item: Player.Item) { self.item = item }
+    }
+
+    func run() {
+        defer {
+            buffer?.deallocate()
+            events.finish()
+        }
+        while true {
+            let command: PlayerCommand?
+            if current == nil {
+                // Idle: wait for work; if the device still holds audio, let it play out after half a buffer of silence.
+                let halfBuffer = Double((device?.format.bufferFrames ?? 0) / 2) / Double(device?.format.rate ?? 48_000)
+                command = mailbox.wait(until: deviceRunning ? Date(timeIntervalSinceNow: halfBuffer) : nil)
+                if command == nil {
+                    device?.drain()
+                    deviceRunning = false
+                    continue
+                }
+            } else {
+                command = mailbox.take()
+            }
+            if let command {
+                if !handle(command) { return }
+                continue
+            }
+            if let playback = current { writePeriod(of: playback) }
+        }
+    }
+
+    /// Returns false when the thread should end.
+    private func handle(_ command: PlayerCommand) -> Bool {
+        switch command {
+        case .play(let item):
+            cutOff()
+            start(item)
+            return true
+        case .stop:
+            cutOff()
+            return true
+        case .shutdown:
+            cutOff()
+            device = nil
+            updateHealth { $0.isOpen = false }
+            return false
+        }
+    }
+
+    /// Stops what plays at once: the device's buffer is discarded, so the next item is heard within a period.
+    private func cutOff() {
+        guard let playback = current else { return }
+        device?.drop()
+        deviceRunning = false
+        finish(playback, .stopped)
+    }
+
+    private func start(_ item: Player.Item) {
+        let playback = Playback(item: item)
+        current = playback
+        do {
+            if device == nil {
+                let opened = try PCMDevice(format: requested)
+                device = opened
+                buffer?.deallocate()
+                buffer = .allocate(byteCount: opened.format.periodFrames * opened.format.bytesPerFrame, alignment: 16)
+                logger.info(
+                    "device open",
+                    metadata: [
+                        "device": "\(opened.format.device)", "rate": "\(opened.format.rate)", "period": "\(opened.format.periodFrames)",
+                        "buffer": "\(opened.format.bufferFrames)",
+                    ])
+                updateHealth {
+                    $0.isOpen = true
+                    $0.lastError = nil
+                    $0.format = opened.format
+                }
+            }
+            try openNextSegment(playback)
+        } catch {
+            fail(playback, error)
+        }
+    }
+
+    /// Opens the reader of the next segment that can be opened; a bad signal is skipped with a warning.
+    private func openNextSegment(_ playback: Playback) throws(AudioError) {
+        guard let device else { return }
+        while playback.segmentIndex < playback.item.segments.count {
+            let segment = playback.item.segments[playback.segmentIndex]
+            do {
+                let reader = try ConvertingReader(
+                    path: segment.path, output: device.format, gain: segment.gain, startFrame: segment.startFrame)
+                if segment.role == .programme { playback.totalFrames = reader.totalFrames }
+                playback.rate = device.format.rate
+                playback.reader = reader
+                return
+            } catch {
+                guard segment.role == .signal else { throw error }
+                logger.warning("signal skipped", metadata: ["item": "\(playback.item.id)", "error": "\(error)"])
+                playback.segmentIndex += 1
+            }
+        }
+        playback.reader = nil
+    }
+
+    /// Decodes and hands one period to the device (the unit in which stop and switch requests are honoured).
+    private func writePeriod(of playback: Playback) {
+        guard let device, let buffer else { return }
+        let period = device.format.periodFrames
+        let bytesPerFrame = device.format.bytesPerFrame
+        var filled = 0
+        var filledSignal = 0
+        do {
+            while filled < period, let reader = playback.reader {
+                let n = try reader.read(into: buffer + filled * bytesPerFrame, frames: period - filled)
+                if n == 0 {
+                    playback.segmentIndex += 1
+                    try openNextSegment(playback)
+                    continue
+                }
+                if playback.item.segments[playback.segmentIndex].role == .signal { filledSignal += n }
+                filled += n
+            }
+            if filled > 0 {
+                if playback.startedAt == nil {
+                    playback.startedAt = Date()
+                    events.yield(.started(id: playback.item.id, at: playback.startedAt!, totalFrames: playback.totalFrames))
+                }
+                try device.write(buffer, frames: filled)
+                deviceRunning = true
+                playback.signalFrames += Int64(filledSignal)
+                playback.frames += Int64(filled - filledSignal)
+                let underruns = device.underruns
+                if health.value.withLock({ $0.underruns }) != underruns { updateHealth { $0.underruns = underruns } }
+                let total = playback.frames + playback.signalFrames
+                if total - playback.framesAtLastProgress >= Int64(device.format.rate) {
+                    playback.framesAtLastProgress = total
+                    events.yield(.progress(id: playback.item.id, frames: playback.frames, signalFrames: playback.signalFrames))
+                }
+            }
+            if playback.reader == nil { finish(playback, .completed) }
+        } catch {
+            fail(playback, error)
+        }
+    }
+
+    private func fail(_ playback: Playback, _ error: AudioError) {
+        if error.isDeviceFault {
+            logger.error("device failed", metadata: ["item": "\(playback.item.id)", "error": "\(error)"])
+            // Closing lets the next attempt reopen it from scratch, which is what recovers an unplugged USB card.
+            device = nil
+            deviceRunning = false
+            updateHealth {
+                $0.isOpen = false
+                $0.lastError = error.description
+            }
+            finish(playback, .deviceFailed(error.description))
+        } else {
+            logger.error("audio failed", metadata: ["item": "\(playback.item.id)", "error": "\(error)"])
+            finish(playback, .audioFailed(error.description))
+        }
+    }
+
+    private func finish(_ playback: Playback, _ ending: Player.Report.Ending) {
+        current = nil
+        let report = Player.Report(
+            frames: playback.frames, signalFrames: playback.signalFrames, rate: playback.rate > 0 ? playback.rate : (device?.format.rate ?? requested.rate),
+            startedAt: playback.startedAt, ending: ending)
+        events.yield(.finished(id: playback.item.id, report: report))
+    }
+
+    private func updateHealth(_ change: (inout Player.Health) -> Void) {
+        health.value.withLock { change(&$0) }
+    }
+}

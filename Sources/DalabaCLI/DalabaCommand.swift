@@ -1,0 +1,12 @@
+import ArgumentParser
+
+/// `dalaba`: the operators' and officials' tool.
+public struct DalabaCommand: AsyncParsableCommand {
+    public static let configuration = CommandConfiguration(
+        commandName: "dalaba",
+        abstract: "Queue, play and review announcements on the village loudspeakers (大喇叭).",
+        subcommands: [PlayCommand.self]
+    )
+
+    public init() {}
+}

@@ -1,0 +1,6 @@
+import DalabaCLI
+
+@main
+struct Main {
+    static func main() async { await DalabaCommand.main() }
+}
