@@ -15,6 +15,7 @@ let package = Package(
         .package(url: "https://github.com/groue/GRDB.swift.git", from: "7.10.0"),
         .package(url: "https://github.com/LebJe/TOMLKit.git", from: "0.6.0"),
         .package(url: "https://github.com/x-sheep/swift-property-based.git", from: "2.0.1"),
+        .package(url: "https://github.com/jpsim/Yams.git", from: "6.2.2"),
     ],
     targets: [
         // The C surface: system libraries and one shim for what Swift cannot call.
@@ -25,6 +26,10 @@ let package = Package(
 
         // Pure core: no I/O, no C, no clock reads.
         .target(name: "DalabaCore"),
+
+        // Schedule files, recurrence rules and the Scheduler state machine: pure, takes file contents and `now` as values.
+        // YAML because Yams gives every node's line, so `dalaba schedule check` names file and line for every error.
+        .target(name: "DalabaSchedule", dependencies: ["DalabaCore", .product(name: "Yams", package: "Yams")]),
 
         // The only Swift module that imports C: decoding, conversion, ALSA output, the player thread.
         .target(
@@ -49,7 +54,9 @@ let package = Package(
             name: "DalabaCoreTests",
             dependencies: ["DalabaCore", .product(name: "PropertyBased", package: "swift-property-based")]
         ),
-        .testTarget(name: "DalabaAudioTests", dependencies: ["DalabaAudio", "DalabaCore"]),
+        .testTarget(name: "DalabaScheduleTests", dependencies: ["DalabaSchedule", "DalabaCore"]),
+        .target(name: "DalabaTestSupport", dependencies: ["DalabaAudio"], path: "Tests/DalabaTestSupport"),
+        .testTarget(name: "DalabaAudioTests", dependencies: ["DalabaAudio", "DalabaCore", "DalabaTestSupport"]),
     ],
     swiftLanguageModes: [.v6]
 )

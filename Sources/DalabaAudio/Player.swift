@@ -67,6 +67,15 @@ public final class Player: Sendable {
         public var format: OutputFormat
     }
 
+    /// The item on air and how far it has got, updated after every period handed to the device.
+    public struct Position: Sendable, Equatable {
+        public var id: String
+        public var frames: Int64
+        public var signalFrames: Int64
+        public var totalFrames: Int64
+        public var rate: Int
+    }
+
     public let events: AsyncStream<Event>
     private let mailbox: Mailbox
     private let healthState: HealthState
@@ -95,11 +104,15 @@ public final class Player: Sendable {
     public func shutdown() { mailbox.post(.shutdown) }
 
     public var health: Health { healthState.value.withLock { $0 } }
+
+    /// What plays now, exact to the last period written; nil when idle.
+    public var position: Position? { healthState.position.withLock { $0 } }
 }
 
-/// The device's health, written by the player thread and read by status pages.
+/// The device's health and the position on air, written by the player thread and read by status pages.
 final class HealthState: Sendable {
     let value: Mutex<Player.Health>
+    let position = Mutex<Player.Position?>(nil)
     init(_ initial: Player.Health) { value = Mutex(initial) }
 }
 

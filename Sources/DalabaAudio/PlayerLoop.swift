@@ -168,6 +168,11 @@ final class PlayerLoop: @unchecked Sendable {
                 deviceRunning = true
                 playback.signalFrames += Int64(filledSignal)
                 playback.frames += Int64(filled - filledSignal)
+                health.position.withLock {
+                    $0 = Player.Position(
+                        id: playback.item.id, frames: playback.frames, signalFrames: playback.signalFrames,
+                        totalFrames: playback.totalFrames, rate: device.format.rate)
+                }
                 let underruns = device.underruns
                 if health.value.withLock({ $0.underruns }) != underruns { updateHealth { $0.underruns = underruns } }
                 let total = playback.frames + playback.signalFrames
@@ -201,6 +206,7 @@ final class PlayerLoop: @unchecked Sendable {
 
     private func finish(_ playback: Playback, _ ending: Player.Report.Ending) {
         current = nil
+        health.position.withLock { $0 = nil }
         let report = Player.Report(
             frames: playback.frames, signalFrames: playback.signalFrames, rate: playback.rate > 0 ? playback.rate : (device?.format.rate ?? requested.rate),
             startedAt: playback.startedAt, ending: ending)

@@ -42,6 +42,10 @@ public final class SoundFile {
             sf_close(handle)
             throw .unreadable(path: path, reason: "contains no audio frames (truncated or empty)")
         }
+        if let truncation = SoundFile.truncation(handle, frames: Int64(info.frames), rate: Int(info.samplerate)) {
+            sf_close(handle)
+            throw .unreadable(path: path, reason: truncation)
+        }
         self.handle = handle
         self.rate = Int(info.samplerate)
         self.channels = Int(info.channels)
@@ -114,12 +118,32 @@ public final class SoundFile {
         return String(cString: name)
     }
 
+    /// libsndfile plays the part of a truncated WAV that is there and only notes the shortfall in its log
+    /// ("data : 1920000 (should be 192000)"); a half-heard announcement is useless, so this is an error.
+    private static func truncation(_ handle: OpaquePointer, frames: Int64, rate: Int) -> String? {
+        var log = [CChar](repeating: 0, count: 8_192)
+        sf_command(handle, Int32(SFC_GET_LOG_INFO), &log, Int32(log.count))
+        let text = String(cString: log)
+        for line in text.split(separator: "\n") where line.hasPrefix("data") && line.contains("(should be") {
+            let numbers = line.split(whereSeparator: { !$0.isNumber }).compactMap { Double($0) }
+            guard numbers.count >= 2, numbers[1] > 0, numbers[0] > numbers[1] else { continue }
+            let held = Double(frames) / Double(rate)
+            let promised = held * numbers[0] / numbers[1]
+            return String(format: "is truncated: its header promises %.1f s of audio but the file holds %.1f s", promised, held)
+        }
+        return nil
+    }
+
     /// libsndfile's messages are terse ("Format not recognised."); say what that means for the operator.
     private static func explain(_ message: String) -> String {
         let trimmed = message.trimmingCharacters(in: CharacterSet(charactersIn: ". \n"))
         if trimmed.localizedCaseInsensitiveContains("unknown format") || trimmed.localizedCaseInsensitiveContains("not recognised") {
             return "not an audio file libsndfile can read (\(trimmed))"
         }
+        if trimmed.contains("SF_INFO struct incomplete") {
+            return "the header is invalid: impossible sample rate, channel count or block size"
+        }
+        if trimmed.localizedCaseInsensitiveContains("channel count is zero") { return "has 0 channels" }
         return trimmed
     }
 }

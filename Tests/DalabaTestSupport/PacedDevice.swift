@@ -1,0 +1,60 @@
+import Foundation
+
+/// The clocked virtual card of TESTING.md: jackd's dummy driver behind ALSA's jack plugin, with a file PCM in front
+/// that captures what was played. Real time passes: 1 s of audio takes 1 s.
+public final class PacedDevice: @unchecked Sendable {
+    public let rate: Int
+    public let jackPeriod: Int
+    public let configPath: String
+    private let jackd: Process
+
+    /// The ALSA configuration that defines `paced_capture:FILE=…`; put it in `ALSA_CONFIG_PATH` after alsa.conf.
+    public static let configuration = """
+        pcm.paced_capture {
+            @args [ FILE ]
+            @args.FILE { type string }
+            type file
+            slave.pcm { type plug; slave.pcm "jack" }
+            file $FILE
+            format "raw"
+        }
+
+        """
+
+    /// Starts jackd (dummy driver) and waits until it serves clients.
+    public init(rate: Int = 48_000, jackPeriod: Int = 256) throws {
+        self.rate = rate
+        self.jackPeriod = jackPeriod
+        let dir = try Processes.temporaryDirectory("alsa")
+        configPath = dir.appendingPathComponent("paced.conf").path
+        try PacedDevice.configuration.write(toFile: configPath, atomically: true, encoding: .utf8)
+        // A jackd left over from an aborted run would make ours fail to start.
+        _ = try? Processes.run("pkill", ["-x", "jackd"])
+        jackd = Process()
+        jackd.executableURL = URL(fileURLWithPath: Processes.resolve("jackd"))
+        jackd.arguments = ["--no-realtime", "-d", "dummy", "-r", "\(rate)", "-p", "\(jackPeriod)"]
+        jackd.standardOutput = FileHandle.nullDevice
+        jackd.standardError = FileHandle.nullDevice
+        try jackd.run()
+        let waited = try Processes.run("jack_wait", ["-w", "-t", "10"])
+        guard waited.status == 0 else { throw PacedDeviceError.jackdDidNotStart(waited.stdout + waited.stderr) }
+    }
+
+    /// The ALSA search path that adds the paced capture device.
+    public var alsaConfigPath: String { "/usr/share/alsa/alsa.conf:\(configPath)" }
+
+    /// The PCM name that captures to `file`.
+    public func pcm(capturingTo file: String) -> String { "paced_capture:FILE=\(file)" }
+
+    public func stop() {
+        guard jackd.isRunning else { return }
+        jackd.terminate()
+        jackd.waitUntilExit()
+    }
+
+    deinit { stop() }
+}
+
+public enum PacedDeviceError: Error {
+    case jackdDidNotStart(String)
+}
