@@ -1,0 +1,8 @@
+#!/usr/bin/env bash
+# Installs what the tests need and runs every test: unit tests, real-ALSA tests on the file and null devices,
+# paced tests on jackd's dummy driver, and end-to-end tests with real dalaba/dalabad processes.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+deploy/install-deps.sh
+swift build --build-tests
+swift test --skip-build
