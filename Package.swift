@@ -5,6 +5,7 @@ let package = Package(
     name: "Dalaba",
     platforms: [.macOS(.v15)],
     products: [
+        .executable(name: "dalabad", targets: ["dalabad"]),
         .executable(name: "dalaba", targets: ["dalaba"]),
     ],
     dependencies: [
@@ -16,6 +17,9 @@ let package = Package(
         .package(url: "https://github.com/LebJe/TOMLKit.git", from: "0.6.0"),
         .package(url: "https://github.com/x-sheep/swift-property-based.git", from: "2.0.1"),
         .package(url: "https://github.com/jpsim/Yams.git", from: "6.2.2"),
+        .package(url: "https://github.com/apple/swift-crypto.git", from: "3.12.3"),
+        .package(url: "https://github.com/swift-server/swift-prometheus.git", from: "2.4.1"),
+        .package(url: "https://github.com/vapor/multipart-kit.git", from: "4.7.1"),
     ],
     targets: [
         // The C surface: system libraries and one shim for what Swift cannot call.
@@ -40,6 +44,46 @@ let package = Package(
             ]
         ),
 
+        // SQLite via GRDB: the persistent queue and the hash-chained airtime log.
+        .target(
+            name: "DalabaStore",
+            dependencies: ["DalabaCore", .product(name: "GRDB", package: "GRDB.swift"), .product(name: "Crypto", package: "swift-crypto")]
+        ),
+
+        // The HTTP API and the officials' console.
+        .target(
+            name: "DalabaServer",
+            dependencies: [
+                "DalabaCore", "DalabaStore", "DalabaStation",
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "MultipartKit", package: "multipart-kit"),
+            ]
+        ),
+
+        // The station: configuration, and the Station actor that owns the queue and drives the player.
+        .target(
+            name: "DalabaStation",
+            dependencies: [
+                "DalabaCore", "DalabaAudio", "DalabaStore", "DalabaSchedule",
+                .product(name: "TOMLKit", package: "TOMLKit"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "Prometheus", package: "swift-prometheus"),
+            ]
+        ),
+
+        // Daemon wiring: services under swift-service-lifecycle.
+        .target(
+            name: "DalabaDaemon",
+            dependencies: [
+                "DalabaStation", "DalabaServer", "DalabaAudio", "DalabaStore",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                .product(name: "Hummingbird", package: "hummingbird"),
+            ]
+        ),
+        .executableTarget(name: "dalabad", dependencies: ["DalabaDaemon"]),
+
         .target(
             name: "DalabaCLI",
             dependencies: [
@@ -54,6 +98,7 @@ let package = Package(
             name: "DalabaCoreTests",
             dependencies: ["DalabaCore", .product(name: "PropertyBased", package: "swift-property-based")]
         ),
+        .testTarget(name: "DalabaStoreTests", dependencies: ["DalabaStore", "DalabaCore", .product(name: "GRDB", package: "GRDB.swift")]),
         .testTarget(name: "DalabaScheduleTests", dependencies: ["DalabaSchedule", "DalabaCore"]),
         .target(name: "DalabaTestSupport", dependencies: ["DalabaAudio"], path: "Tests/DalabaTestSupport"),
         .testTarget(name: "DalabaAudioTests", dependencies: ["DalabaAudio", "DalabaCore", "DalabaTestSupport"]),

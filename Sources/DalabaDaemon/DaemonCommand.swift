@@ -1,0 +1,104 @@
+import ArgumentParser
+import DalabaAudio
+import DalabaServer
+import DalabaStation
+import DalabaStore
+import Foundation
+import Hummingbird
+import Logging
+import ServiceLifecycle
+
+/// `dalabad`: the station daemon. Its services (the station with its player thread, and the HTTP server) run in one
+/// ServiceGroup; SIGTERM or SIGINT stops the item on air cleanly, records its partial play, and exits 0.
+public struct DaemonCommand: AsyncParsableCommand {
+    public static let configuration = CommandConfiguration(
+        commandName: "dalabad", abstract: "The Dalaba station daemon: queues, schedules, plays and logs announcements.")
+
+    @Option(help: "The TOML configuration file. Without it, the embedded defaults are used.")
+    var config: String?
+
+    @Option(help: "Override device.name: the ALSA PCM to play to.")
+    var device: String?
+
+    @Option(help: "Override http.listen, e.g. 127.0.0.1:8780.")
+    var listen: String?
+
+    public init() {}
+
+    public func run() async throws {
+        var configuration: Configuration
+        do {
+            configuration = try config.map { try Configuration.load(path: $0) } ?? Configuration()
+            if let device { configuration.output.device = device }
+            if let listen {
+                guard let (host, port) = Configuration.listenAddress(listen) else {
+                    throw Configuration.Invalid(description: "--listen must be HOST:PORT, not \(listen)")
+                }
+                configuration.listenHost = host
+                configuration.listenPort = port
+            }
+        } catch {
+            FileHandle.standardError.write(Data("dalabad: \(error)\n".utf8))
+            throw ExitCode(2)
+        }
+        LoggingSystem.bootstrap { label in
+            var handler = StreamLogHandler.standardError(label: label)
+            handler.logLevel = Logger.Level(rawValue: configuration.logLevel) ?? .info
+            return handler
+        }
+        let logger = Logger(label: "dalabad")
+        let state = configuration.resolve(configuration.stateDirectory)
+        do {
+            try FileManager.default.createDirectory(atPath: state, withIntermediateDirectories: true)
+            if configuration.tokens.isEmpty { configuration.tokens = [try Self.localAdminToken(stateDirectory: state, logger: logger)] }
+        } catch {
+            FileHandle.standardError.write(Data("dalabad: state directory \(state): \(error)\n".utf8))
+            throw ExitCode(2)
+        }
+        let store: StationStore
+        do {
+            store = try StationStore.open(path: state + "/station.sqlite", timeZone: configuration.timeZone)
+        } catch {
+            FileHandle.standardError.write(Data("dalabad: \(error)\n".utf8))
+            throw ExitCode(2)
+        }
+        let metrics = StationMetrics()
+        let player = Player(format: configuration.output, logger: Logger(label: "dalabad.player"))
+        let station = try Station(
+            configuration: configuration, store: store, player: player, metrics: metrics, logger: Logger(label: "dalabad.station"))
+        let app = buildApplication(station: station, configuration: configuration, metrics: metrics, logger: Logger(label: "dalabad.http"))
+        logger.info(
+            "station starting",
+            metadata: [
+                "device": "\(configuration.output.device)", "listen": "\(configuration.listenHost):\(configuration.listenPort)", "state": "\(state)",
+            ])
+        let group = ServiceGroup(
+            configuration: .init(
+                services: [.init(service: StationService(station: station)), .init(service: app)],
+                gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))
+        try await group.run()
+        logger.info("station stopped")
+    }
+
+    /// With no tokens configured, an admin token is made once and kept in the state directory (mode 0600), so the
+    /// embedded defaults work out of the box and `dalaba` on the same machine can read it.
+    static func localAdminToken(stateDirectory: String, logger: Logger) throws -> Configuration.Token {
+        let path = stateDirectory + "/admin.token"
+        if let existing = try? String(contentsOfFile: path, encoding: .utf8).trimmingCharacters(in: .whitespacesAndNewlines), existing.count >= 16 {
+            return .init(name: "local-admin", token: existing, role: .admin)
+        }
+        let token = (0..<4).map { _ in UUID().uuidString.replacingOccurrences(of: "-", with: "").lowercased() }.joined().prefix(48)
+        FileManager.default.createFile(atPath: path, contents: Data((token + "\n").utf8), attributes: [.posixPermissions: 0o600])
+        logger.notice("no tokens configured: made an admin token", metadata: ["file": "\(path)"])
+        return .init(name: "local-admin", token: String(token), role: .admin)
+    }
+}
+
+/// The station as a service: runs until graceful shutdown, then stops the item on air and records it.
+struct StationService: Service {
+    let station: Station
+
+    func run() async throws {
+        await station.run { try? await gracefulShutdown() }
+    }
+}

@@ -1,0 +1,79 @@
+import DalabaAudio
+import DalabaCore
+import Foundation
+
+/// Turns a request from an operator into an Announcement, or says exactly which field is wrong. Audio is checked
+/// with libsndfile here, before it can reach the queue, so a bad file is refused at the door and not at air time.
+public struct AnnouncementIntake: Sendable {
+    public let audioDirectory: String
+    private let clock: @Sendable () -> Date
+
+    public init(configuration: Configuration, clock: @escaping @Sendable () -> Date = { Date() }) {
+        audioDirectory = URL(fileURLWithPath: configuration.resolve(configuration.audioDirectory)).standardizedFileURL.path
+        self.clock = clock
+    }
+
+    /// - Parameters:
+    ///   - uploaded: the stored path of an uploaded file, which takes the place of `request.audio`.
+    ///   - source: who asked (the token's name).
+    public func announcement(from request: StationAPI.QueueRequest, uploaded: String? = nil, source: String) throws(StationAPI.Failure)
+        -> Announcement
+    {
+        let audio: String
+        if let uploaded {
+            audio = uploaded
+        } else if let name = request.audio, !name.isEmpty {
+            audio = try resolveAudio(name)
+        } else if request.text != nil {
+            throw StationAPI.Failure(error: "speech synthesis is not available on this station; send audio", field: "text")
+        } else {
+            throw StationAPI.Failure(error: "give either audio (a file under the audio directory, or an upload) or text", field: "audio")
+        }
+        do {
+            _ = try SoundFile(path: audio)
+        } catch {
+            throw StationAPI.Failure(error: error.description, field: "audio")
+        }
+        var tier = Tier.village
+        if let name = request.tier {
+            guard let t = Tier(name: name) else { throw StationAPI.Failure(error: "must be county, township or village", field: "tier") }
+            tier = t
+        }
+        let now = clock()
+        let id = request.id ?? Self.makeID(now: now)
+        let title = request.title ?? (audio as NSString).lastPathComponent
+        let announcement = Announcement(
+            id: id, title: title, kind: request.kind, level: request.level, tier: tier, isTest: request.test ?? false, audio: audio,
+            text: request.text, source: source, repeatCount: request.repeat ?? 1, repeatInterval: request.repeatInterval ?? 0,
+            notBefore: request.notBefore, expires: request.expires, queuedAt: now)
+        do {
+            try announcement.validate()
+        } catch {
+            throw StationAPI.Failure(error: error.reason, field: error.field)
+        }
+        if title.count > 500 { throw StationAPI.Failure(error: "is longer than 500 characters", field: "title") }
+        return announcement
+    }
+
+    /// A file named relative to the audio directory (or absolute inside it); anything that escapes it is refused.
+    public func resolveAudio(_ name: String) throws(StationAPI.Failure) -> String {
+        let candidate = name.hasPrefix("/") ? URL(fileURLWithPath: name) : URL(fileURLWithPath: audioDirectory).appendingPathComponent(name)
+        let resolved = candidate.standardizedFileURL.resolvingSymlinksInPath().path
+        let root = URL(fileURLWithPath: audioDirectory).resolvingSymlinksInPath().path
+        guard resolved.hasPrefix(root + "/") else {
+            throw StationAPI.Failure(error: "\(name) is outside the audio directory \(audioDirectory)", field: "audio")
+        }
+        guard FileManager.default.fileExists(atPath: resolved) else {
+            throw StationAPI.Failure(error: "\(name) does not exist in the audio directory \(audioDirectory)", field: "audio")
+        }
+        return resolved
+    }
+
+    /// Short, unique and sortable by time, so operators can read and type it.
+    static func makeID(now: Date) -> String {
+        let formatter = DateFormatter()
+        formatter.dateFormat = "yyyyMMdd-HHmmss"
+        formatter.timeZone = TimeZone(identifier: "UTC")
+        return "a\(formatter.string(from: now))-\(UUID().uuidString.prefix(6).lowercased())"
+    }
+}

@@ -1,0 +1,231 @@
+import DalabaAudio
+import DalabaCore
+import Foundation
+import TOMLKit
+
+/// Everything `dalabad` reads from its one TOML file. Every key has a default that works on a fresh machine
+/// (paths relative to the working directory, the daemon on 127.0.0.1), and a key that is unknown or of the wrong
+/// type is an error that names it.
+public struct Configuration: Sendable {
+    public enum Role: String, Sendable, Codable, CaseIterable {
+        /// Queues and cancels announcements.
+        case operatorRole = "operator"
+        /// Reads logs and reports.
+        case official
+        case admin
+    }
+
+    public struct Token: Sendable, Equatable {
+        public var name: String
+        public var token: String
+        public var role: Role
+        public init(name: String, token: String, role: Role) {
+            self.name = name
+            self.token = token
+            self.role = role
+        }
+    }
+
+    public var output = OutputFormat(device: "default")
+    public var stateDirectory = ".dalaba"
+    public var audioDirectory = "Audio"
+    public var schedulesDirectory = "Schedules"
+    public var timeZone = TimeZone(identifier: "Asia/Shanghai")!
+    /// The chime before notices and the attention signal before emergencies, relative to the audio directory.
+    public var chime = "chime.wav"
+    public var attention = "attention.wav"
+    public var listenHost = "127.0.0.1"
+    public var listenPort = 8780
+    public var tokens: [Token] = []
+    public var maxUploadBytes = 64 << 20
+    public var quietHours: QuietHours?
+    public var policies = Arbiter.Configuration.defaultPolicies
+    /// Seconds a schedule slot missed during downtime may still play late.
+    public var scheduleGrace: Double = 600
+    /// Seconds of the first device retry; doubles up to `deviceRetryMaximum`.
+    public var deviceRetryInitial: Double = 1
+    public var deviceRetryMaximum: Double = 30
+    public var logLevel = "info"
+
+    public init() {}
+
+    /// Why the configuration cannot be used, naming the file, line or key.
+    public struct Invalid: Error, CustomStringConvertible, Equatable {
+        public var description: String
+        public init(description: String) { self.description = description }
+    }
+
+    /// Reads `path`; a missing file is an error (a daemon told to use a file that is not there is misconfigured).
+    public static func load(path: String) throws(Invalid) -> Configuration {
+        guard let data = FileManager.default.contents(atPath: path), let text = String(data: data, encoding: .utf8) else {
+            throw Invalid(description: "\(path): cannot read the configuration file")
+        }
+        do {
+            return try parse(text, file: path)
+        } catch let error as Invalid {
+            throw error
+        } catch {
+            throw Invalid(description: "\(path): \(error)")
+        }
+    }
+
+    public static func parse(_ text: String, file: String = "dalaba.toml") throws -> Configuration {
+        let table: TOMLTable
+        do {
+            table = try TOMLTable(string: text)
+        } catch let error as TOMLParseError {
+            throw Invalid(description: "\(file):\(error.source.begin.line): \(error.description)")
+        }
+        var config = Configuration()
+        var reader = KeyReader(file: file)
+        try reader.allow(table, keys: ["device", "station", "http", "tokens", "quiet-hours", "interrupt", "schedule", "log-level"], in: "")
+        if let device = try reader.table(table, "device") {
+            try reader.allow(device, keys: ["name", "rate", "channels", "format", "period", "buffer", "resampler"], in: "device")
+            if let v = try reader.string(device, "name", in: "device") { config.output.device = v }
+            if let v = try reader.int(device, "rate", in: "device", range: 8_000...384_000) { config.output.rate = v }
+            if let v = try reader.int(device, "channels", in: "device", range: 1...32) { config.output.channels = v }
+            if let v = try reader.string(device, "format", in: "device") {
+                guard let f = SampleFormat(rawValue: v.uppercased()) else { throw reader.invalid("device.format", "must be S16 or S32, not \(v)") }
+                config.output.sampleFormat = f
+            }
+            if let v = try reader.int(device, "period", in: "device", range: 16...65_536) { config.output.periodFrames = v }
+            if let v = try reader.int(device, "buffer", in: "device", range: 32...1_048_576) { config.output.bufferFrames = v }
+            if let v = try reader.string(device, "resampler", in: "device") {
+                guard let q = ResamplerQuality(rawValue: v) else {
+                    throw reader.invalid("device.resampler", "must be one of \(ResamplerQuality.allCases.map(\.rawValue).joined(separator: ", "))")
+                }
+                config.output.resamplerQuality = q
+            }
+            if config.output.bufferFrames < 2 * config.output.periodFrames {
+                throw reader.invalid("device.buffer", "must hold at least two periods (\(2 * config.output.periodFrames) frames)")
+            }
+        }
+        if let station = try reader.table(table, "station") {
+            try reader.allow(
+                station, keys: ["state-directory", "audio-directory", "schedules-directory", "time-zone", "chime", "attention", "max-upload-bytes"],
+                in: "station")
+            if let v = try reader.string(station, "state-directory", in: "station") { config.stateDirectory = v }
+            if let v = try reader.string(station, "audio-directory", in: "station") { config.audioDirectory = v }
+            if let v = try reader.string(station, "schedules-directory", in: "station") { config.schedulesDirectory = v }
+            if let v = try reader.string(station, "time-zone", in: "station") {
+                guard let tz = TimeZone(identifier: v) else { throw reader.invalid("station.time-zone", "unknown time zone \(v)") }
+                config.timeZone = tz
+            }
+            if let v = try reader.string(station, "chime", in: "station") { config.chime = v }
+            if let v = try reader.string(station, "attention", in: "station") { config.attention = v }
+            if let v = try reader.int(station, "max-upload-bytes", in: "station", range: 1_024...(4 << 30)) { config.maxUploadBytes = v }
+        }
+        if let http = try reader.table(table, "http") {
+            try reader.allow(http, keys: ["listen"], in: "http")
+            if let v = try reader.string(http, "listen", in: "http") {
+                guard let (host, port) = listenAddress(v) else { throw reader.invalid("http.listen", "must be HOST:PORT, not \(v)") }
+                config.listenHost = host
+                config.listenPort = port
+            }
+        }
+        if let tokens = table["tokens"] {
+            guard let array = tokens.array else { throw reader.invalid("tokens", "must be an array of tables ([[tokens]])") }
+            for (index, element) in array.enumerated() {
+                let key = "tokens[\(index)]"
+                guard let entry = element.table else { throw reader.invalid(key, "must be a table with name, token and role") }
+                try reader.allow(entry, keys: ["name", "token", "role"], in: key)
+                guard let name = try reader.string(entry, "name", in: key) else { throw reader.invalid("\(key).name", "is missing") }
+                guard let token = try reader.string(entry, "token", in: key) else { throw reader.invalid("\(key).token", "is missing") }
+                guard token.count >= 16 else { throw reader.invalid("\(key).token", "must be at least 16 characters") }
+                guard let roleName = try reader.string(entry, "role", in: key) else { throw reader.invalid("\(key).role", "is missing") }
+                guard let role = Role(rawValue: roleName) else { throw reader.invalid("\(key).role", "must be operator, official or admin") }
+                config.tokens.append(Token(name: name, token: token, role: role))
+            }
+        }
+        if let quiet = try reader.table(table, "quiet-hours") {
+            try reader.allow(quiet, keys: ["start", "end"], in: "quiet-hours")
+            guard let start = try reader.string(quiet, "start", in: "quiet-hours"), let startMinutes = minutes(start) else {
+                throw reader.invalid("quiet-hours.start", "must be a time like \"22:00\"")
+            }
+            guard let end = try reader.string(quiet, "end", in: "quiet-hours"), let endMinutes = minutes(end) else {
+                throw reader.invalid("quiet-hours.end", "must be a time like \"06:00\"")
+            }
+            config.quietHours = QuietHours(start: startMinutes, end: endMinutes)
+        }
+        if let interrupt = try reader.table(table, "interrupt") {
+            try reader.allow(interrupt, keys: Kind.allCases.map(\.rawValue), in: "interrupt")
+            for kind in Kind.allCases {
+                if let v = try reader.string(interrupt, kind.rawValue, in: "interrupt") {
+                    guard let policy = InterruptPolicy(rawValue: v) else {
+                        throw reader.invalid("interrupt.\(kind.rawValue)", "must be restart, resume or drop")
+                    }
+                    config.policies[kind] = policy
+                }
+            }
+        }
+        if let schedule = try reader.table(table, "schedule") {
+            try reader.allow(schedule, keys: ["grace"], in: "schedule")
+            if let v = try reader.int(schedule, "grace", in: "schedule", range: 0...86_400) { config.scheduleGrace = Double(v) }
+        }
+        if let v = try reader.string(table, "log-level", in: "") {
+            guard ["trace", "debug", "info", "notice", "warning", "error", "critical"].contains(v) else {
+                throw reader.invalid("log-level", "must be trace, debug, info, notice, warning, error or critical")
+            }
+            config.logLevel = v
+        }
+        return config
+    }
+
+    /// "HOST:PORT" (IPv6 hosts in brackets).
+    public static func listenAddress(_ text: String) -> (String, Int)? {
+        guard let colon = text.lastIndex(of: ":"), let port = Int(text[text.index(after: colon)...]), (1...65_535).contains(port) else {
+            return nil
+        }
+        let host = String(text[..<colon]).trimmingCharacters(in: CharacterSet(charactersIn: "[]"))
+        return host.isEmpty ? nil : (host, port)
+    }
+
+    /// "HH:MM" as minutes after midnight.
+    static func minutes(_ text: String) -> Int? {
+        let parts = text.split(separator: ":")
+        guard parts.count == 2, let h = Int(parts[0]), let m = Int(parts[1]), (0..<24).contains(h), (0..<60).contains(m) else { return nil }
+        return h * 60 + m
+    }
+
+    /// A path from the configuration, relative to the working directory unless absolute.
+    public func resolve(_ path: String) -> String {
+        path.hasPrefix("/") ? path : FileManager.default.currentDirectoryPath + "/" + path
+    }
+
+    public func audioPath(_ name: String) -> String { name.hasPrefix("/") ? name : resolve(audioDirectory) + "/" + name }
+}
+
+/// Reads typed keys and reports the dotted key name with the problem.
+struct KeyReader {
+    let file: String
+
+    func invalid(_ key: String, _ reason: String) -> Configuration.Invalid {
+        Configuration.Invalid(description: "\(file): \(key): \(reason)")
+    }
+
+    func allow(_ table: TOMLTable, keys: [String], in section: String) throws {
+        for key in table.keys where !keys.contains(key) {
+            throw invalid(section.isEmpty ? key : "\(section).\(key)", "unknown key (known: \(keys.joined(separator: ", ")))")
+        }
+    }
+
+    func table(_ table: TOMLTable, _ key: String) throws -> TOMLTable? {
+        guard let value = table[key] else { return nil }
+        guard let t = value.table else { throw invalid(key, "must be a table ([\(key)])") }
+        return t
+    }
+
+    func string(_ table: TOMLTable, _ key: String, in section: String) throws -> String? {
+        guard let value = table[key] else { return nil }
+        guard let s = value.string else { throw invalid(section.isEmpty ? key : "\(section).\(key)", "must be a string") }
+        return s
+    }
+
+    func int(_ table: TOMLTable, _ key: String, in section: String, range: ClosedRange<Int>) throws -> Int? {
+        guard let value = table[key] else { return nil }
+        let name = section.isEmpty ? key : "\(section).\(key)"
+        guard let i = value.int else { throw invalid(name, "must be an integer") }
+        guard range.contains(i) else { throw invalid(name, "\(i) is outside \(range.lowerBound)–\(range.upperBound)") }
+        return i
+    }
+}

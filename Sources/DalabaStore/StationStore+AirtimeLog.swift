@@ -1,0 +1,290 @@
+import DalabaCore
+import Foundation
+import GRDB
+
+/// The airtime log: append-only, hash-chained (see `AirtimeLogChain` for what that does and does not protect against), with the
+/// checkpoints that bound what a crash can lose to one second of accounting.
+extension StationStore {
+    // MARK: - Appending
+
+    /// Appends one play attempt as the next row of the chain and, in the same transaction, drops the checkpoint of that
+    /// announcement's play: the final row and the end of the checkpoint are never seen apart, so a crash can neither lose the
+    /// play nor count it twice.
+    ///
+    /// Times are stored to the millisecond; the returned row holds the record as stored.
+    @discardableResult
+    public func append(_ record: AirtimeRecord, clearingCheckpoint: Bool = true) throws -> LogRow {
+        let recordedAt = clock()
+        return try write("append to the airtime log") { db in
+            let content = try appendRows([record], recordedAt: recordedAt, db).last!
+            if clearingCheckpoint {
+                try db.execute(sql: "DELETE FROM playCheckpoint WHERE announcementID = ?", arguments: [record.announcementID])
+            }
+            return try content.row(db)
+        }
+    }
+
+    /// Appends many rows in one transaction, in order (imports, and building large logs for benchmarks); all or none are kept.
+    @discardableResult
+    public func append(contentsOf records: [AirtimeRecord]) throws -> ChainHead? {
+        let recordedAt = clock()
+        return try write("append to the airtime log") { db in
+            guard let last = try appendRows(records, recordedAt: recordedAt, db).last else { return try Self.head(db) }
+            return ChainHead(seq: last.content.seq, hash: last.hash)
+        }
+    }
+
+    /// The content of an appended row with its links, read back as a `LogRow` after the insert.
+    struct AppendedRow {
+        var content: ChainedContent
+        var previousHash: String
+        var hash: String
+
+        func row(_ db: Database) throws -> LogRow {
+            LogRow(
+                seq: content.seq, record: try content.record(), recordedAt: Date(millisecondsSince1970: content.recordedAt),
+                previousHash: previousHash, hash: hash)
+        }
+    }
+
+    private func appendRows(_ records: [AirtimeRecord], recordedAt: Date, _ db: Database) throws -> [AppendedRow] {
+        let head = try Self.head(db)
+        var seq = head?.seq ?? 0
+        var previousHash = head?.hash ?? AirtimeLogChain.genesis
+        var buffer = [UInt8]()
+        buffer.reserveCapacity(1024)
+        var calendar = LocalCalendar(timeZone: timeZone)
+        var totals: [ReportTotals.Key: ReportTotals.Amount] = [:]
+        var appended: [AppendedRow] = []
+        appended.reserveCapacity(records.count)
+        let placeholders = Array(repeating: "?", count: ChainedContent.columns.count + 3).joined(separator: ", ")
+        let insert = try db.cachedStatement(sql: "INSERT INTO airtimeLog (\(ChainedContent.columnList)) VALUES (\(placeholders))")
+        for record in records {
+            seq += 1
+            let content = ChainedContent(seq: seq, recordedAt: recordedAt, record: record)
+            let hash = content.hash(previousHash: previousHash, buffer: &buffer)
+            var arguments = content.arguments
+            arguments += [content.at, previousHash, hash]
+            try insert.execute(arguments: arguments)
+            ReportTotals.add(content, calendar: &calendar, to: &totals)
+            appended.append(AppendedRow(content: content, previousHash: previousHash, hash: hash))
+            previousHash = hash
+        }
+        try ReportTotals.apply(totals, db)
+        return appended
+    }
+
+    static func head(_ db: Database) throws -> ChainHead? {
+        try Row.fetchOne(db, sql: "SELECT seq, hash FROM airtimeLog ORDER BY seq DESC LIMIT 1").map { ChainHead(seq: $0[0], hash: $0[1]) }
+    }
+
+    /// The newest row's seq and hash: print or publish it so that a later truncation or rewrite can be detected.
+    public func latestHash() throws -> ChainHead? {
+        try read("read the airtime log head") { db in try Self.head(db) }
+    }
+
+    // MARK: - Checkpoints
+
+    /// Records how far a play in progress has got, replacing its previous checkpoint.
+    public func checkpoint(_ play: PlayCheckpoint) throws {
+        let json: String
+        do {
+            json = try Self.encodeJSON(play.record)
+        } catch {
+            throw StoreError(operation: "checkpoint play \(play.announcementID)", path: path, reason: .invalidData, message: "\(error)")
+        }
+        try write("checkpoint play \(play.announcementID)") { db in
+            try db.execute(
+                sql: """
+                    INSERT INTO playCheckpoint (announcementID, record, updatedAt) VALUES (?, ?, ?)
+                    ON CONFLICT(announcementID) DO UPDATE SET record = excluded.record, updatedAt = excluded.updatedAt
+                    """,
+                arguments: [play.announcementID, json, play.updatedAt.millisecondsSince1970])
+        }
+    }
+
+    /// Drops a play's checkpoint without logging it; `append(_:clearingCheckpoint:)` does this together with the final row.
+    public func clearCheckpoint(announcementID: String) throws {
+        try write("clear the checkpoint of \(announcementID)") { db in
+            try db.execute(sql: "DELETE FROM playCheckpoint WHERE announcementID = ?", arguments: [announcementID])
+        }
+    }
+
+    /// The plays in progress as last checkpointed, oldest first.
+    public func loadCheckpoints() throws -> [PlayCheckpoint] {
+        try read("load the play checkpoints") { db in try checkpoints(db) }
+    }
+
+    private func checkpoints(_ db: Database) throws -> [PlayCheckpoint] {
+        try Row.fetchAll(db, sql: "SELECT announcementID, record, updatedAt FROM playCheckpoint ORDER BY updatedAt, announcementID").map { row in
+            let id: String = row[0]
+            do {
+                return PlayCheckpoint(record: try Self.decodeJSON(AirtimeRecord.self, from: row[1]), updatedAt: Date(millisecondsSince1970: row[2]))
+            } catch {
+                throw StoreError(
+                    operation: "read the play checkpoints", path: path, reason: .invalidData,
+                    message: "the checkpoint of \(id) cannot be read: \(error)")
+            }
+        }
+    }
+
+    /// At start-up, turns every checkpoint left by a daemon that stopped mid-play into an `interrupted` row with the frames
+    /// checkpointed and the checkpoint's time as its end, and removes the checkpoints, all in one transaction.
+    public func recoverCheckpoints(now: Date) throws -> [LogRow] {
+        try write("recover interrupted plays") { db in
+            let records = try checkpoints(db).map { checkpoint in
+                var record = checkpoint.record
+                record.outcome = .interrupted
+                record.endedAt = checkpoint.updatedAt
+                record.error = "daemon stopped while playing"
+                return record
+            }
+            guard !records.isEmpty else { return [] }
+            let rows = try appendRows(records, recordedAt: now, db).map { try $0.row(db) }
+            try db.execute(sql: "DELETE FROM playCheckpoint")
+            return rows
+        }
+    }
+
+    // MARK: - Reading
+
+    /// The rows matching the query, one page of them, newest or oldest first (by the time they are filed under, then seq).
+    public func log(_ query: LogQuery) throws -> [LogRow] {
+        let (whereClause, arguments) = Self.filter(query)
+        let direction = query.order == .newestFirst ? "DESC" : "ASC"
+        var pageArguments = arguments
+        pageArguments += [query.limit ?? -1, query.offset]
+        return try read("read the airtime log") { db in
+            try Row.fetchAll(
+                db,
+                sql: """
+                    SELECT \(ChainedContent.columnList) FROM airtimeLog \(whereClause)
+                    ORDER BY at \(direction), seq \(direction) LIMIT ? OFFSET ?
+                    """,
+                arguments: pageArguments
+            ).map { row in
+                guard let content = ChainedContent(row: row) else {
+                    throw StoreError(
+                        operation: "read the airtime log", path: path, reason: .invalidData,
+                        message: "row \(row[0] as DatabaseValue) holds a value Dalaba never writes; run `dalaba log verify`")
+                }
+                return LogRow(
+                    seq: content.seq, record: try content.record(), recordedAt: Date(millisecondsSince1970: content.recordedAt),
+                    previousHash: row[21], hash: row[22])
+            }
+        }
+    }
+
+    /// How many rows match the query's filters (ignoring its page), for pagination.
+    public func logCount(_ query: LogQuery) throws -> Int {
+        let (whereClause, arguments) = Self.filter(query)
+        return try read("count the airtime log") { db in
+            try Int.fetchOne(db, sql: "SELECT count(*) FROM airtimeLog \(whereClause)", arguments: arguments) ?? 0
+        }
+    }
+
+    private static func filter(_ query: LogQuery) -> (String, StatementArguments) {
+        var conditions: [String] = []
+        var arguments = StatementArguments()
+        if let from = query.from {
+            conditions.append("at >= ?")
+            arguments += [from.millisecondsSince1970]
+        }
+        if let to = query.to {
+            conditions.append("at < ?")
+            arguments += [to.millisecondsSince1970]
+        }
+        if let kind = query.kind {
+            conditions.append("kind = ?")
+            arguments += [kind.rawValue]
+        }
+        if let outcome = query.outcome {
+            conditions.append("outcome = ?")
+            arguments += [outcome.rawValue]
+        }
+        if let isTest = query.isTest {
+            conditions.append("isTest = ?")
+            arguments += [isTest ? 1 : 0]
+        }
+        return (conditions.isEmpty ? "" : "WHERE " + conditions.joined(separator: " AND "), arguments)
+    }
+
+    // MARK: - Verification
+
+    /// Walks the whole chain and names the first row that was edited (its content no longer matches its hash), deleted (a gap
+    /// in seq), or inserted or replaced (a broken link to the row before). With `expecting`, a head printed or published earlier,
+    /// it also detects the truncation or rewrite of the newest rows that the chain alone cannot. When the chain is intact it
+    /// also checks the daily report totals against the log.
+    public func verify(expecting published: ChainHead? = nil) throws -> Verification {
+        try read("verify the airtime log") { db in
+            var expectedSeq: Int64 = 1
+            var previousHash = AirtimeLogChain.genesis
+            var rowCount = 0
+            var head: ChainHead?
+            var publishedHashFound: String?
+            var buffer = [UInt8]()
+            buffer.reserveCapacity(1024)
+            let totalsZone = try String.fetchOne(db, sql: "SELECT value FROM storeSetting WHERE key = ?", arguments: [ReportTotals.timeZoneSetting])
+            var calendar = LocalCalendar(timeZone: totalsZone.flatMap(TimeZone.init(identifier:)) ?? timeZone)
+            var totals: [ReportTotals.Key: ReportTotals.Amount] = [:]
+
+            let rows = try Row.fetchCursor(db, sql: "SELECT \(ChainedContent.columnList) FROM airtimeLog ORDER BY seq")
+            while let row = try rows.next() {
+                rowCount += 1
+                let seq: Int64 = row[0]
+                func failure(_ bad: Int64, _ problem: String) -> Verification {
+                    Verification(rowCount: rowCount, firstBadSeq: bad, problem: problem, head: head)
+                }
+                if seq < expectedSeq {
+                    return failure(seq, "row \(seq) was inserted before row \(expectedSeq) (the log starts at 1)")
+                }
+                if seq > expectedSeq {
+                    let missing = seq == expectedSeq + 1 ? "row \(expectedSeq) is missing" : "rows \(expectedSeq)–\(seq - 1) are missing"
+                    return failure(expectedSeq, "\(missing) (deleted)")
+                }
+                guard let content = ChainedContent(row: row),
+                    case .string(let storedPrevious) = (row[21] as DatabaseValue).storage,
+                    case .string(let storedHash) = (row[22] as DatabaseValue).storage,
+                    row[20] as DatabaseValue == content.at.databaseValue,
+                    content.hash(previousHash: storedPrevious, buffer: &buffer) == storedHash
+                else {
+                    return failure(seq, "row \(seq) was edited or forged (its content no longer matches its hash)")
+                }
+                if storedPrevious != previousHash {
+                    if seq == 1 {
+                        return failure(1, "row 1 does not start from the genesis hash (the log was rewritten from its start)")
+                    }
+                    return failure(
+                        seq - 1, "row \(seq - 1) was replaced, or a row was inserted after row \(seq - 1) (row \(seq) does not link to it)")
+                }
+                if seq == published?.seq { publishedHashFound = storedHash }
+                ReportTotals.add(content, calendar: &calendar, to: &totals)
+                previousHash = storedHash
+                head = ChainHead(seq: seq, hash: storedHash)
+                expectedSeq += 1
+            }
+
+            if let published {
+                let last = head?.seq ?? 0
+                if published.seq > last {
+                    let removed = published.seq == last + 1 ? "row \(published.seq) was" : "rows \(last + 1)–\(published.seq) were"
+                    return Verification(
+                        rowCount: rowCount, firstBadSeq: last + 1, problem: "\(removed) removed: the log ends before the published head \(published)",
+                        head: head)
+                }
+                if publishedHashFound != published.hash {
+                    return Verification(
+                        rowCount: rowCount, firstBadSeq: published.seq,
+                        problem: "row \(published.seq) does not match the published head \(published): the log was rewritten up to it", head: head)
+                }
+            }
+
+            if totalsZone != nil, try ReportTotals.stored(db) != totals {
+                return Verification(
+                    rowCount: rowCount, firstBadSeq: nil,
+                    problem: "the chain is intact but the report totals do not match the log; rebuild them (rebuildReportTotals)", head: head)
+            }
+            return Verification(rowCount: rowCount, head: head)
+        }
+    }
+}

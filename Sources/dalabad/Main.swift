@@ -1,0 +1,6 @@
+import DalabaDaemon
+
+@main
+struct Main {
+    static func main() async { await DaemonCommand.main() }
+}
