@@ -100,6 +100,7 @@ let package = Package(
         ),
         .testTarget(name: "DalabaStoreTests", dependencies: ["DalabaStore", "DalabaCore", .product(name: "GRDB", package: "GRDB.swift")]),
         .testTarget(name: "DalabaScheduleTests", dependencies: ["DalabaSchedule", "DalabaCore"]),
+        .testTarget(name: "DalabaDaemonTests", dependencies: ["DalabaTestSupport"]),
         .target(name: "DalabaTestSupport", dependencies: ["DalabaAudio"], path: "Tests/DalabaTestSupport"),
         .testTarget(name: "DalabaAudioTests", dependencies: ["DalabaAudio", "DalabaCore", "DalabaTestSupport"]),
     ],

@@ -5,7 +5,7 @@ public struct DalabaCommand: AsyncParsableCommand {
     public static let configuration = CommandConfiguration(
         commandName: "dalaba",
         abstract: "Queue, play and review announcements on the village loudspeakers (大喇叭).",
-        subcommands: [PlayCommand.self]
+        subcommands: [PlayCommand.self, QueueCommand.self, StatusCommand.self, CancelCommand.self, StopAllCommand.self]
     )
 
     public init() {}

@@ -187,9 +187,17 @@ public enum StationAPI {
         return encoder
     }
 
+    /// Accepts ISO 8601 with or without fractional seconds; a bad date names its field in the error.
     public static func makeDecoder() -> JSONDecoder {
         let decoder = JSONDecoder()
-        decoder.dateDecodingStrategy = .iso8601
+        decoder.dateDecodingStrategy = .custom { decoder in
+            let container = try decoder.singleValueContainer()
+            let text = try container.decode(String.self)
+            if let date = try? Date(text, strategy: .iso8601) { return date }
+            if let date = try? Date(text, strategy: Date.ISO8601FormatStyle(includingFractionalSeconds: true)) { return date }
+            throw DecodingError.dataCorruptedError(
+                in: container, debugDescription: "must be a date and time like 2026-11-21T08:00:00+08:00, not \(text)")
+        }
         return decoder
     }
 }

@@ -7,86 +7,86 @@ import Testing
 /// Stop and switch on the clocked virtual card (jackd's dummy driver), checked on the capture.
 @Suite(.serialized) struct PacedPlaybackTests {
     @Test func switchingCutsOverWithinOnePeriodOfTheRequest() async throws {
-        let paced = try PacedDevice()
-        defer { paced.stop() }
-        setenv("ALSA_CONFIG_PATH", paced.alsaConfigPath, 1)
-        let dir = try Processes.temporaryDirectory("switch")
-        let first = dir.appendingPathComponent("first.wav").path
-        let second = dir.appendingPathComponent("second.wav").path
-        try writeTone(first, frequency: 440, seconds: 10, rate: 48_000, channels: 2)
-        try writeTone(second, frequency: 1000, seconds: 1, rate: 48_000, channels: 2)
-        let capturePath = dir.appendingPathComponent("paced.raw").path
-        let format = OutputFormat(device: paced.pcm(capturingTo: capturePath))
-        let player = Player(format: format, logger: Logger(label: "test"))
-        var events = player.events.makeAsyncIterator()
+        try await PacedDevice.with { paced in
+            setenv("ALSA_CONFIG_PATH", paced.alsaConfigPath, 1)
+            let dir = try Processes.temporaryDirectory("switch")
+            let first = dir.appendingPathComponent("first.wav").path
+            let second = dir.appendingPathComponent("second.wav").path
+            try writeTone(first, frequency: 440, seconds: 10, rate: 48_000, channels: 2)
+            try writeTone(second, frequency: 1000, seconds: 1, rate: 48_000, channels: 2)
+            let capturePath = dir.appendingPathComponent("paced.raw").path
+            let format = OutputFormat(device: paced.pcm(capturingTo: capturePath))
+            let player = Player(format: format, logger: Logger(label: "test"))
+            var events = player.events.makeAsyncIterator()
 
-        player.play(.init(id: "first", segments: [.init(path: first)]))
-        // Wait for about a second of real playback, told by the player's own progress report.
-        while let event = await events.next() {
-            if case .progress("first", _, _) = event { break }
-        }
-        // Frames handed to the device when the request is made; the capture holds every frame handed.
-        let handedAtRequest = Int(try #require(player.position).frames)
-        player.play(.init(id: "second", segments: [.init(path: second)]))
-        var reports: [String: Player.Report] = [:]
-        while reports.count < 2, let event = await events.next() {
-            if case .finished(let id, let report) = event { reports[id] = report }
-        }
-        player.shutdown()
-        while await events.next() != nil {}
+            player.play(.init(id: "first", segments: [.init(path: first)]))
+            // Wait for about a second of real playback, told by the player's own progress report.
+            while let event = await events.next() {
+                if case .progress("first", _, _) = event { break }
+            }
+            // Frames handed to the device when the request is made; the capture holds every frame handed.
+            let handedAtRequest = Int(try #require(player.position).frames)
+            player.play(.init(id: "second", segments: [.init(path: second)]))
+            var reports: [String: Player.Report] = [:]
+            while reports.count < 2, let event = await events.next() {
+                if case .finished(let id, let report) = event { reports[id] = report }
+            }
+            player.shutdown()
+            while await events.next() != nil {}
 
-        let firstReport = try #require(reports["first"])
-        let secondReport = try #require(reports["second"])
-        #expect(firstReport.ending == .stopped)
-        #expect(secondReport.ending == .completed)
-        let capture = try Capture(path: capturePath, channels: 2, rate: 48_000)
-        let runs = capture.runs(candidates: [440, 1000]).filter { $0.frames >= 480 }
-        #expect(runs.map(\.tone) == [440, 1000], "\(runs)")
-        let onset = try #require(capture.onset(of: 1000, candidates: [440, 1000], resolution: 24))
-        let period = player.health.format.periodFrames
-        // The second tone begins within one period of the request, measured on the capture.
-        #expect(onset - handedAtRequest <= period, "onset \(onset), handed at request \(handedAtRequest)")
-        #expect(abs(onset - Int(firstReport.frames)) <= 4, "the first tone ends where the report says")
-        #expect(abs(capture.frames - onset - 48_000) <= 4, "the second plays whole")
-        #expect(firstReport.frames > 40_000 && firstReport.frames < 96_000, "about a second of the first: \(firstReport.frames)")
+            let firstReport = try #require(reports["first"])
+            let secondReport = try #require(reports["second"])
+            #expect(firstReport.ending == .stopped)
+            #expect(secondReport.ending == .completed)
+            let capture = try Capture(path: capturePath, channels: 2, rate: 48_000)
+            let runs = capture.runs(candidates: [440, 1000]).filter { $0.frames >= 480 }
+            #expect(runs.map(\.tone) == [440, 1000], "\(runs)")
+            let onset = try #require(capture.onset(of: 1000, candidates: [440, 1000], resolution: 24))
+            let period = player.health.format.periodFrames
+            // The second tone begins within one period of the request, measured on the capture.
+            #expect(onset - handedAtRequest <= period, "onset \(onset), handed at request \(handedAtRequest)")
+            #expect(abs(onset - Int(firstReport.frames)) <= 4, "the first tone ends where the report says")
+            #expect(abs(capture.frames - onset - 48_000) <= 4, "the second plays whole")
+            #expect(firstReport.frames > 40_000 && firstReport.frames < 96_000, "about a second of the first: \(firstReport.frames)")
+        }
     }
 
     @Test func stopSilencesWithinOnePeriodAndTheDeviceStaysUsable() async throws {
-        let paced = try PacedDevice()
-        defer { paced.stop() }
-        setenv("ALSA_CONFIG_PATH", paced.alsaConfigPath, 1)
-        let dir = try Processes.temporaryDirectory("stop")
-        let tone = dir.appendingPathComponent("tone.wav").path
-        try writeTone(tone, frequency: 440, seconds: 10, rate: 48_000, channels: 2)
-        let capturePath = dir.appendingPathComponent("paced.raw").path
-        let player = Player(format: OutputFormat(device: paced.pcm(capturingTo: capturePath)), logger: Logger(label: "test"))
-        var events = player.events.makeAsyncIterator()
-        player.play(.init(id: "a", segments: [.init(path: tone)]))
-        while let event = await events.next() {
-            if case .progress = event { break }
-        }
-        let handedAtRequest = Int(try #require(player.position).frames)
-        player.stop()
-        var report: Player.Report?
-        while let event = await events.next() {
-            if case .finished("a", let r) = event {
-                report = r
-                break
+        try await PacedDevice.with { paced in
+            setenv("ALSA_CONFIG_PATH", paced.alsaConfigPath, 1)
+            let dir = try Processes.temporaryDirectory("stop")
+            let tone = dir.appendingPathComponent("tone.wav").path
+            try writeTone(tone, frequency: 440, seconds: 10, rate: 48_000, channels: 2)
+            let capturePath = dir.appendingPathComponent("paced.raw").path
+            let player = Player(format: OutputFormat(device: paced.pcm(capturingTo: capturePath)), logger: Logger(label: "test"))
+            var events = player.events.makeAsyncIterator()
+            player.play(.init(id: "a", segments: [.init(path: tone)]))
+            while let event = await events.next() {
+                if case .progress = event { break }
             }
-        }
-        #expect(report?.ending == .stopped)
-        player.play(.init(id: "b", segments: [.init(path: tone, startFrame: 470_000)]))
-        while let event = await events.next() {
-            if case .finished("b", let r) = event {
-                #expect(r.ending == .completed)
-                break
+            let handedAtRequest = Int(try #require(player.position).frames)
+            player.stop()
+            var report: Player.Report?
+            while let event = await events.next() {
+                if case .finished("a", let r) = event {
+                    report = r
+                    break
+                }
             }
+            #expect(report?.ending == .stopped)
+            player.play(.init(id: "b", segments: [.init(path: tone, startFrame: 470_000)]))
+            while let event = await events.next() {
+                if case .finished("b", let r) = event {
+                    #expect(r.ending == .completed)
+                    break
+                }
+            }
+            player.shutdown()
+            while await events.next() != nil {}
+            let capture = try Capture(path: capturePath, channels: 2, rate: 48_000)
+            let stoppedAt = Int(try #require(report).frames)
+            #expect(stoppedAt - handedAtRequest <= 512, "stopped \(stoppedAt - handedAtRequest) frames after the request")
+            #expect(capture.frames - stoppedAt <= 10_500, "only the resumed tail followed")
         }
-        player.shutdown()
-        while await events.next() != nil {}
-        let capture = try Capture(path: capturePath, channels: 2, rate: 48_000)
-        let stoppedAt = Int(try #require(report).frames)
-        #expect(stoppedAt - handedAtRequest <= 512, "stopped \(stoppedAt - handedAtRequest) frames after the request")
-        #expect(capture.frames - stoppedAt <= 10_500, "only the resumed tail followed")
     }
 }

@@ -21,8 +21,53 @@ public final class PacedDevice: @unchecked Sendable {
 
         """
 
+    /// Waits until no other test in this process holds the virtual card (there is one jackd), then starts it.
+    /// Tests in different suites run in parallel, so every user of the paced device goes through here.
+    public static func start(rate: Int = 48_000, jackPeriod: Int = 256) async throws -> PacedDevice {
+        await gate.enter()
+        do {
+            return try PacedDevice(rate: rate, jackPeriod: jackPeriod)
+        } catch {
+            await gate.leave()
+            throw error
+        }
+    }
+
+    /// Runs `body` with the device and stops it afterwards, whether `body` succeeds or throws.
+    public static func with<T: Sendable>(_ body: (PacedDevice) async throws -> T) async throws -> T {
+        let device = try await start()
+        do {
+            let result = try await body(device)
+            await device.stop()
+            return result
+        } catch {
+            await device.stop()
+            throw error
+        }
+    }
+
+    private static let gate = Gate()
+
+    /// One holder at a time, in arrival order.
+    private actor Gate {
+        private var busy = false
+        private var waiters: [CheckedContinuation<Void, Never>] = []
+
+        func enter() async {
+            if !busy {
+                busy = true
+                return
+            }
+            await withCheckedContinuation { waiters.append($0) }
+        }
+
+        func leave() {
+            if waiters.isEmpty { busy = false } else { waiters.removeFirst().resume() }
+        }
+    }
+
     /// Starts jackd (dummy driver) and waits until it serves clients.
-    public init(rate: Int = 48_000, jackPeriod: Int = 256) throws {
+    private init(rate: Int, jackPeriod: Int) throws {
         self.rate = rate
         self.jackPeriod = jackPeriod
         let dir = try Processes.temporaryDirectory("alsa")
@@ -46,13 +91,13 @@ public final class PacedDevice: @unchecked Sendable {
     /// The PCM name that captures to `file`.
     public func pcm(capturingTo file: String) -> String { "paced_capture:FILE=\(file)" }
 
-    public func stop() {
+    /// Stops jackd and lets the next test have the card; call it once, when the test is done with the device.
+    public func stop() async {
         guard jackd.isRunning else { return }
         jackd.terminate()
         jackd.waitUntilExit()
+        await Self.gate.leave()
     }
-
-    deinit { stop() }
 }
 
 public enum PacedDeviceError: Error {

@@ -1,0 +1,209 @@
+import ArgumentParser
+import DalabaCore
+import Foundation
+
+extension Kind: ExpressibleByArgument {}
+
+/// `dalaba queue FILE | --text "…" --kind KIND …`: prints the id and the queue position.
+struct QueueCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "queue", abstract: "Queue an announcement on the station.",
+        discussion: """
+            FILE is uploaded when it is a file on this machine; otherwise it names a file in the station's audio directory.
+            """)
+
+    @Argument(help: "Audio file to play.")
+    var file: String?
+
+    @Option(help: "Text to speak instead of a file.")
+    var text: String?
+
+    @Option(help: "emergency, rumor-rebuttal, policy or routine.")
+    var kind: Kind
+
+    @Option(help: "Emergency level 1 (I, red) to 4 (IV, blue).")
+    var level: Int?
+
+    @Option(help: "Title shown in status and the log.")
+    var title: String?
+
+    @Option(help: "Source tier: county, township or village.")
+    var tier: String?
+
+    @Option(help: "How many times it plays in all.")
+    var `repeat`: Int?
+
+    @Option(help: "Seconds between repeats.")
+    var interval: Double?
+
+    @Option(help: "Not started before this time (ISO 8601, HH:MM today, or +10m).")
+    var notBefore: String?
+
+    @Option(help: "Never started after this time; an emergency playing past it stops (ISO 8601, HH:MM today, or +2h).")
+    var expires: String?
+
+    @Option(help: "External id: a second copy with the same id is not queued twice.")
+    var id: String?
+
+    @Flag(help: "A drill or test: marked and counted apart.")
+    var test = false
+
+    @OptionGroup var station: StationOptions
+
+    func validate() throws {
+        guard file != nil || text != nil else { throw ValidationError("give a FILE or --text") }
+        guard file == nil || text == nil else { throw ValidationError("give a FILE or --text, not both") }
+    }
+
+    func run() async throws {
+        try await reportingFailures {
+            var request = StationAPI.QueueRequest(
+                text: text, kind: kind, level: level, title: title, tier: tier, repeat: `repeat`, repeatInterval: interval,
+                notBefore: try notBefore.map { try TimeArgument.parse($0, option: "--not-before") },
+                expires: try expires.map { try TimeArgument.parse($0, option: "--expires") }, id: id, test: test ? true : nil)
+            let client = try station.client
+            let data: Data
+            if let file, FileManager.default.fileExists(atPath: file) {
+                data = try await client.upload("/v1/announcements", metadata: request, file: URL(fileURLWithPath: file))
+            } else {
+                request.audio = file
+                data = try await client.post("/v1/announcements", json: request)
+            }
+            let receipt = try StationAPI.makeDecoder().decode(StationAPI.QueueReceipt.self, from: data)
+            switch station.format {
+            case .json: print(String(decoding: data, as: UTF8.self))
+            case .table:
+                switch receipt.status {
+                case .queued:
+                    let place = receipt.position == 0 ? "on air now or next" : "position \(receipt.position ?? 0) in the queue"
+                    print("queued \(receipt.id): \(place)")
+                case .duplicate: print("not queued: \(receipt.id) is already queued or playing")
+                case .expired: print("not queued: \(receipt.id) had already expired (logged as expired)")
+                }
+            }
+        }
+    }
+}
+
+struct CancelCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(commandName: "cancel", abstract: "Cancel a queued or playing announcement.")
+
+    @Argument(help: "The announcement's id.")
+    var id: String
+
+    @OptionGroup var station: StationOptions
+
+    func run() async throws {
+        try await reportingFailures {
+            let encoded = id.addingPercentEncoding(withAllowedCharacters: .urlPathAllowed.subtracting(CharacterSet(charactersIn: "/"))) ?? id
+            let data = try await station.client.delete("/v1/announcements/\(encoded)")
+            print(station.format == .json ? String(decoding: data, as: UTF8.self) : "cancelled \(id)")
+        }
+    }
+}
+
+struct StopAllCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(commandName: "stop-all", abstract: "Stop what plays and cancel everything queued.")
+
+    @OptionGroup var station: StationOptions
+
+    func run() async throws {
+        try await reportingFailures {
+            let data = try await station.client.post("/v1/stop-all", json: [String: String]())
+            if station.format == .json {
+                print(String(decoding: data, as: UTF8.self))
+            } else {
+                let count = (try? JSONDecoder().decode([String: Int].self, from: data))?["cancelled"] ?? 0
+                print("stopped: \(count) announcement\(count == 1 ? "" : "s") cancelled")
+            }
+        }
+    }
+}
+
+struct StatusCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(commandName: "status", abstract: "What plays now, the queue, and device health.")
+
+    @OptionGroup var station: StationOptions
+
+    func run() async throws {
+        try await reportingFailures {
+            let data = try await station.client.get("/v1/status")
+            if station.format == .json {
+                print(String(decoding: data, as: UTF8.self))
+                return
+            }
+            let status = try StationAPI.makeDecoder().decode(StationAPI.Status.self, from: data)
+            print(StatusReport.render(status))
+        }
+    }
+}
+
+/// Times as operators type them: ISO 8601, "HH:MM" (today, local), or "+10m" / "+2h" / "+30s" from now.
+enum TimeArgument {
+    static func parse(_ text: String, option: String, now: Date = Date(), timeZone: TimeZone = .current) throws -> Date {
+        if text.hasPrefix("+"), let unit = text.last, let amount = Double(text.dropFirst().dropLast()), amount >= 0 {
+            switch unit {
+            case "s": return now.addingTimeInterval(amount)
+            case "m": return now.addingTimeInterval(amount * 60)
+            case "h": return now.addingTimeInterval(amount * 3600)
+            default: break
+            }
+        }
+        let parts = text.split(separator: ":")
+        if parts.count == 2, let h = Int(parts[0]), let m = Int(parts[1]), (0..<24).contains(h), (0..<60).contains(m) {
+            var calendar = Calendar(identifier: .gregorian)
+            calendar.timeZone = timeZone
+            if let date = calendar.date(bySettingHour: h, minute: m, second: 0, of: now) { return date }
+        }
+        if let date = try? Date(text, strategy: .iso8601) { return date }
+        throw ValidationError("\(option) \(text): use an ISO 8601 time (2026-11-21T08:00:00+08:00), HH:MM, or +10m / +2h")
+    }
+}
+
+/// The readable `dalaba status` page.
+enum StatusReport {
+    static func render(_ status: StationAPI.Status) -> String {
+        var lines: [String] = []
+        let device = status.device
+        let health = device.up ? "up" : "DOWN\(device.lastError.map { " (\($0))" } ?? "")"
+        lines.append("device  \(device.name): \(health), \(device.rate) Hz × \(device.channels), underruns \(device.underruns)")
+        if let retry = device.retryAt { lines.append("        retrying at \(clock(retry))") }
+        if let fault = status.storeFault { lines.append("STORE FAULT  \(fault)") }
+        for problem in status.scheduleProblems { lines.append("schedule problem  \(problem)") }
+        if let now = status.nowPlaying {
+            let where_ = now.inSignal ? "\(now.signal) signal" : "\(seconds(now.position)) / \(seconds(now.duration))"
+            lines.append("on air  \(describe(now.item))  [\(where_)]  play \(now.playNumber) of \(now.item.repeat)")
+        } else {
+            lines.append("on air  nothing")
+        }
+        if status.queue.isEmpty {
+            lines.append("queue   empty")
+        } else {
+            lines.append("queue")
+            for (index, item) in status.queue.enumerated() {
+                var notes: [String] = []
+                if item.resumeAt > 0 { notes.append("resumes at \(seconds(item.resumeAt))") }
+                if let nb = item.notBefore { notes.append("not before \(clock(nb))") }
+                if let ex = item.expires { notes.append("expires \(clock(ex))") }
+                lines.append("  \(index + 1). \(describe(item))\(notes.isEmpty ? "" : "  (" + notes.joined(separator: ", ") + ")")")
+            }
+        }
+        return lines.joined(separator: "\n")
+    }
+
+    static func describe(_ item: StationAPI.Item) -> String {
+        let kind = item.kind == .emergency ? "emergency L\(item.level ?? 0)" : item.kind.rawValue
+        return "\(item.id)  \(item.title)  \(kind)\(item.test ? " DRILL" : "")  from \(item.source)"
+    }
+
+    static func seconds(_ value: Double) -> String {
+        let total = Int(value)
+        return String(format: "%d:%02d:%02d", total / 3600, total / 60 % 60, total % 60)
+    }
+
+    static func clock(_ date: Date) -> String {
+        let formatter = DateFormatter()
+        formatter.dateFormat = "yyyy-MM-dd HH:mm:ss"
+        return formatter.string(from: date)
+    }
+}
