@@ -58,6 +58,9 @@ public final class PCMDevice {
         status = snd_pcm_sw_params(pcm, sw)
         guard status >= 0 else { throw fail("cannot apply software parameters", status) }
 
+        // Non-blocking: the player waits in poll() on the device and its mailbox together, so a switch is taken the
+        // moment it is asked for instead of after the write in progress.
+        snd_pcm_nonblock(pcm, 1)
         self.pcm = pcm
         var negotiated = requested
         negotiated.rate = Int(rate)
@@ -68,20 +71,41 @@ public final class PCMDevice {
 
     deinit { snd_pcm_close(pcm) }
 
-    /// Hands `frames` interleaved frames to the device, blocking while its buffer is full; recovers from underruns.
-    public func write(_ data: UnsafeRawPointer, frames: Int) throws(AudioError) {
-        let bytesPerFrame = format.bytesPerFrame
-        var done = 0
-        while done < frames {
-            let written = snd_pcm_writei(pcm, data + done * bytesPerFrame, snd_pcm_uframes_t(frames - done))
-            if written >= 0 {
-                done += Int(written)
-                continue
-            }
+    /// Hands up to `frames` interleaved frames to the device without blocking; returns how many it took (0 when its
+    /// buffer is full). Underruns are recovered and counted.
+    public func write(_ data: UnsafeRawPointer, frames: Int) throws(AudioError) -> Int {
+        while true {
+            let written = snd_pcm_writei(pcm, data, snd_pcm_uframes_t(frames))
+            if written >= 0 { return Int(written) }
             let code = Int32(truncatingIfNeeded: written)
+            if code == -EAGAIN { return 0 }
             if code == -EPIPE { underruns += 1 }
             let recovered = snd_pcm_recover(pcm, code, 1)
             guard recovered >= 0 else { throw .deviceFailed(device: format.device, reason: PCMDevice.reason(code)) }
+        }
+    }
+
+    /// Waits until the device can take more frames or `wakeDescriptor` becomes readable; true when woken by the latter.
+    public func waitForSpace(orWake wakeDescriptor: Int32) throws(AudioError) -> Bool {
+        let count = Int(snd_pcm_poll_descriptors_count(pcm))
+        var descriptors = [pollfd](repeating: pollfd(), count: count + 1)
+        let filled = descriptors.withUnsafeMutableBufferPointer { snd_pcm_poll_descriptors(pcm, $0.baseAddress, UInt32(count)) }
+        guard filled >= 0 else { throw .deviceFailed(device: format.device, reason: PCMDevice.reason(filled)) }
+        descriptors[count] = pollfd(fd: wakeDescriptor, events: Int16(POLLIN), revents: 0)
+        while true {
+            // A bounded wait: a device that stops asking for data is noticed instead of hanging the player.
+            let ready = poll(&descriptors, nfds_t(descriptors.count), 2_000)
+            if ready < 0 && errno == EINTR { continue }
+            if descriptors[count].revents & Int16(POLLIN) != 0 { return true }
+            if ready == 0 { throw .deviceFailed(device: format.device, reason: "the device took no data for 2 seconds") }
+            var events: UInt16 = 0
+            let status = descriptors.withUnsafeMutableBufferPointer { snd_pcm_poll_descriptors_revents(pcm, $0.baseAddress, UInt32(count), &events) }
+            guard status >= 0 else { throw .deviceFailed(device: format.device, reason: PCMDevice.reason(status)) }
+            if events & UInt16(POLLERR) != 0 {
+                // An xrun or a suspended device: the next write recovers it.
+                return false
+            }
+            if events & UInt16(POLLOUT) != 0 { return false }
         }
     }
 
@@ -93,7 +117,9 @@ public final class PCMDevice {
 
     /// Lets what is buffered play out (a natural end), then makes the device ready again.
     public func drain() {
+        snd_pcm_nonblock(pcm, 0)
         snd_pcm_drain(pcm)
+        snd_pcm_nonblock(pcm, 1)
         snd_pcm_prepare(pcm)
     }
 

@@ -127,18 +127,43 @@ enum PlayerCommand: Sendable {
 final class Mailbox: @unchecked Sendable {
     private let condition = NSCondition()
     private var pending: [PlayerCommand] = []
+    /// A pipe that is readable while a command waits, so the player can poll it together with the device.
+    let wakeDescriptor: Int32
+    private let wakeWriter: Int32
+
+    init() {
+        var fds: [Int32] = [-1, -1]
+        pipe(&fds)
+        for fd in fds { _ = fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK) }
+        wakeDescriptor = fds[0]
+        wakeWriter = fds[1]
+    }
+
+    deinit {
+        close(wakeDescriptor)
+        close(wakeWriter)
+    }
+
+    /// Empties the pipe once no command is left, so poll() sleeps again.
+    private func drainWake() {
+        var bytes = [UInt8](repeating: 0, count: 64)
+        while read(wakeDescriptor, &bytes, bytes.count) > 0 {}
+    }
 
     func post(_ command: PlayerCommand) {
         condition.lock()
         pending.append(command)
         condition.signal()
         condition.unlock()
+        var one: UInt8 = 1
+        _ = write(wakeWriter, &one, 1)
     }
 
     /// The next command without waiting, or nil.
     func take() -> PlayerCommand? {
         condition.lock()
         defer { condition.unlock() }
+        if pending.count <= 1 { drainWake() }
         return pending.isEmpty ? nil : pending.removeFirst()
     }
 
@@ -153,6 +178,7 @@ final class Mailbox: @unchecked Sendable {
                 condition.wait()
             }
         }
+        if pending.count == 1 { drainWake() }
         return pending.removeFirst()
     }
 }

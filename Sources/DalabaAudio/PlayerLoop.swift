@@ -41,6 +41,7 @@ final class PlayerLoop: @unchecked Sendable {
     }
 
     func run() {
+        raisePriority()
         defer {
             buffer?.deallocate()
             events.finish()
@@ -64,6 +65,19 @@ final class PlayerLoop: @unchecked Sendable {
                 continue
             }
             if let playback = current { writePeriod(of: playback) }
+        }
+    }
+
+    /// Real-time scheduling keeps a 15 ms buffer fed on a busy machine. Allowed for root or with LimitRTPRIO
+    /// (dalabad.service sets it); otherwise the thread runs at normal priority and says so.
+    private func raisePriority() {
+        var parameters = sched_param()
+        parameters.sched_priority = 20
+        let status = pthread_setschedparam(pthread_self(), Int32(SCHED_FIFO), &parameters)
+        if status == 0 {
+            logger.debug("player thread at real-time priority", metadata: ["priority": "20"])
+        } else {
+            logger.notice("player thread at normal priority; raise LimitRTPRIO or use a larger buffer if the device underruns")
         }
     }
 
@@ -160,14 +174,11 @@ final class PlayerLoop: @unchecked Sendable {
                 filled += n
             }
             if filled > 0 {
-                if playback.startedAt == nil {
-                    playback.startedAt = Date()
-                    events.yield(.started(id: playback.item.id, at: playback.startedAt!, totalFrames: playback.totalFrames))
-                }
-                try device.write(buffer, frames: filled)
+                let written = try hand(buffer, frames: filled, to: device, playback: playback)
                 deviceRunning = true
-                playback.signalFrames += Int64(filledSignal)
-                playback.frames += Int64(filled - filledSignal)
+                let signal = min(written, filledSignal)
+                playback.signalFrames += Int64(signal)
+                playback.frames += Int64(written - signal)
                 health.position.withLock {
                     $0 = Player.Position(
                         id: playback.item.id, frames: playback.frames, signalFrames: playback.signalFrames,
@@ -180,11 +191,29 @@ final class PlayerLoop: @unchecked Sendable {
                     playback.framesAtLastProgress = total
                     events.yield(.progress(id: playback.item.id, frames: playback.frames, signalFrames: playback.signalFrames))
                 }
+                // A command arrived mid-period: the rest of this period is abandoned, and only what was handed counts.
+                if written < filled { return }
             }
             if playback.reader == nil { finish(playback, .completed) }
         } catch {
             fail(playback, error)
         }
+    }
+
+    /// Hands a period to the device as it makes room, waking at once if a command arrives; returns the frames handed.
+    private func hand(_ buffer: UnsafeMutableRawPointer, frames: Int, to device: PCMDevice, playback: Playback) throws(AudioError) -> Int {
+        let bytesPerFrame = device.format.bytesPerFrame
+        var written = 0
+        while written < frames {
+            let n = try device.write(buffer + written * bytesPerFrame, frames: frames - written)
+            if n > 0, playback.startedAt == nil {
+                playback.startedAt = Date()
+                events.yield(.started(id: playback.item.id, at: playback.startedAt!, totalFrames: playback.totalFrames))
+            }
+            written += n
+            if written < frames, try device.waitForSpace(orWake: mailbox.wakeDescriptor) { break }
+        }
+        return written
     }
 
     private func fail(_ playback: Playback, _ error: AudioError) {

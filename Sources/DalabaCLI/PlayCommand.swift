@@ -25,10 +25,10 @@ struct PlayCommand: AsyncParsableCommand {
     var format: SampleFormat = .s16
 
     @Option(help: "Frames per ALSA period.")
-    var period = 480
+    var period = 240
 
     @Option(help: "Frames in the ALSA buffer.")
-    var buffer = 1_920
+    var buffer = 720
 
     @Option(help: "Resampler: sinc-best, sinc-medium, sinc-fastest or linear.")
     var resampler: ResamplerQuality = .fastest

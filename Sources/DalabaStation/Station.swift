@@ -112,7 +112,10 @@ public actor Station {
         case .started(let id, let at, _):
             startedAt[id] = at
             if let ordered = orderedAt.removeValue(forKey: id) {
-                metrics.startLatency.recordNanoseconds(Int64((ContinuousClock.now - ordered).components.attoseconds / 1_000_000_000))
+                let latency = ContinuousClock.now - ordered
+                let nanoseconds = latency.components.seconds * 1_000_000_000 + latency.components.attoseconds / 1_000_000_000
+                metrics.startLatency.recordNanoseconds(nanoseconds)
+                logger.debug("first frame", metadata: ["id": "\(id)", "latency-us": "\(nanoseconds / 1_000)"])
             }
         case .progress(let id, let frames, let signalFrames):
             let rate = player.health.format.rate

@@ -8,7 +8,7 @@ import Testing
 @Suite(.serialized) struct PacedPlaybackTests {
     @Test func switchingCutsOverWithinOnePeriodOfTheRequest() async throws {
         try await PacedDevice.with { paced in
-            setenv("ALSA_CONFIG_PATH", paced.alsaConfigPath, 1)
+            paced.useInThisProcess()
             let dir = try Processes.temporaryDirectory("switch")
             let first = dir.appendingPathComponent("first.wav").path
             let second = dir.appendingPathComponent("second.wav").path
@@ -53,7 +53,7 @@ import Testing
 
     @Test func stopSilencesWithinOnePeriodAndTheDeviceStaysUsable() async throws {
         try await PacedDevice.with { paced in
-            setenv("ALSA_CONFIG_PATH", paced.alsaConfigPath, 1)
+            paced.useInThisProcess()
             let dir = try Processes.temporaryDirectory("stop")
             let tone = dir.appendingPathComponent("tone.wav").path
             try writeTone(tone, frequency: 440, seconds: 10, rate: 48_000, channels: 2)

@@ -31,7 +31,7 @@ import Testing
             let daemon = try DaemonHarness(name: "preempt")
             let capturePath = daemon.directory.appendingPathComponent("paced.raw").path
             daemon.device = paced.pcm(capturingTo: capturePath)
-            daemon.environment["ALSA_CONFIG_PATH"] = paced.alsaConfigPath
+            daemon.environment.merge(paced.environment) { $1 }
             try daemon.tone("music.wav", frequency: 440, seconds: 4)
             try daemon.tone("alert.wav", frequency: 1000, seconds: 1)
             try await daemon.start()
@@ -69,7 +69,7 @@ import Testing
             let daemon = try DaemonHarness(name: "kill9")
             let firstCapture = daemon.directory.appendingPathComponent("first.raw").path
             daemon.device = paced.pcm(capturingTo: firstCapture)
-            daemon.environment["ALSA_CONFIG_PATH"] = paced.alsaConfigPath
+            daemon.environment.merge(paced.environment) { $1 }
             try daemon.tone("long.wav", frequency: 440, seconds: 4)
             try daemon.tone("next.wav", frequency: 660, seconds: 1)
             try await daemon.start()
@@ -101,7 +101,7 @@ import Testing
         try await PacedDevice.with { paced in
             let daemon = try DaemonHarness(name: "sigterm")
             daemon.device = paced.pcm(capturingTo: daemon.directory.appendingPathComponent("a.raw").path)
-            daemon.environment["ALSA_CONFIG_PATH"] = paced.alsaConfigPath
+            daemon.environment.merge(paced.environment) { $1 }
             try daemon.tone("notice.wav", frequency: 440, seconds: 5)
             try await daemon.start()
             #expect(try daemon.dalaba(["queue", "notice.wav", "--kind", "policy", "--id", "notice"]).status == 0)

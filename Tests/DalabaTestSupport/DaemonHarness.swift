@@ -17,6 +17,8 @@ public final class DaemonHarness: @unchecked Sendable {
     public var extraConfiguration = ""
     /// Extra keys for the [station] table.
     public var stationConfiguration = ""
+    /// Extra keys for the [device] table.
+    public var deviceConfiguration = ""
     public var environment: [String: String] = [:]
     private var process: Process?
     private var logHandle: FileHandle?
@@ -52,6 +54,7 @@ public final class DaemonHarness: @unchecked Sendable {
 
         [device]
         name = "\(device)"
+        \(deviceConfiguration)
 
         [station]
         state-directory = "\(stateDirectory.path)"
@@ -161,6 +164,16 @@ public final class DaemonHarness: @unchecked Sendable {
             try await Task.sleep(for: .milliseconds(20))
         }
         throw HarnessError.timedOut(what)
+    }
+
+    /// The device's negotiated period and buffer, read from the daemon's log after it stopped.
+    public func statusAfterStop() async throws -> (period: Int, buffer: Int) {
+        let log = try String(contentsOfFile: logPath, encoding: .utf8)
+        guard let line = log.split(separator: "\n").last(where: { $0.contains("device open") }) else { return (0, 0) }
+        let value = { (key: String) in
+            line.split(separator: " ").first { $0.hasPrefix("\(key)=") }.flatMap { Int($0.dropFirst(key.count + 1)) } ?? 0
+        }
+        return (value("period"), value("buffer"))
     }
 
     public static func nowPlayingID(_ status: [String: Any]) -> String? {

@@ -6,6 +6,8 @@ public final class PacedDevice: @unchecked Sendable {
     public let rate: Int
     public let jackPeriod: Int
     public let configPath: String
+    /// The jackd server name; clients find it through `JACK_DEFAULT_SERVER`.
+    public let serverName: String
     private let jackd: Process
 
     /// The ALSA configuration that defines `paced_capture:FILE=…`; put it in `ALSA_CONFIG_PATH` after alsa.conf.
@@ -73,20 +75,28 @@ public final class PacedDevice: @unchecked Sendable {
         let dir = try Processes.temporaryDirectory("alsa")
         configPath = dir.appendingPathComponent("paced.conf").path
         try PacedDevice.configuration.write(toFile: configPath, atomically: true, encoding: .utf8)
-        // A jackd left over from an aborted run would make ours fail to start.
-        _ = try? Processes.run("pkill", ["-x", "jackd"])
+        // A server of our own name, so other jackd instances on the machine (a benchmark, another run) are left alone.
+        serverName = "dalaba-test-\(getpid())"
         jackd = Process()
         jackd.executableURL = URL(fileURLWithPath: Processes.resolve("jackd"))
-        jackd.arguments = ["--no-realtime", "-d", "dummy", "-r", "\(rate)", "-p", "\(jackPeriod)"]
+        jackd.arguments = ["--no-realtime", "-n", serverName, "-d", "dummy", "-r", "\(rate)", "-p", "\(jackPeriod)"]
         jackd.standardOutput = FileHandle.nullDevice
         jackd.standardError = FileHandle.nullDevice
         try jackd.run()
-        let waited = try Processes.run("jack_wait", ["-w", "-t", "10"])
+        let waited = try Processes.run("jack_wait", ["-s", serverName, "-w", "-t", "10"])
         guard waited.status == 0 else { throw PacedDeviceError.jackdDidNotStart(waited.stdout + waited.stderr) }
     }
 
     /// The ALSA search path that adds the paced capture device.
     public var alsaConfigPath: String { "/usr/share/alsa/alsa.conf:\(configPath)" }
+
+    /// What a process playing to this device needs in its environment.
+    public var environment: [String: String] { ["ALSA_CONFIG_PATH": alsaConfigPath, "JACK_DEFAULT_SERVER": serverName] }
+
+    /// Points this process's alsa-lib and libjack at the device (tests that play in-process).
+    public func useInThisProcess() {
+        for (key, value) in environment { setenv(key, value, 1) }
+    }
 
     /// The PCM name that captures to `file`.
     public func pcm(capturingTo file: String) -> String { "paced_capture:FILE=\(file)" }
