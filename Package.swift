@@ -26,6 +26,8 @@ let package = Package(
         .systemLibrary(name: "CALSA", pkgConfig: "alsa", providers: [.apt(["libasound2-dev"])]),
         .systemLibrary(name: "CSndFile", pkgConfig: "sndfile", providers: [.apt(["libsndfile1-dev"])]),
         .systemLibrary(name: "CSampleRate", pkgConfig: "samplerate", providers: [.apt(["libsamplerate0-dev"])]),
+        .systemLibrary(name: "CSoxr", pkgConfig: "soxr", providers: [.apt(["libsoxr-dev"])]),
+        .systemLibrary(name: "CEBUR128", pkgConfig: "libebur128", providers: [.apt(["libebur128-dev"])]),
         .target(name: "CALSAShim", dependencies: ["CALSA"]),
 
         // Pure core: no I/O, no C, no clock reads.
@@ -35,26 +37,32 @@ let package = Package(
         // YAML because Yams gives every node's line, so `dalaba schedule check` names file and line for every error.
         .target(name: "DalabaSchedule", dependencies: ["DalabaCore", .product(name: "Yams", package: "Yams")]),
 
+        // CAP 1.2 alerts: parsing, validation and the broadcast policy; pure (no file or network I/O).
+        .target(name: "DalabaAlerts", dependencies: ["DalabaCore", .product(name: "Crypto", package: "swift-crypto")]),
+
         // The only Swift module that imports C: decoding, conversion, ALSA output, the player thread.
         .target(
             name: "DalabaAudio",
             dependencies: [
-                "DalabaCore", "CALSA", "CALSAShim", "CSndFile", "CSampleRate",
+                "DalabaCore", "CALSA", "CALSAShim", "CSndFile", "CSampleRate", "CSoxr", "CEBUR128",
                 .product(name: "Logging", package: "swift-log"),
+                .product(name: "Crypto", package: "swift-crypto"),
             ]
         ),
 
         // SQLite via GRDB: the persistent queue and the hash-chained airtime log.
         .target(
             name: "DalabaStore",
-            dependencies: ["DalabaCore", .product(name: "GRDB", package: "GRDB.swift"), .product(name: "Crypto", package: "swift-crypto")]
+            dependencies: [
+                "DalabaCore", "DalabaSchedule", .product(name: "GRDB", package: "GRDB.swift"), .product(name: "Crypto", package: "swift-crypto"),
+            ]
         ),
 
         // The HTTP API and the officials' console.
         .target(
             name: "DalabaServer",
             dependencies: [
-                "DalabaCore", "DalabaStore", "DalabaStation",
+                "DalabaCore", "DalabaStore", "DalabaStation", "DalabaSchedule", "DalabaAlerts",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "MultipartKit", package: "multipart-kit"),
             ]
@@ -79,6 +87,7 @@ let package = Package(
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                .product(name: "UnixSignals", package: "swift-service-lifecycle"),
                 .product(name: "Hummingbird", package: "hummingbird"),
             ]
         ),
@@ -87,7 +96,7 @@ let package = Package(
         .target(
             name: "DalabaCLI",
             dependencies: [
-                "DalabaCore", "DalabaAudio",
+                "DalabaCore", "DalabaAudio", "DalabaSchedule",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
             ]
@@ -99,10 +108,27 @@ let package = Package(
             dependencies: ["DalabaCore", .product(name: "PropertyBased", package: "swift-property-based")]
         ),
         .testTarget(name: "DalabaStoreTests", dependencies: ["DalabaStore", "DalabaCore", .product(name: "GRDB", package: "GRDB.swift")]),
+        .testTarget(name: "DalabaAlertsTests", dependencies: ["DalabaAlerts", "DalabaCore"]),
         .testTarget(name: "DalabaScheduleTests", dependencies: ["DalabaSchedule", "DalabaCore"]),
         .testTarget(name: "DalabaDaemonTests", dependencies: ["DalabaTestSupport"]),
         .target(name: "DalabaTestSupport", dependencies: ["DalabaAudio"], path: "Tests/DalabaTestSupport"),
+        .testTarget(
+            name: "DalabaServerTests",
+            dependencies: [
+                "DalabaServer", "DalabaStation", "DalabaStore", "DalabaCore", "DalabaAudio", "DalabaTestSupport",
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "HummingbirdTesting", package: "hummingbird"),
+                .product(name: "Logging", package: "swift-log"),
+            ]
+        ),
         .testTarget(name: "DalabaAudioTests", dependencies: ["DalabaAudio", "DalabaCore", "DalabaTestSupport"]),
+        .testTarget(
+            name: "DalabaScheduleServiceTests",
+            dependencies: [
+                "DalabaStation", "DalabaSchedule", "DalabaStore", "DalabaAudio", "DalabaCore", "DalabaTestSupport",
+                .product(name: "Logging", package: "swift-log"),
+            ]
+        ),
     ],
     swiftLanguageModes: [.v6]
 )

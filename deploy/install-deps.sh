@@ -2,8 +2,9 @@
 # Installs every Debian 12 package Dalaba needs to build, run and test. Safe to run again.
 set -euo pipefail
 packages=(
-    pkg-config libasound2-dev libsndfile1-dev libsamplerate0-dev libebur128-dev libsqlite3-dev
+    pkg-config libasound2-dev libsndfile1-dev libsamplerate0-dev libsoxr-dev libebur128-dev libsqlite3-dev
     alsa-utils libasound2-plugins jackd2 sox espeak-ng sqlite3 time
+    chromium fonts-wqy-zenhei  # the console test in a real browser, and a CJK font so its screenshots show Chinese
 )
 missing=()
 for p in "${packages[@]}"; do

@@ -1,6 +1,6 @@
 import Foundation
 
-/// Reads one audio file as frames in the device's format: channel mixing, resampling (libsamplerate) and gain.
+/// Reads one audio file as frames in the device's format: channel mixing, resampling (libsoxr or libsamplerate) and gain.
 /// Buffers are allocated once and sized by the block, never by the file, so a two-hour file plays in the memory
 /// of a one-minute one. When nothing needs converting the samples go straight from libsndfile to the device buffer,
 /// which keeps plain WAV playback as cheap as aplay and bit-exact.
@@ -15,7 +15,7 @@ public final class ConvertingReader {
     private let gain: Float
     /// Channels carried through the resampler: the smaller of file and device, so mono→stereo resamples once.
     private let innerChannels: Int
-    private let resampler: Resampler?
+    private let resampler: (any Resampler)?
     private let block = 2_048
     private let fileBuffer: UnsafeMutablePointer<Float>
     private let innerBuffer: UnsafeMutablePointer<Float>
@@ -44,7 +44,7 @@ public final class ConvertingReader {
         self.innerChannels = min(file.channels, output.channels)
         self.resampler =
             file.rate == output.rate
-            ? nil : try Resampler(from: file.rate, to: output.rate, channels: innerChannels, quality: output.resamplerQuality)
+            ? nil : try makeResampler(from: file.rate, to: output.rate, channels: innerChannels, quality: output.resamplerQuality)
         let ratio = Double(output.rate) / Double(file.rate)
         self.pendingCapacity = Int((Double(block) * ratio).rounded(.up)) + output.periodFrames + 256
         self.fileBuffer = .allocate(capacity: file.channels == innerChannels ? 1 : block * file.channels)

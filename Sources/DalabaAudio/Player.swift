@@ -54,7 +54,7 @@ public final class Player: Sendable {
     public enum Event: Sendable, Equatable {
         /// The first frame of the item went to the device. `totalFrames` is the programme's length at the device rate.
         case started(id: String, at: Date, totalFrames: Int64)
-        /// About once a second of audio: frames so far, for checkpoints and progress lines.
+        /// Every half second of audio: frames so far, for checkpoints and progress lines.
         case progress(id: String, frames: Int64, signalFrames: Int64)
         case finished(id: String, report: Report)
     }

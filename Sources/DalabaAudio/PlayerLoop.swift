@@ -187,7 +187,8 @@ final class PlayerLoop: @unchecked Sendable {
                 let underruns = device.underruns
                 if health.value.withLock({ $0.underruns }) != underruns { updateHealth { $0.underruns = underruns } }
                 let total = playback.frames + playback.signalFrames
-                if total - playback.framesAtLastProgress >= Int64(device.format.rate) {
+                // Twice a second, so a checkpoint written from it is never more than a second behind what was heard.
+                if total - playback.framesAtLastProgress >= Int64(device.format.rate / 2) {
                     playback.framesAtLastProgress = total
                     events.yield(.progress(id: playback.item.id, frames: playback.frames, signalFrames: playback.signalFrames))
                 }

@@ -5,7 +5,10 @@ public struct DalabaCommand: AsyncParsableCommand {
     public static let configuration = CommandConfiguration(
         commandName: "dalaba",
         abstract: "Queue, play and review announcements on the village loudspeakers (大喇叭).",
-        subcommands: [PlayCommand.self, QueueCommand.self, StatusCommand.self, CancelCommand.self, StopAllCommand.self]
+        subcommands: [
+            PlayCommand.self, QueueCommand.self, StatusCommand.self, CancelCommand.self, StopAllCommand.self, CapCommand.self, ScheduleCommand.self,
+            LogCommand.self, ReportCommand.self,
+        ]
     )
 
     public init() {}

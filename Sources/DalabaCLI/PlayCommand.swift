@@ -30,8 +30,8 @@ struct PlayCommand: AsyncParsableCommand {
     @Option(help: "Frames in the ALSA buffer.")
     var buffer = 720
 
-    @Option(help: "Resampler: sinc-best, sinc-medium, sinc-fastest or linear.")
-    var resampler: ResamplerQuality = .fastest
+    @Option(help: "Resampler: soxr-vhq, soxr-hq, soxr-mq, soxr-qq (libsoxr), sinc-best, sinc-medium, sinc-fastest or linear.")
+    var resampler: ResamplerQuality = .soxrHigh
 
     @Option(help: "Gain in dB applied to every file.")
     var gain: Double = 0

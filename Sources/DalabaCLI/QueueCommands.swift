@@ -85,6 +85,39 @@ struct QueueCommand: AsyncParsableCommand {
     }
 }
 
+/// `dalaba cap FILE.xml`: hands a CAP 1.2 alert to the station, which broadcasts, replaces or cancels as it says.
+struct CapCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(commandName: "cap", abstract: "Ingest a CAP 1.2 alert (Alert, Update or Cancel).")
+
+    @Argument(help: "The CAP 1.2 XML document.")
+    var file: String
+
+    @OptionGroup var station: StationOptions
+
+    func run() async throws {
+        try await reportingFailures {
+            guard let document = FileManager.default.contents(atPath: file) else {
+                throw StationClient.Failure(description: "\(file): cannot read the file")
+            }
+            let data = try await station.client.post("/v1/cap", body: document, contentType: "application/cap+xml")
+            if station.format == .json {
+                print(String(decoding: data, as: UTF8.self))
+                return
+            }
+            let outcome = (try? JSONSerialization.jsonObject(with: data) as? [String: Any]) ?? [:]
+            let id = outcome["id"] as? String ?? "?"
+            switch outcome["status"] as? String {
+            case "queued": print("queued \(id): \(outcome["position"] as? Int == 0 ? "on air now or next" : "position \(outcome["position"] ?? 0) in the queue")")
+            case "replaced": print("queued \(id), replacing \((outcome["cancelled"] as? [String])?.joined(separator: ", ") ?? "nothing on air")")
+            case "cancelled": print("cancelled \((outcome["cancelled"] as? [String])?.joined(separator: ", ") ?? "nothing")")
+            case "duplicate": print("not queued: \(id) is already queued or playing")
+            case "ignored": print("not broadcast: \(outcome["reason"] as? String ?? "")")
+            default: print(String(decoding: data, as: UTF8.self))
+            }
+        }
+    }
+}
+
 struct CancelCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(commandName: "cancel", abstract: "Cancel a queued or playing announcement.")
 

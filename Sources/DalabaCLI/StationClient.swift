@@ -22,6 +22,10 @@ struct StationClient {
         try await send(method: "POST", path: path, body: try StationAPI.makeEncoder().encode(json), contentType: "application/json")
     }
 
+    func post(_ path: String, body: Data, contentType: String) async throws -> Data {
+        try await send(method: "POST", path: path, body: body, contentType: contentType)
+    }
+
     func delete(_ path: String) async throws -> Data {
         try await send(method: "DELETE", path: path, body: nil, contentType: nil)
     }

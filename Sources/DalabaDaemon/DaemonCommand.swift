@@ -63,10 +63,18 @@ public struct DaemonCommand: AsyncParsableCommand {
             throw ExitCode(2)
         }
         let metrics = StationMetrics()
+        let preparation = AudioPreparation(
+            stateDirectory: state, levels: configuration.levels, voice: configuration.voice, maxCharacters: configuration.maxSpeechCharacters,
+            logger: Logger(label: "dalabad.audio"))
+        for signal in [configuration.chime, configuration.attention] { await preparation.measure(configuration.audioPath(signal)) }
         let player = Player(format: configuration.output, logger: Logger(label: "dalabad.player"))
         let station = try Station(
-            configuration: configuration, store: store, player: player, metrics: metrics, logger: Logger(label: "dalabad.station"))
-        let app = buildApplication(station: station, configuration: configuration, metrics: metrics, logger: Logger(label: "dalabad.http"))
+            configuration: configuration, store: store, player: player, metrics: metrics, logger: Logger(label: "dalabad.station"),
+            preparation: preparation)
+        let schedules = ScheduleService(configuration: configuration, station: station, store: store, logger: Logger(label: "dalabad.schedule"))
+        let app = buildApplication(
+            station: station, configuration: configuration, metrics: metrics, store: store, logger: Logger(label: "dalabad.http"),
+            schedules: schedules, preparation: preparation)
         logger.info(
             "station starting",
             metadata: [
@@ -74,7 +82,9 @@ public struct DaemonCommand: AsyncParsableCommand {
             ])
         let group = ServiceGroup(
             configuration: .init(
-                services: [.init(service: StationService(station: station)), .init(service: app)],
+                services: [
+                    .init(service: StationService(station: station)), .init(service: ScheduleRunner(schedules: schedules)), .init(service: app),
+                ],
                 gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))
         try await group.run()
         logger.info("station stopped")

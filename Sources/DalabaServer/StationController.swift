@@ -36,7 +36,7 @@ struct StationController {
         } else {
             let queueRequest = try JSONResponse.decode(StationAPI.QueueRequest.self, from: body)
             do {
-                announcement = try intake.announcement(from: queueRequest, source: caller.name)
+                announcement = try await intake.announcement(from: queueRequest, source: caller.name)
             } catch {
                 throw APIError(.badRequest, error)
             }
@@ -83,7 +83,7 @@ struct StationController {
         do {
             var request = queueRequest
             request.title = request.title ?? filename
-            return try intake.announcement(from: request, uploaded: stored, source: caller.name)
+            return try await intake.announcement(from: request, uploaded: stored, source: caller.name)
         } catch {
             try? FileManager.default.removeItem(atPath: stored)
             var failure = error

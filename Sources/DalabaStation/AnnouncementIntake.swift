@@ -7,16 +7,18 @@ import Foundation
 public struct AnnouncementIntake: Sendable {
     public let audioDirectory: String
     private let clock: @Sendable () -> Date
+    private let preparation: AudioPreparation?
 
-    public init(configuration: Configuration, clock: @escaping @Sendable () -> Date = { Date() }) {
+    public init(configuration: Configuration, preparation: AudioPreparation? = nil, clock: @escaping @Sendable () -> Date = { Date() }) {
         audioDirectory = URL(fileURLWithPath: configuration.resolve(configuration.audioDirectory)).standardizedFileURL.path
+        self.preparation = preparation
         self.clock = clock
     }
 
     /// - Parameters:
     ///   - uploaded: the stored path of an uploaded file, which takes the place of `request.audio`.
     ///   - source: who asked (the token's name).
-    public func announcement(from request: StationAPI.QueueRequest, uploaded: String? = nil, source: String) throws(StationAPI.Failure)
+    public func announcement(from request: StationAPI.QueueRequest, uploaded: String? = nil, source: String) async throws(StationAPI.Failure)
         -> Announcement
     {
         let audio: String
@@ -24,16 +26,13 @@ public struct AnnouncementIntake: Sendable {
             audio = uploaded
         } else if let name = request.audio, !name.isEmpty {
             audio = try resolveAudio(name)
-        } else if request.text != nil {
-            throw StationAPI.Failure(error: "speech synthesis is not available on this station; send audio", field: "text")
+        } else if let text = request.text {
+            guard let preparation else { throw StationAPI.Failure(error: "speech synthesis is not available on this station", field: "text") }
+            audio = try await preparation.speak(text, voice: request.voice)
         } else {
             throw StationAPI.Failure(error: "give either audio (a file under the audio directory, or an upload) or text", field: "audio")
         }
-        do {
-            _ = try SoundFile(path: audio)
-        } catch {
-            throw StationAPI.Failure(error: error.description, field: "audio")
-        }
+        _ = try checkAudio(audio)
         var tier = Tier.village
         if let name = request.tier {
             guard let t = Tier(name: name) else { throw StationAPI.Failure(error: "must be county, township or village", field: "tier") }
@@ -41,7 +40,7 @@ public struct AnnouncementIntake: Sendable {
         }
         let now = clock()
         let id = request.id ?? Self.makeID(now: now)
-        let title = request.title ?? (audio as NSString).lastPathComponent
+        let title = request.title ?? request.text.map { String($0.prefix(40)) } ?? (audio as NSString).lastPathComponent
         let announcement = Announcement(
             id: id, title: title, kind: request.kind, level: request.level, tier: tier, isTest: request.test ?? false, audio: audio,
             text: request.text, source: source, repeatCount: request.repeat ?? 1, repeatInterval: request.repeatInterval ?? 0,
@@ -52,7 +51,19 @@ public struct AnnouncementIntake: Sendable {
             throw StationAPI.Failure(error: error.reason, field: error.field)
         }
         if title.count > 500 { throw StationAPI.Failure(error: "is longer than 500 characters", field: "title") }
+        await preparation?.measure(audio)
         return announcement
+    }
+
+    /// Opens `path` with libsndfile, so only audio the player can decode is accepted.
+    @discardableResult
+    public func checkAudio(_ path: String) throws(StationAPI.Failure) -> String {
+        do {
+            _ = try SoundFile(path: path)
+        } catch {
+            throw StationAPI.Failure(error: error.description, field: "audio")
+        }
+        return path
     }
 
     /// A file named relative to the audio directory (or absolute inside it); anything that escapes it is refused.

@@ -46,6 +46,15 @@ public struct Configuration: Sendable {
     public var deviceRetryInitial: Double = 1
     public var deviceRetryMaximum: Double = 30
     public var logLevel = "info"
+    /// Loudness normalisation (EBU R128) of announcements and signals.
+    public var levels = AudioPreparation.Levels()
+    /// espeak-ng voice for text announcements (`cmn` is Mandarin).
+    public var voice = "cmn"
+    public var maxSpeechCharacters = 2_000
+    /// CAP severity → emergency level overrides ("Extreme", "Severe", "Moderate", "Minor", "Unknown").
+    public var capSeverityLevels: [String: Int] = [:]
+    /// The tier CAP alerts are queued at (they come from above the village).
+    public var capTier = Tier.county
 
     public init() {}
 
@@ -78,7 +87,7 @@ public struct Configuration: Sendable {
         }
         var config = Configuration()
         var reader = KeyReader(file: file)
-        try reader.allow(table, keys: ["device", "station", "http", "tokens", "quiet-hours", "interrupt", "schedule", "log-level"], in: "")
+        try reader.allow(table, keys: ["device", "station", "http", "tokens", "quiet-hours", "interrupt", "schedule", "log-level", "loudness", "speech", "cap"], in: "")
         if let device = try reader.table(table, "device") {
             try reader.allow(device, keys: ["name", "rate", "channels", "format", "period", "buffer", "resampler"], in: "device")
             if let v = try reader.string(device, "name", in: "device") { config.output.device = v }
@@ -161,6 +170,40 @@ public struct Configuration: Sendable {
         if let schedule = try reader.table(table, "schedule") {
             try reader.allow(schedule, keys: ["grace"], in: "schedule")
             if let v = try reader.int(schedule, "grace", in: "schedule", range: 0...86_400) { config.scheduleGrace = Double(v) }
+        }
+        if let loudness = try reader.table(table, "loudness") {
+            try reader.allow(loudness, keys: ["enabled", "target", "true-peak", "chime", "attention"], in: "loudness")
+            if let v = loudness["enabled"] {
+                guard let b = v.bool else { throw reader.invalid("loudness.enabled", "must be true or false") }
+                config.levels.enabled = b
+            }
+            for (key, path) in [("target", \AudioPreparation.Levels.target), ("true-peak", \.truePeakCeiling), ("chime", \.chime), ("attention", \.attention)] {
+                if let v = loudness[key] {
+                    guard let d = v.double ?? v.int.map(Double.init), (-70...0).contains(d) else {
+                        throw reader.invalid("loudness.\(key)", "must be a number from -70 to 0")
+                    }
+                    config.levels[keyPath: path] = d
+                }
+            }
+        }
+        if let speech = try reader.table(table, "speech") {
+            try reader.allow(speech, keys: ["voice", "max-characters"], in: "speech")
+            if let v = try reader.string(speech, "voice", in: "speech") { config.voice = v }
+            if let v = try reader.int(speech, "max-characters", in: "speech", range: 1...100_000) { config.maxSpeechCharacters = v }
+        }
+        if let cap = try reader.table(table, "cap") {
+            try reader.allow(cap, keys: ["tier", "severity-levels"], in: "cap")
+            if let v = try reader.string(cap, "tier", in: "cap") {
+                guard let tier = Tier(name: v) else { throw reader.invalid("cap.tier", "must be county, township or village") }
+                config.capTier = tier
+            }
+            if let levels = try reader.table(cap, "severity-levels") {
+                let severities = ["Extreme", "Severe", "Moderate", "Minor", "Unknown"]
+                try reader.allow(levels, keys: severities, in: "cap.severity-levels")
+                for severity in severities {
+                    if let level = try reader.int(levels, severity, in: "cap.severity-levels", range: 1...4) { config.capSeverityLevels[severity] = level }
+                }
+            }
         }
         if let v = try reader.string(table, "log-level", in: "") {
             guard ["trace", "debug", "info", "notice", "warning", "error", "critical"].contains(v) else {

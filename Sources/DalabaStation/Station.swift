@@ -15,13 +15,15 @@ public actor Station {
     private let logger: Logger
     private let clock: @Sendable () -> Date
     let metrics: StationMetrics
+    /// Loudness gains at air time (cache lookups only); nil plays everything at unity gain.
+    private let preparation: AudioPreparation?
 
     private var wake: Date?
     private var startedAt: [String: Date] = [:]
     /// Who cancelled what, so the log row says it.
     private var cancelledBy: [String: String] = [:]
     /// When each play was ordered, for the preemption-latency histogram.
-    private var orderedAt: [String: ContinuousClock.Instant] = [:]
+    private var orderedAt: [String: Date] = [:]
     private var pendingRecords: [AirtimeRecord] = []
     private var storeFault: String?
     private var shuttingDown = false
@@ -32,8 +34,9 @@ public actor Station {
     /// and hands the Arbiter what was queued so each item follows its policy.
     public init(
         configuration: Configuration, store: StationStore, player: Player, metrics: StationMetrics, logger: Logger,
-        clock: @escaping @Sendable () -> Date = { Date() }
+        preparation: AudioPreparation? = nil, clock: @escaping @Sendable () -> Date = { Date() }
     ) throws {
+        self.preparation = preparation
         self.configuration = configuration
         self.store = store
         self.player = player
@@ -112,8 +115,8 @@ public actor Station {
         case .started(let id, let at, _):
             startedAt[id] = at
             if let ordered = orderedAt.removeValue(forKey: id) {
-                let latency = ContinuousClock.now - ordered
-                let nanoseconds = latency.components.seconds * 1_000_000_000 + latency.components.attoseconds / 1_000_000_000
+                // From the order to the player's own timestamp of its first write, not to when this report was read.
+                let nanoseconds = Int64((at.timeIntervalSince(ordered) * 1e9).rounded())
                 metrics.startLatency.recordNanoseconds(nanoseconds)
                 logger.debug("first frame", metadata: ["id": "\(id)", "latency-us": "\(nanoseconds / 1_000)"])
             }
@@ -256,17 +259,22 @@ public actor Station {
     private func play(_ order: Arbiter.PlayOrder) {
         let announcement = order.entry.announcement
         var segments: [Player.Segment] = []
+        let levels = preparation?.levels ?? AudioPreparation.Levels()
         switch order.signal {
-        case .chime: segments.append(.init(path: configuration.audioPath(configuration.chime), role: .signal))
-        case .attention: segments.append(.init(path: configuration.audioPath(configuration.attention), role: .signal))
+        case .chime:
+            let path = configuration.audioPath(configuration.chime)
+            segments.append(.init(path: path, role: .signal, gain: preparation?.gain(path, target: levels.chime) ?? 1))
+        case .attention:
+            let path = configuration.audioPath(configuration.attention)
+            segments.append(.init(path: path, role: .signal, gain: preparation?.gain(path, target: levels.attention) ?? 1))
         case .none: break
         }
         let deviceRate = player.health.format.rate
         let start =
             order.entry.resumeRate > 0 && order.entry.resumeRate != deviceRate
             ? order.startFrame * Int64(deviceRate) / Int64(order.entry.resumeRate) : order.startFrame
-        segments.append(.init(path: announcement.audio, role: .programme, startFrame: start))
-        orderedAt[announcement.id] = .now
+        segments.append(.init(path: announcement.audio, role: .programme, gain: preparation?.gain(announcement.audio) ?? 1, startFrame: start))
+        orderedAt[announcement.id] = Date()
         player.play(.init(id: announcement.id, segments: segments))
         logger.info(
             "on air",
@@ -336,5 +344,11 @@ public actor Station {
         metrics.underruns.set(to: Double(health.underruns))
         let down = arbiter.deviceDownUntil.map { $0 > clock() } ?? false
         metrics.deviceUp.set(to: down || health.lastError != nil ? 0 : 1)
+    }
+
+    /// Logs an announcement that never reached the queue, such as a schedule slot missed while the daemon was down, through
+    /// the same path as every other row (metrics, and kept for a retry while the store fails).
+    public func recordUnplayed(_ record: AirtimeRecord) {
+        append(record)
     }
 }

@@ -186,6 +186,7 @@ public struct StationStore: Sendable {
                     CREATE INDEX airtimeDailyTotal_bySource ON airtimeDailyTotal(source, isTest, rate, localDay, plays, frames);
                     """)
         }
+        registerScheduleMigration(&migrator)
         return migrator
     }
 }

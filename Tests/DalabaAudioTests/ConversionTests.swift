@@ -72,6 +72,35 @@ import Testing
         #expect(worst <= 1.0, "worst block is \(worst) Hz off")
     }
 
+    /// Every back end and quality, libsoxr's and libsamplerate's, so a setting a station still uses cannot rot: the
+    /// length is exact to a frame (an odd one, so the rate ratio leaves a fraction) and the pitch holds in every block.
+    @Test(arguments: ResamplerQuality.allCases, [44_100, 22_050])
+    func everyResamplerGivesTheExactLengthAndPitch(quality: ResamplerQuality, sourceRate: Int) async throws {
+        let dir = try Processes.temporaryDirectory("resample-\(quality.rawValue)")
+        let source = dir.appendingPathComponent("in.wav").path
+        let writer = try SoundFileWriter(path: source, format: .wav16, rate: sourceRate, channels: 1)
+        try writer.write(Array(Tone.sine(frequency: 440, seconds: 1.5, rate: sourceRate, channels: 1).dropLast(7)))
+        writer.close()
+        let sourceFrames = try SoundFile(path: source).frames
+        let capturePath = dir.appendingPathComponent("out.raw").path
+        let format = OutputFormat(device: fileDevice(capturePath), resamplerQuality: quality)
+        let reports = await playAll([.init(id: "a", segments: [.init(path: source)])], format: format)
+        let capture = try Capture(path: capturePath, channels: 2, rate: 48_000)
+
+        let expectedFrames = Int(sourceFrames * 48_000 / Int64(sourceRate))
+        #expect(abs(capture.frames - expectedFrames) <= 1, "\(capture.frames) frames for \(expectedFrames)")
+        #expect(reports.first?.frames == Int64(capture.frames))
+        let block = 480
+        var worst = 0.0
+        for start in stride(from: 0, to: capture.frames - block, by: block) {
+            for channel in 0..<2 {
+                let f = try #require(ToneAnalysis.frequency(capture.channel(channel, frames: start..<(start + block)), rate: 48_000))
+                worst = max(worst, abs(f - 440))
+            }
+        }
+        #expect(worst <= 1.0, "worst block is \(worst) Hz off")
+    }
+
     @Test func stereoIsMixedDownForAMonoDevice() async throws {
         let dir = try Processes.temporaryDirectory("mixdown")
         let source = dir.appendingPathComponent("in.wav").path

@@ -6,8 +6,8 @@ import Testing
 /// Preemption latency on the paced virtual card while a routine item plays, 100 trials (`DALABA_BENCH=1`;
 /// run by `Tests/Benchmarks/preemption.sh`). Two measures:
 /// (a) inside: from the station accepting the emergency to its first frame handed to ALSA (the daemon logs it);
-/// (b) as heard: the onset of the emergency's attention signal in the capture minus the capture's length at the
-///     moment the API answered (alsa-lib's file plugin lags what was written by up to a buffer, so this is what a
+/// (b) as heard: the onset of the emergency's attention signal in the capture minus the capture's length just before
+///     the request was sent (alsa-lib's file plugin lags what was written by up to a buffer, so this is what a
 ///     listener would hear, plus the part of the buffer `snd_pcm_drop` discarded).
 @Suite(.serialized, .enabled(if: ProcessInfo.processInfo.environment["DALABA_BENCH"] == "1"))
 struct PreemptionBenchmark {
@@ -42,8 +42,10 @@ struct PreemptionBenchmark {
                 try await Task.sleep(for: .microseconds(Int.random(in: 0..<10_000)))
                 let id = "e\(trial)"
                 let body = #"{"audio":"alert.wav","kind":"emergency","level":1,"id":"\#(id)"}"#
-                let (status, _) = try await daemon.request("POST", "/v1/announcements", role: "operator", body: Data(body.utf8))
+                // Read just before the request: the file plugin flushes everything handed when the switch drops the
+                // buffer, so a length read after the answer would already hold the switch.
                 let size = (try FileManager.default.attributesOfItem(atPath: capturePath)[.size] as? Int) ?? 0
+                let (status, _) = try await daemon.request("POST", "/v1/announcements", role: "operator", body: Data(body.utf8))
                 #expect(status == 201)
                 capturedAtAcceptance[id] = size / 4
             }

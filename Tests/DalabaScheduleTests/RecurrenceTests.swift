@@ -202,6 +202,6 @@ struct VillageScheduleTests {
         #expect(fire.map(\.time) == [cst(2027, 12, 31, 9), cst(2028, 1, 1, 9), cst(2028, 2, 1, 9)])
         let market = book.nextSlots(after: cst(2026, 2, 16), count: 20).first { $0.programme == "market-day" }
         #expect(market?.time == cst(2026, 2, 17, 7, 30))
-        #expect(market?.announcements.map(\.audio) == ["/srv/dalaba/audio/chime.wav", "/srv/dalaba/audio/demo-announcement.wav"])
+        #expect(market?.announcements.map(\.audio) == ["/srv/dalaba/audio/demo-announcement.wav"])
     }
 }

@@ -1,0 +1,314 @@
+import DalabaAudio
+import DalabaCore
+import DalabaSchedule
+import DalabaStore
+import Foundation
+import Logging
+
+/// Plays the programmes of the schedule files on their own: reads `*.yaml` and `*.yml` in the schedules directory, runs the
+/// pure `Scheduler` against the station's clock, and queues each slot into the `Station` at its time as an ordinary
+/// announcement, so ranks, quiet hours and preemption apply unchanged.
+///
+/// This is the schedule's edge: the only place its files are read and its state is persisted. Slots handled are kept in the
+/// store, so nothing plays twice after a restart or a reload, and a slot that passed while the daemon was down is played
+/// late within its grace or logged as `missed`. A new version of the files that has problems is reported (log and
+/// `dalaba status`) and the last good one keeps running.
+///
+/// `tick()` and `reload(reason:)` take turns: each runs to the end before the next starts, so the slots of one wake-up are
+/// queued in order even when a SIGHUP arrives meanwhile.
+public actor ScheduleService {
+    /// What identifies one version of the schedules directory on disk: names, sizes and modification times.
+    struct DirectoryStamp: Equatable {
+        var files: [String: FileStamp]
+    }
+
+    struct FileStamp: Equatable {
+        var size: Int64
+        var modified: Double
+        var inode: UInt64
+    }
+
+    /// Keys this far behind the handled-through instant are forgotten at start; the scheduler never looks back that far.
+    static let keyRetention: TimeInterval = 7 * 86400
+
+    private let station: Station
+    private let store: StationStore
+    private let directory: String
+    private let defaults: ScheduleDefaults
+    private let logger: Logger
+    private let clock: @Sendable () -> Date
+    private let audioProblem: @Sendable (String) -> AudioProblem?
+
+    private var scheduler: Scheduler?
+    private var stamp: DirectoryStamp?
+    private var wake: Date?
+    private var busy = false
+    private var waiting: [CheckedContinuation<Void, Never>] = []
+
+    /// - Parameters:
+    ///   - configuration: gives the schedules and audio directories, the default time zone and the grace period.
+    ///   - clock: the wall clock; tests pass one they move by hand.
+    ///   - audioProblem: asked about every audio file a schedule names; by default it opens the file with libsndfile.
+    public init(
+        configuration: Configuration, station: Station, store: StationStore, logger: Logger,
+        clock: @escaping @Sendable () -> Date = { Date() },
+        audioProblem: @escaping @Sendable (String) -> AudioProblem? = ScheduleService.audioProblem
+    ) {
+        self.station = station
+        self.store = store
+        self.directory = configuration.resolve(configuration.schedulesDirectory)
+        self.defaults = ScheduleDefaults(
+            audioDirectory: configuration.resolve(configuration.audioDirectory), timeZone: configuration.timeZone,
+            grace: configuration.scheduleGrace)
+        self.logger = logger
+        self.clock = clock
+        self.audioProblem = audioProblem
+    }
+
+    /// Why libsndfile cannot play `path`, or nil when it can: the check `dalaba schedule check` also makes.
+    public static func audioProblem(_ path: String) -> AudioProblem? {
+        guard FileManager.default.fileExists(atPath: path) else { return .missing }
+        do {
+            _ = try SoundFile(path: path)
+            return nil
+        } catch {
+            switch error {
+            case .unreadable(_, let reason), .unsupported(_, let reason): return .unreadable(reason)
+            default: return .unreadable(error.description)
+            }
+        }
+    }
+
+    // MARK: Running
+
+    /// Loads the files, then keeps time and watches the directory until `shutdown` returns.
+    ///
+    /// It wakes at every slot and at least once a second, to notice a changed file, a wall-clock jump or a new wake time.
+    public func run(until shutdown: @escaping @Sendable () async -> Void) async {
+        await reload(reason: "start")
+        await withTaskGroup(of: Void.self) { group in
+            group.addTask { await self.keepTime() }
+            await shutdown()
+            group.cancelAll()
+        }
+    }
+
+    private func keepTime() async {
+        var nextPoll = clock().addingTimeInterval(1)
+        while !Task.isCancelled {
+            let now = clock()
+            let untilWake = wake.map { $0.timeIntervalSince(now) } ?? 1
+            let delay = max(0, min(untilWake, nextPoll.timeIntervalSince(now), 1))
+            do {
+                try await Task.sleep(for: .nanoseconds(Int64(delay * 1e9)), tolerance: .zero)
+            } catch {
+                return
+            }
+            if let wake, clock() >= wake { await tick() }
+            if clock() >= nextPoll || nextPoll.timeIntervalSince(clock()) > 1 {
+                nextPoll = clock().addingTimeInterval(1)
+                if readStamp() != stamp { await reload(reason: "a schedule file changed") }
+            }
+        }
+    }
+
+    /// Handles every slot due now: queues it, or logs it as missed when it is older than its grace.
+    public func tick() async {
+        await exclusively {
+            guard var scheduler else { return }
+            let actions = scheduler.tick(now: clock())
+            self.scheduler = scheduler
+            await perform(actions)
+        }
+    }
+
+    /// Reads the directory again. A valid version replaces the running one without playing again what was handled; a
+    /// version with problems is reported and the last good one keeps running.
+    public func reload(reason: String) async {
+        await exclusively {
+            stamp = readStamp()
+            let book: ScheduleBook
+            switch load() {
+            case .success(let loaded):
+                book = loaded
+            case .failure(let error):
+                let lines = error.problems.map(\.description)
+                for line in lines { logger.error("schedule problem", metadata: ["problem": "\(line)"]) }
+                logger.error(
+                    scheduler == nil
+                        ? "schedule not loaded: no programme will play until the files are fixed"
+                        : "schedule not reloaded: keeping the last good one",
+                    metadata: ["reason": "\(reason)", "problems": "\(lines.count)", "programmes": "\(scheduler?.book.programmes.count ?? 0)"])
+                await station.setScheduleProblems(lines)
+                return
+            }
+            await station.setScheduleProblems([])
+            let now = clock()
+            let actions: [Scheduler.Action]
+            if var scheduler {
+                actions = scheduler.reload(book: book, now: now)
+                self.scheduler = scheduler
+            } else {
+                var restored = restore(book: book, now: now)
+                actions = restored.tick(now: now)
+                scheduler = restored
+            }
+            logger.info(
+                "schedule loaded",
+                metadata: [
+                    "reason": "\(reason)", "directory": "\(directory)", "programmes": "\(book.programmes.count)",
+                    "next": "\(book.nextSlots(after: now, count: 1).first.map { "\($0.programme) at \($0.time)" } ?? "none")",
+                ])
+            await perform(actions)
+        }
+    }
+
+    /// A scheduler that carries on from what the store remembers, so downtime becomes late plays and missed rows.
+    private func restore(book: ScheduleBook, now: Date) -> Scheduler {
+        do {
+            let last = try store.lastFired()
+            var fired: Set<SlotKey> = []
+            if let last {
+                try store.pruneFiredKeys(before: last.addingTimeInterval(-Self.keyRetention))
+                fired = try store.firedKeys(since: last.addingTimeInterval(-86400))
+            }
+            if let last, last < now {
+                logger.info("schedule resumes after a stop", metadata: ["handledThrough": "\(last)", "keys": "\(fired.count)"])
+            }
+            return Scheduler(book: book, fired: fired, lastFired: last, now: now)
+        } catch {
+            // Without its memory the scheduler can only start from now; say so, since a slot may then be missed unlogged.
+            logger.critical("cannot read the schedule's state; starting from now", metadata: ["error": "\(error)"])
+            return Scheduler(book: book, fired: [], now: now)
+        }
+    }
+
+    /// When the next slot is due, for tests and status.
+    public var nextWake: Date? { wake }
+
+    /// The next `count` slots of the schedule running now, strictly after the present: `GET /v1/schedule/next`.
+    public func listing(count: Int) -> [SlotListing] {
+        scheduler?.book.listing(after: clock(), count: count) ?? []
+    }
+
+    // MARK: Actions
+
+    private func perform(_ actions: [Scheduler.Action]) async {
+        for action in actions {
+            switch action {
+            case .enqueue(let announcement, let slot):
+                let receipt = await station.enqueue(announcement)
+                let late = clock().timeIntervalSince(slot.time)
+                logger.info(
+                    "schedule slot queued",
+                    metadata: [
+                        "programme": "\(slot.programme)", "slot": "\(slot.time)", "id": "\(announcement.id)",
+                        "status": "\(receipt.status.rawValue)", "late": "\(String(format: "%.3f", late))s",
+                    ])
+            case .missed(let slot):
+                let now = clock()
+                let grace = scheduler?.book.programme(named: slot.programme)?.grace ?? defaults.grace
+                for announcement in slot.announcements {
+                    let record = AirtimeRecord(
+                        unplayed: QueueEntry(announcement: announcement, sequence: 0), at: now, outcome: .missed,
+                        error: "slot passed \(Int(now.timeIntervalSince(slot.time))) s ago, beyond its grace of \(Int(grace)) s")
+                    await station.recordUnplayed(record)
+                }
+                logger.warning("schedule slot missed", metadata: ["programme": "\(slot.programme)", "slot": "\(slot.time)"])
+            case .markFired(let key):
+                storeWrite("remembering slot \(key)") { try store.markFired(key) }
+            case .wake(let at):
+                wake = at
+            }
+        }
+        if !actions.contains(where: { if case .wake = $0 { true } else { false } }) { wake = nil }
+        if let scheduler {
+            storeWrite("remembering how far the schedule ran") { try store.markScheduleHandled(through: scheduler.handledThrough) }
+        }
+    }
+
+    private func storeWrite(_ what: String, _ operation: () throws -> Void) {
+        do {
+            try operation()
+        } catch {
+            // The slot still plays (the scheduler remembers it in memory); only a restart could then repeat it.
+            logger.critical("store failure in the schedule", metadata: ["while": "\(what)", "error": "\(error)"])
+        }
+    }
+
+    /// Runs `body` when no other tick or reload is running: awaiting the station inside one must not let another in.
+    private func exclusively(_ body: () async -> Void) async {
+        while busy { await withCheckedContinuation { waiting.append($0) } }
+        busy = true
+        await body()
+        busy = false
+        if !waiting.isEmpty { waiting.removeFirst().resume() }
+    }
+
+    // MARK: Files
+
+    /// Every schedule file, parsed into one book, or every problem in them.
+    private func load() -> Result<ScheduleBook, ScheduleProblems> {
+        let files: [ScheduleFile]
+        do {
+            files = try Self.readFiles(in: directory)
+        } catch {
+            return .failure(ScheduleProblems([error]))
+        }
+        var checked: [String: AudioProblem?] = [:]
+        do {
+            return .success(
+                try ScheduleBook.parse(files, defaults: defaults) { path in
+                    if let known = checked[path] { return known }
+                    let problem = audioProblem(path)
+                    checked[path] = problem
+                    return problem
+                })
+        } catch {
+            return .failure(error)
+        }
+    }
+
+    /// The `*.yaml` and `*.yml` files of `directory`, by name; a directory that does not exist holds no programmes.
+    static func readFiles(in directory: String) throws(ScheduleProblem) -> [ScheduleFile] {
+        var isDirectory: ObjCBool = false
+        guard FileManager.default.fileExists(atPath: directory, isDirectory: &isDirectory) else { return [] }
+        guard isDirectory.boolValue else { throw ScheduleProblem(file: directory, line: 1, message: "is not a directory") }
+        let names: [String]
+        do {
+            names = try FileManager.default.contentsOfDirectory(atPath: directory)
+        } catch {
+            throw ScheduleProblem(file: directory, line: 1, message: "cannot list the directory: \(error.localizedDescription)")
+        }
+        var files: [ScheduleFile] = []
+        for name in names.filter(isScheduleFile).sorted() {
+            let path = directory + "/" + name
+            guard let data = FileManager.default.contents(atPath: path) else {
+                throw ScheduleProblem(file: path, line: 1, message: "cannot read the file")
+            }
+            guard let text = String(data: data, encoding: .utf8) else {
+                throw ScheduleProblem(file: path, line: 1, message: "is not UTF-8 text")
+            }
+            files.append(ScheduleFile(name: path, contents: text))
+        }
+        return files
+    }
+
+    /// Editors' backup and hidden files (`.village.yaml.swp`, `#…#`) are not schedules.
+    static func isScheduleFile(_ name: String) -> Bool {
+        !name.hasPrefix(".") && (name.hasSuffix(".yaml") || name.hasSuffix(".yml"))
+    }
+
+    private func readStamp() -> DirectoryStamp {
+        var files: [String: FileStamp] = [:]
+        let names = (try? FileManager.default.contentsOfDirectory(atPath: directory)) ?? []
+        for name in names where Self.isScheduleFile(name) {
+            var status = stat()
+            guard stat(directory + "/" + name, &status) == 0 else { continue }
+            files[name] = FileStamp(
+                size: Int64(status.st_size), modified: Double(status.st_mtim.tv_sec) + Double(status.st_mtim.tv_nsec) / 1e9,
+                inode: UInt64(status.st_ino))
+        }
+        return DirectoryStamp(files: files)
+    }
+}
