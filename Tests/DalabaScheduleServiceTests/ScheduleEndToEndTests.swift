@@ -20,8 +20,10 @@ import Testing
     static let candidates: [Double] = [440, 1000, 1500]
 
     @Test func aSlotAFewSecondsAheadPlaysOnTheCaptureAtItsTime() async throws {
-        let paced = try PrivatePacedDevice()
-        defer { paced.stop() }
+        try await PacedDevice.with { paced in try await slotPlaysAtItsTime(on: paced) }
+    }
+
+    func slotPlaysAtItsTime(on paced: PacedDevice) async throws {
         let dir = try Processes.temporaryDirectory("schedule-e2e")
         let audio = dir.appendingPathComponent("Audio")
         let schedules = dir.appendingPathComponent("Schedules")

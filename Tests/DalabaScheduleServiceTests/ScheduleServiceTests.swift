@@ -94,16 +94,14 @@ private let villageDay = """
 
     @Test("a reload while a slot plays leaves the play alone and does not queue the slot again")
     func reloadMidPlay() async throws {
-        let paced = try PrivatePacedDevice()
-        // The player runs in this process, so the device's environment is this process's for the length of the test.
-        let saved = paced.environment.keys.map { ($0, ProcessInfo.processInfo.environment[$0]) }
-        for (key, value) in paced.environment { setenv(key, value, 1) }
-        defer {
-            paced.stop()
-            for (key, value) in saved {
-                if let value { setenv(key, value, 1) } else { unsetenv(key) }
-            }
+        // The player runs in this process, so the device's environment is this process's while the test holds the device.
+        try await PacedDevice.with { paced in
+            paced.useInThisProcess()
+            try await reloadMidPlay(on: paced)
         }
+    }
+
+    func reloadMidPlay(on paced: PacedDevice) async throws {
         let start = cst(2026, 3, 2, 7, 59)
         let rig = try StationRig(name: "reload", start: start, device: paced.pcm(capturingTo: NSTemporaryDirectory() + "reload-\(UUID()).raw"))
         try rig.tone("news.wav", frequency: 440)
