@@ -110,7 +110,7 @@ let package = Package(
         .testTarget(name: "DalabaStoreTests", dependencies: ["DalabaStore", "DalabaCore", .product(name: "GRDB", package: "GRDB.swift")]),
         .testTarget(name: "DalabaAlertsTests", dependencies: ["DalabaAlerts", "DalabaCore"]),
         .testTarget(name: "DalabaScheduleTests", dependencies: ["DalabaSchedule", "DalabaCore"]),
-        .testTarget(name: "DalabaDaemonTests", dependencies: ["DalabaTestSupport"]),
+        .testTarget(name: "DalabaDaemonTests", dependencies: ["DalabaTestSupport", "DalabaStation", "DalabaAudio", "DalabaCore"]),
         .target(name: "DalabaTestSupport", dependencies: ["DalabaAudio"], path: "Tests/DalabaTestSupport"),
         .testTarget(
             name: "DalabaServerTests",
