@@ -71,7 +71,8 @@ public struct DaemonCommand: AsyncParsableCommand {
         let station = try Station(
             configuration: configuration, store: store, player: player, metrics: metrics, logger: Logger(label: "dalabad.station"),
             preparation: preparation)
-        let schedules = ScheduleService(configuration: configuration, station: station, store: store, logger: Logger(label: "dalabad.schedule"))
+        let schedules = ScheduleService(
+            configuration: configuration, station: station, store: store, logger: Logger(label: "dalabad.schedule"), preparation: preparation)
         let app = buildApplication(
             station: station, configuration: configuration, metrics: metrics, store: store, logger: Logger(label: "dalabad.http"),
             schedules: schedules, preparation: preparation)

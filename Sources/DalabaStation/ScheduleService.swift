@@ -38,6 +38,8 @@ public actor ScheduleService {
     private let logger: Logger
     private let clock: @Sendable () -> Date
     private let audioProblem: @Sendable (String) -> AudioProblem?
+    /// Speaks text programmes and measures loudness before a slot is queued; nil leaves audio as it is.
+    private let preparation: AudioPreparation?
 
     private var scheduler: Scheduler?
     private var stamp: DirectoryStamp?
@@ -52,8 +54,10 @@ public actor ScheduleService {
     public init(
         configuration: Configuration, station: Station, store: StationStore, logger: Logger,
         clock: @escaping @Sendable () -> Date = { Date() },
-        audioProblem: @escaping @Sendable (String) -> AudioProblem? = ScheduleService.audioProblem
+        audioProblem: @escaping @Sendable (String) -> AudioProblem? = ScheduleService.audioProblem,
+        preparation: AudioPreparation? = nil
     ) {
+        self.preparation = preparation
         self.station = station
         self.store = store
         self.directory = configuration.resolve(configuration.schedulesDirectory)
@@ -196,7 +200,27 @@ public actor ScheduleService {
     private func perform(_ actions: [Scheduler.Action]) async {
         for action in actions {
             switch action {
-            case .enqueue(let announcement, let slot):
+            case .enqueue(var announcement, let slot):
+                if announcement.audio.isEmpty, let text = announcement.text {
+                    guard let preparation else {
+                        await station.recordUnplayed(
+                            AirtimeRecord(
+                                unplayed: QueueEntry(announcement: announcement, sequence: 0), at: clock(), outcome: .failed,
+                                error: "speech synthesis is not available"))
+                        continue
+                    }
+                    do {
+                        announcement.audio = try await preparation.speak(text, voice: nil)
+                    } catch {
+                        logger.error("schedule text could not be spoken", metadata: ["programme": "\(slot.programme)", "error": "\(error)"])
+                        await station.recordUnplayed(
+                            AirtimeRecord(
+                                unplayed: QueueEntry(announcement: announcement, sequence: 0), at: clock(), outcome: .failed,
+                                error: error.description))
+                        continue
+                    }
+                }
+                await preparation?.measure(announcement.audio)
                 let receipt = await station.enqueue(announcement)
                 let late = clock().timeIntervalSince(slot.time)
                 logger.info(
