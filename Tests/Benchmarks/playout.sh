@@ -1,10 +1,10 @@
 #!/usr/bin/env bash
-# Benchmarks of the playout spine (libsndfile → libsamplerate → ALSA), each against a peer run in the same
+# Benchmarks of the playout spine (libsndfile → libsoxr (or libsamplerate) → ALSA), each against a peer run in the same
 # session on the same machine:
 #   1. CPU of `dalaba play` vs `aplay`, a 60-s 48 kHz stereo S16 WAV in real time on a paced virtual card
 #      (jackd's dummy driver behind ALSA's jack plugin, device plug:jack).      goal: dalaba/aplay ≤ 1.2
 #   2. CPU of decoding + resampling a 30-min 44.1 kHz stereo FLAC to 48 kHz S16 as fast as the `null` PCM takes it:
-#      sox (default rate quality; `rate -q` for reference) vs dalaba (sinc-fastest; sinc-medium for reference).
+#      sox (default rate quality; `rate -q` for reference) vs dalaba (soxr-hq, the default; sinc-fastest for reference).
 #                                                                               goal: sox/dalaba ≥ 1.0
 #   3. Peak RSS of `dalaba play --device null` for a 1-min and a 30-min 44.1 kHz FLAC.  goal: within 2 MiB
 # CPU is user+sys of the whole process (wait4 rusage, µs resolution, see rusage.c); every figure is the median of
@@ -140,7 +140,7 @@ for i in $(seq "$RUNS"); do
     measure sox_hq sox -V1 "$WORK/long.flac" -r 48000 -b 16 -e signed-integer -t raw /dev/null
     measure dalaba_fastest "$DALABA" play "$WORK/long.flac" --device null
     measure sox_quick sox -V1 "$WORK/long.flac" -b 16 -e signed-integer -t raw /dev/null rate -q 48000
-    measure dalaba_medium "$DALABA" play "$WORK/long.flac" --device null --resampler sinc-medium
+    measure dalaba_sinc "$DALABA" play "$WORK/long.flac" --device null --resampler sinc-fastest
 done
 
 # Optional: where dalaba's CPU goes in measurement 2, by shared object and hottest symbols (stderr only).
@@ -178,7 +178,7 @@ secs() { awk -v v="$1" 'BEGIN{ printf "%.3f s", v }'; }
 mib() { awk -v v="$1" 'BEGIN{ printf "%.2f MiB", v/1024 }'; }
 
 rt_d=$(median rt_dalaba cpu); rt_a=$(median rt_aplay cpu)
-fa=$(median dalaba_fastest cpu); me=$(median dalaba_medium cpu)
+fa=$(median dalaba_fastest cpu); me=$(median dalaba_sinc cpu)
 hq=$(median sox_hq cpu); qk=$(median sox_quick cpu)
 rss_s=$(median dalaba_short rss); rss_l=$(median dalaba_fastest rss)
 rss_diff=$(awk -v a="$rss_l" -v b="$rss_s" 'BEGIN{ d=a-b; print (d<0)?-d:d }')
@@ -192,8 +192,8 @@ v5=$(verdict "$rss_diff" "<=" 2048)
 # Rows: measurement | dalaba | peer | ratio | goal | verdict
 goals=(
     "1. CPU, ${RT_SECONDS}-s 48k S16 WAV, real time on plug:jack|$(secs "$rt_d")|aplay $(secs "$rt_a")|dalaba/aplay $r1|<= 1.20|$v1"
-    "2. CPU, ${LONG_MINUTES}-min 44.1k FLAC -> 48k S16 on null, sinc-fastest|$(secs "$fa")|sox (default rate) $(secs "$hq")|sox/dalaba $r2|>= 1.00|$v2"
-    "2b. same, dalaba sinc-medium (reference)|$(secs "$me")|sox (default rate) $(secs "$hq")|sox/dalaba $r3|-|-"
+    "2. CPU, ${LONG_MINUTES}-min 44.1k FLAC -> 48k S16 on null, soxr-hq|$(secs "$fa")|sox (default rate) $(secs "$hq")|sox/dalaba $r2|>= 1.00|$v2"
+    "2b. same, dalaba sinc-fastest (libsamplerate, reference)|$(secs "$me")|sox (default rate) $(secs "$hq")|sox/dalaba $r3|-|-"
     "2c. same, sox rate -q (reference)|$(secs "$fa")|sox rate -q $(secs "$qk")|sox/dalaba $r4|-|-"
     "3. peak RSS, ${SHORT_MINUTES}-min vs ${LONG_MINUTES}-min FLAC on null|$(mib "$rss_s") / $(mib "$rss_l")|-|diff $(mib "$rss_diff")|<= 2 MiB|$v5"
 )
@@ -206,7 +206,7 @@ details=(
     "$(detail_row sox_hq "sox long.flac -r 48000 -b 16 -t raw /dev/null")"
     "$(detail_row sox_quick "sox long.flac -b 16 -t raw /dev/null rate -q 48000")"
     "$(detail_row dalaba_fastest "dalaba play long.flac --device null")"
-    "$(detail_row dalaba_medium "dalaba play long.flac --device null --resampler sinc-medium")"
+    "$(detail_row dalaba_sinc "dalaba play long.flac --device null --resampler sinc-fastest")"
     "$(detail_row dalaba_short "dalaba play short.flac --device null")"
 )
 goal_header="measurement|dalaba|peer|ratio|goal|verdict"
