@@ -102,7 +102,8 @@ import Testing
         let slotStart = try #require(played.startedAt)
 
         let capture = try Capture(path: capturePath, channels: 2, rate: 48_000)
-        let runs = capture.runs(candidates: Self.candidates).filter { $0.frames >= 480 }
+        // A single 10 ms block that straddles a switch holds both neighbours and reads as no tone; longer silence still shows.
+        let runs = capture.runs(candidates: Self.candidates).filter { $0.frames >= 480 && ($0.tone != nil || $0.frames > 480) }
         #expect(runs.map(\.tone) == [440, 1000, 1500, 440], "\(runs)")
         let routineOnset = try #require(capture.onset(of: 440, candidates: Self.candidates, resolution: 24))
         let chimeOnset = try #require(capture.onset(of: 1000, candidates: Self.candidates, from: routineOnset, resolution: 24))
