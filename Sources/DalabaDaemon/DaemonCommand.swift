@@ -84,7 +84,8 @@ public struct DaemonCommand: AsyncParsableCommand {
         let group = ServiceGroup(
             configuration: .init(
                 services: [
-                    .init(service: StationService(station: station)), .init(service: ScheduleRunner(schedules: schedules)), .init(service: app),
+                    .init(service: StationService(station: station)), .init(service: ScheduleRunner(schedules: schedules)),
+                    .init(service: LogRetention(store: store, days: configuration.retentionDays, logger: logger)), .init(service: app),
                 ],
                 gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))
         try await group.run()
@@ -102,6 +103,31 @@ public struct DaemonCommand: AsyncParsableCommand {
         FileManager.default.createFile(atPath: path, contents: Data((token + "\n").utf8), attributes: [.posixPermissions: 0o600])
         logger.notice("no tokens configured: made an admin token", metadata: ["file": "\(path)"])
         return .init(name: "local-admin", token: String(token), role: .admin)
+    }
+}
+
+/// Removes airtime-log rows older than the configured number of days, at start and every six hours; with 0 days
+/// (the default) it keeps everything and does nothing.
+struct LogRetention: Service {
+    let store: StationStore
+    let days: Int
+    let logger: Logger
+
+    func run() async throws {
+        // Returning would end the whole group, so with retention off this service just waits for shutdown.
+        guard days > 0 else {
+            try? await gracefulShutdown()
+            return
+        }
+        while !Task.isShuttingDownGracefully {
+            do {
+                let removed = try store.prune(before: Date().addingTimeInterval(-Double(days) * 86_400))
+                if removed > 0 { logger.notice("airtime log retention", metadata: ["removed": "\(removed)", "keep-days": "\(days)"]) }
+            } catch {
+                logger.error("airtime log retention failed", metadata: ["error": "\(error)"])
+            }
+            try? await cancelWhenGracefulShutdown { try await Task.sleep(for: .seconds(6 * 3600)) }
+        }
     }
 }
 

@@ -55,6 +55,8 @@ public struct Configuration: Sendable {
     public var capSeverityLevels: [String: Int] = [:]
     /// The tier CAP alerts are queued at (they come from above the village).
     public var capTier = Tier.county
+    /// Days of airtime log to keep; 0 keeps everything (the default).
+    public var retentionDays = 0
 
     public init() {}
 
@@ -87,7 +89,7 @@ public struct Configuration: Sendable {
         }
         var config = Configuration()
         var reader = KeyReader(file: file)
-        try reader.allow(table, keys: ["device", "station", "http", "tokens", "quiet-hours", "interrupt", "schedule", "log-level", "loudness", "speech", "cap"], in: "")
+        try reader.allow(table, keys: ["device", "station", "http", "tokens", "quiet-hours", "interrupt", "schedule", "log-level", "loudness", "speech", "cap", "log"], in: "")
         if let device = try reader.table(table, "device") {
             try reader.allow(device, keys: ["name", "rate", "channels", "format", "period", "buffer", "resampler"], in: "device")
             if let v = try reader.string(device, "name", in: "device") { config.output.device = v }
@@ -185,6 +187,10 @@ public struct Configuration: Sendable {
                     config.levels[keyPath: path] = d
                 }
             }
+        }
+        if let log = try reader.table(table, "log") {
+            try reader.allow(log, keys: ["retention-days"], in: "log")
+            if let v = try reader.int(log, "retention-days", in: "log", range: 0...36_500) { config.retentionDays = v }
         }
         if let speech = try reader.table(table, "speech") {
             try reader.allow(speech, keys: ["voice", "max-characters"], in: "speech")

@@ -217,8 +217,9 @@ extension StationStore {
     /// also checks the daily report totals against the log.
     public func verify(expecting published: ChainHead? = nil) throws -> Verification {
         try read("verify the airtime log") { db in
-            var expectedSeq: Int64 = 1
-            var previousHash = AirtimeLogChain.genesis
+            let start = try StationStore.chainStart(db)
+            var expectedSeq = start.seq
+            var previousHash = start.previousHash
             var rowCount = 0
             var head: ChainHead?
             var publishedHashFound: String?
@@ -236,7 +237,7 @@ extension StationStore {
                     Verification(rowCount: rowCount, firstBadSeq: bad, problem: problem, head: head)
                 }
                 if seq < expectedSeq {
-                    return failure(seq, "row \(seq) was inserted before row \(expectedSeq) (the log starts at 1)")
+                    return failure(seq, "row \(seq) was inserted before row \(expectedSeq) (the log starts at \(start.seq))")
                 }
                 if seq > expectedSeq {
                     let missing = seq == expectedSeq + 1 ? "row \(expectedSeq) is missing" : "rows \(expectedSeq)–\(seq - 1) are missing"
@@ -251,6 +252,9 @@ extension StationStore {
                     return failure(seq, "row \(seq) was edited or forged (its content no longer matches its hash)")
                 }
                 if storedPrevious != previousHash {
+                    if seq == start.seq, start.seq > 1 {
+                        return failure(seq, "row \(seq) does not link to the retention anchor (row \(seq - 1), pruned)")
+                    }
                     if seq == 1 {
                         return failure(1, "row 1 does not start from the genesis hash (the log was rewritten from its start)")
                     }

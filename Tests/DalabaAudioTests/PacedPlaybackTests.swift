@@ -47,7 +47,7 @@ import Testing
             #expect(onset - handedAtRequest <= period, "onset \(onset), handed at request \(handedAtRequest)")
             #expect(abs(onset - Int(firstReport.frames)) <= 8, "the first tone ends where the report says")
             #expect(abs(capture.frames - onset - 48_000) <= 8, "the second plays whole")
-            #expect(firstReport.frames > 40_000 && firstReport.frames < 96_000, "about a second of the first: \(firstReport.frames)")
+            #expect(firstReport.frames >= 48_000, "at least the second of the first tone the test waited for: \(firstReport.frames)")
         }
     }
 

@@ -18,6 +18,7 @@ import Testing
         #expect(config.quietHours == nil)
         #expect(config.tokens.isEmpty)
         #expect(config.levels.target == -16)
+        #expect(config.retentionDays == 0, "keeps everything by default")
     }
 
     @Test func theExampleFileParses() throws {
@@ -42,6 +43,7 @@ import Testing
         ("[interrupt]\nroutine = \"pause\"", "dalaba.toml: interrupt.routine: must be restart, resume or drop"),
         ("[loudness]\ntarget = 3", "dalaba.toml: loudness.target: must be a number from -70 to 0"),
         ("volume = 11", "dalaba.toml: volume: unknown key"),
+        ("[log]\nretention-days = -1", "dalaba.toml: log.retention-days: -1 is outside 0–36500"),
     ])
     func aBadKeyIsAnErrorNamingIt(text: String, message: String) {
         do {

@@ -89,7 +89,7 @@ import Testing
                 Processes.packageRoot.appendingPathComponent("Audio").path,
             ])
         #expect(demo.status == 0, "\(demo.stdout)\(demo.stderr)")
-        #expect(demo.stdout.hasPrefix("4 programmes OK (1 file in "), "\(demo.stdout)")
+        #expect(demo.stdout.hasPrefix("5 programmes OK (1 file in "), "\(demo.stdout)")
         let missing = try Processes.run("dalaba", ["schedule", "check", "/nonexistent/schedules"])
         #expect(missing.status == 1)
         #expect(missing.stdout == "/nonexistent/schedules:1: no such file or directory\n")
