@@ -24,12 +24,13 @@ struct PlayCommand: AsyncParsableCommand {
     @Option(help: "Sample format the device runs at: S16 or S32.")
     var format: SampleFormat = .s16
 
-    // Straight playback has nothing to cut in, so it trades the daemon's 5 ms periods for fewer wake-ups.
+    // Straight playback has nothing to cut in, so it trades the daemon's 5 ms periods for aplay-sized ones (85 ms)
+    // and far fewer wake-ups; Ctrl-C still stops at once.
     @Option(help: "Frames per ALSA period.")
-    var period = 1_024
+    var period = 4_096
 
     @Option(help: "Frames in the ALSA buffer.")
-    var buffer = 4_096
+    var buffer = 16_384
 
     @Option(help: "Resampler: soxr-vhq, soxr-hq, soxr-mq, soxr-qq (libsoxr), sinc-best, sinc-medium, sinc-fastest or linear.")
     var resampler: ResamplerQuality = .soxrHigh
