@@ -86,7 +86,7 @@ extension StationAPI {
     }
 
     /// Plays and seconds of airtime in one group, real broadcasts and drills apart.
-    public struct AirtimeTotals: Codable, Sendable, Equatable {
+    public struct AirtimeTotals: Codable, Sendable, Hashable {
         /// "2025-03-14", "2025-W11", "2025-03", a kind, a level ("1" … "4", "none"), a source, or "total".
         public var key: String
         public var realCount: Int

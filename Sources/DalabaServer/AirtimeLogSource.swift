@@ -72,19 +72,11 @@ extension StationAPI.LogEntry {
     }
 }
 
-extension StationAPI.AirtimeTotals {
-    init(_ group: ReportGroup) {
-        self.init(
-            key: group.key, realCount: group.realCount, realSeconds: group.realSeconds, drillCount: group.drillCount,
-            drillSeconds: group.drillSeconds)
-    }
-}
-
 extension StationAPI.AirtimeReport {
     init(_ report: Report, query: ReportQuery) {
         self.init(
             by: report.by.rawValue, timeZone: query.timeZone.identifier, from: query.from, to: query.to,
-            groups: report.groups.map(StationAPI.AirtimeTotals.init), total: .init(report.total))
+            groups: report.groups, total: report.total)
     }
 }
 

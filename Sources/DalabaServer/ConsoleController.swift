@@ -110,7 +110,7 @@ struct ConsoleController {
             let kindQuery = ReportQuery(by: .kind, from: filters.from, to: filters.to, timeZone: timeZone)
             let source = source
             let (byTime, byKind) = try await StoreReads.run { (try source.report(timeQuery), try source.report(kindQuery)) }
-            let timeGroups = Dictionary(byTime.groups.map { ($0.key, StationAPI.AirtimeTotals($0)) }, uniquingKeysWith: { a, _ in a })
+            let timeGroups = Dictionary(byTime.groups.map { ($0.key, $0) }, uniquingKeysWith: { a, _ in a })
             if byMonth {
                 model.timeUnit = "month"
                 let months = days.isEmpty ? timeGroups.keys.sorted() : Array(Set(days.map { String($0.prefix(7)) })).sorted()
@@ -118,7 +118,7 @@ struct ConsoleController {
             } else {
                 model.timeBars = days.map { ConsoleCharts.Bar(key: $0, label: String($0.suffix(5)), totals: timeGroups[$0]) }
             }
-            let kindGroups = Dictionary(byKind.groups.map { ($0.key, StationAPI.AirtimeTotals($0)) }, uniquingKeysWith: { a, _ in a })
+            let kindGroups = Dictionary(byKind.groups.map { ($0.key, $0) }, uniquingKeysWith: { a, _ in a })
             model.kindBars = Kind.allCases.map {
                 ConsoleCharts.Bar(key: $0.rawValue, label: AirtimeText.chineseName($0), totals: kindGroups[$0.rawValue])
             }

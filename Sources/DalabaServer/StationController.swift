@@ -131,7 +131,6 @@ struct StationController {
 
     @Sendable func exposeMetrics(_ request: Request, context: StationRequestContext) async throws -> Response {
         _ = try context.require(.operatorRole, .official)
-        _ = await station.status()
         return Response(
             status: .ok, headers: [.contentType: "text/plain; version=0.0.4; charset=utf-8"],
             body: .init(byteBuffer: ByteBuffer(string: metrics.exposition())))

@@ -25,23 +25,9 @@ public struct ReportQuery: Sendable, Hashable {
 }
 
 /// Plays and seconds of airtime for one group, real broadcasts and drills apart. A play is a log row whose announcement reached
-/// the device (frames > 0); seconds are the announcement's own frames over their rate, chimes excluded.
-public struct ReportGroup: Sendable, Codable, Hashable {
-    /// "2025-03-14", "2025-W11", "2025-03", a kind ("emergency"), a level ("1" … "4", "none") or a source; "total" for the total.
-    public var key: String
-    public var realCount: Int
-    public var realSeconds: Double
-    public var drillCount: Int
-    public var drillSeconds: Double
-
-    public init(key: String, realCount: Int, realSeconds: Double, drillCount: Int, drillSeconds: Double) {
-        self.key = key
-        self.realCount = realCount
-        self.realSeconds = realSeconds
-        self.drillCount = drillCount
-        self.drillSeconds = drillSeconds
-    }
-}
+/// the device (frames > 0); seconds are the announcement's own frames over their rate, chimes excluded. The same type the API
+/// and the `dalaba` tool read, so a report is never copied field by field on its way out.
+public typealias ReportGroup = StationAPI.AirtimeTotals
 
 /// Grouped totals and the grand total, as officials read them ("播出总时长").
 public struct Report: Sendable, Codable, Hashable {

@@ -75,10 +75,10 @@ struct PreemptionBenchmark {
                 let pick = { (q: Double) in sorted[min(sorted.count - 1, Int((Double(sorted.count - 1) * q).rounded()))] }
                 return String(format: "p50 %.2f ms, p99 %.2f ms, max %.2f ms (n=%d)", pick(0.5), pick(0.99), sorted.last!, sorted.count)
             }
-            let status = try await daemon.statusAfterStop()
+            let device = try await daemon.deviceSettingsFromLog()
             print("BENCH preemption (a) inside, accepted → first frame to ALSA: \(format(inside))")
             print("BENCH preemption (b) as heard, capture onset − capture length at acceptance: \(format(heard))")
-            print("BENCH device period \(status.period) frames, buffer \(status.buffer) frames")
+            print("BENCH device period \(device.period) frames, buffer \(device.buffer) frames")
             #expect(inside.count == trials)
             #expect(heard.count == trials)
         }

@@ -167,7 +167,7 @@ public final class DaemonHarness: @unchecked Sendable {
     }
 
     /// The device's negotiated period and buffer, read from the daemon's log after it stopped.
-    public func statusAfterStop() async throws -> (period: Int, buffer: Int) {
+    public func deviceSettingsFromLog() async throws -> (period: Int, buffer: Int) {
         let log = try String(contentsOfFile: logPath, encoding: .utf8)
         guard let line = log.split(separator: "\n").last(where: { $0.contains("device open") }) else { return (0, 0) }
         let value = { (key: String) in
