@@ -54,7 +54,7 @@ public final class Player: Sendable {
     public enum Event: Sendable, Equatable {
         /// The first frame of the item went to the device. `totalFrames` is the programme's length at the device rate.
         case started(id: String, at: Date, totalFrames: Int64)
-        /// Every half second of audio: frames so far, for checkpoints and progress lines.
+        /// Every second of audio: frames so far, for checkpoints and progress lines.
         case progress(id: String, frames: Int64, signalFrames: Int64)
         case finished(id: String, report: Report)
     }
@@ -133,7 +133,8 @@ final class Mailbox: @unchecked Sendable {
 
     init() {
         var fds: [Int32] = [-1, -1]
-        pipe(&fds)
+        // Without its pipe the player cannot be woken: at start-up that is fatal, not something to play on without.
+        precondition(pipe(&fds) == 0, "cannot create the player's wake pipe: \(String(cString: strerror(errno)))")
         for fd in fds { _ = fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK) }
         wakeDescriptor = fds[0]
         wakeWriter = fds[1]
@@ -150,21 +151,25 @@ final class Mailbox: @unchecked Sendable {
         while read(wakeDescriptor, &bytes, bytes.count) > 0 {}
     }
 
+    /// The wake byte is written under the lock, and the pipe is drained under the lock only when no command is left,
+    /// so the pipe is readable exactly while a command waits: a wake of the player always has a command behind it.
     func post(_ command: PlayerCommand) {
         condition.lock()
+        defer { condition.unlock() }
         pending.append(command)
-        condition.signal()
-        condition.unlock()
         var one: UInt8 = 1
         _ = write(wakeWriter, &one, 1)
+        condition.signal()
     }
 
     /// The next command without waiting, or nil.
     func take() -> PlayerCommand? {
         condition.lock()
         defer { condition.unlock() }
-        if pending.count <= 1 { drainWake() }
-        return pending.isEmpty ? nil : pending.removeFirst()
+        guard !pending.isEmpty else { return nil }
+        let command = pending.removeFirst()
+        if pending.isEmpty { drainWake() }
+        return command
     }
 
     /// Waits for a command until `deadline` (nil: forever); nil when the deadline passed.
@@ -178,7 +183,8 @@ final class Mailbox: @unchecked Sendable {
                 condition.wait()
             }
         }
-        if pending.count == 1 { drainWake() }
-        return pending.removeFirst()
+        let command = pending.removeFirst()
+        if pending.isEmpty { drainWake() }
+        return command
     }
 }

@@ -37,11 +37,18 @@ final class PlayerLoop: @unchecked Sendable {
         var totalFrames: Int64 = 0
         var rate = 0
         var framesAtLastProgress: Int64 = 0
+        /// A decoded period not yet wholly handed to the device (a command woke the player mid-period): the frames from
+        /// `heldOffset` to `heldEnd` go first next time, so decoded audio is never thrown away except on a real command.
+        var heldOffset = 0
+        var heldEnd = 0
+        /// Frames at the start of the held period that belong to the signal.
+        var heldSignal = 0
         init(item: Player.Item) { self.item = item }
     }
 
     func run() {
         raisePriority()
+        probe()
         defer {
             buffer?.deallocate()
             events.finish()
@@ -111,26 +118,42 @@ final class PlayerLoop: @unchecked Sendable {
         let playback = Playback(item: item)
         current = playback
         do {
-            if device == nil {
-                let opened = try PCMDevice(format: requested)
-                device = opened
-                buffer?.deallocate()
-                buffer = .allocate(byteCount: opened.format.periodFrames * opened.format.bytesPerFrame, alignment: 16)
-                logger.info(
-                    "device open",
-                    metadata: [
-                        "device": "\(opened.format.device)", "rate": "\(opened.format.rate)", "period": "\(opened.format.periodFrames)",
-                        "buffer": "\(opened.format.bufferFrames)",
-                    ])
-                updateHealth {
-                    $0.isOpen = true
-                    $0.lastError = nil
-                    $0.format = opened.format
-                }
-            }
+            if device == nil { try openDevice() }
             try openNextSegment(playback)
         } catch {
             fail(playback, error)
+        }
+    }
+
+    private func openDevice() throws(AudioError) {
+        let opened = try PCMDevice(format: requested)
+        device = opened
+        buffer?.deallocate()
+        buffer = .allocate(byteCount: opened.format.periodFrames * opened.format.bytesPerFrame, alignment: 16)
+        logger.info(
+            "device open",
+            metadata: [
+                "device": "\(opened.format.device)", "rate": "\(opened.format.rate)", "period": "\(opened.format.periodFrames)",
+                "buffer": "\(opened.format.bufferFrames)",
+            ])
+        updateHealth {
+            $0.isOpen = true
+            $0.lastError = nil
+            $0.format = opened.format
+        }
+    }
+
+    /// Opens the device once at start, so a name that does not exist shows as down (with alsa-lib's reason) before
+    /// anything is queued, not after the first item fails.
+    private func probe() {
+        do {
+            try openDevice()
+        } catch {
+            logger.error("device cannot be opened", metadata: ["device": "\(requested.device)", "error": "\(error)"])
+            updateHealth {
+                $0.isOpen = false
+                $0.lastError = error.description
+            }
         }
     }
 
@@ -160,25 +183,34 @@ final class PlayerLoop: @unchecked Sendable {
         guard let device, let buffer else { return }
         let period = device.format.periodFrames
         let bytesPerFrame = device.format.bytesPerFrame
-        var filled = 0
-        var filledSignal = 0
         do {
-            while filled < period, let reader = playback.reader {
-                let n = try reader.read(into: buffer + filled * bytesPerFrame, frames: period - filled)
-                if n == 0 {
-                    playback.segmentIndex += 1
-                    try openNextSegment(playback)
-                    continue
+            if playback.heldEnd == 0 {
+                var filled = 0
+                var filledSignal = 0
+                while filled < period, let reader = playback.reader {
+                    let n = try reader.read(into: buffer + filled * bytesPerFrame, frames: period - filled)
+                    if n == 0 {
+                        playback.segmentIndex += 1
+                        try openNextSegment(playback)
+                        continue
+                    }
+                    if playback.item.segments[playback.segmentIndex].role == .signal { filledSignal += n }
+                    filled += n
                 }
-                if playback.item.segments[playback.segmentIndex].role == .signal { filledSignal += n }
-                filled += n
+                playback.heldOffset = 0
+                playback.heldEnd = filled
+                playback.heldSignal = filledSignal
             }
-            if filled > 0 {
-                let written = try hand(buffer, frames: filled, to: device, playback: playback)
+            let offset = playback.heldOffset
+            let end = playback.heldEnd
+            if end > offset {
+                let written = try hand(buffer + offset * bytesPerFrame, frames: end - offset, to: device, playback: playback)
                 deviceRunning = true
-                let signal = min(written, filledSignal)
+                // Signal frames lead the period, so those of them not yet handed are the first to go.
+                let signal = min(written, max(0, playback.heldSignal - offset))
                 playback.signalFrames += Int64(signal)
                 playback.frames += Int64(written - signal)
+                playback.heldOffset = offset + written
                 health.position.withLock {
                     $0 = Player.Position(
                         id: playback.item.id, frames: playback.frames, signalFrames: playback.signalFrames,
@@ -187,14 +219,19 @@ final class PlayerLoop: @unchecked Sendable {
                 let underruns = device.underruns
                 if health.value.withLock({ $0.underruns }) != underruns { updateHealth { $0.underruns = underruns } }
                 let total = playback.frames + playback.signalFrames
-                // Twice a second, so a checkpoint written from it is never more than a second behind what was heard.
-                if total - playback.framesAtLastProgress >= Int64(device.format.rate / 2) {
+                // Once a second: the checkpoint written from it is never more than a second behind what was heard, at
+                // one store commit a second.
+                if total - playback.framesAtLastProgress >= Int64(device.format.rate) {
                     playback.framesAtLastProgress = total
                     events.yield(.progress(id: playback.item.id, frames: playback.frames, signalFrames: playback.signalFrames))
                 }
-                // A command arrived mid-period: the rest of this period is abandoned, and only what was handed counts.
-                if written < filled { return }
+                // Woken mid-period: the loop looks at the mailbox, and the rest of this period goes next unless a command
+                // stops or switches the item.
+                if playback.heldOffset < end { return }
             }
+            playback.heldOffset = 0
+            playback.heldEnd = 0
+            playback.heldSignal = 0
             if playback.reader == nil { finish(playback, .completed) }
         } catch {
             fail(playback, error)

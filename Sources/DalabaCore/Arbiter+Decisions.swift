@@ -1,15 +1,6 @@
 import Foundation
 
 extension Arbiter {
-    /// Queue order: rank, then drill level among drills, then the higher tier (上级优先), then first come, first served.
-    static func playsBefore(_ lhs: QueueEntry, _ rhs: QueueEntry) -> Bool {
-        let (a, b) = (lhs.announcement, rhs.announcement)
-        if a.rank != b.rank { return a.rank > b.rank }
-        if a.rank == .drill, Rank.clamped(a.level) != Rank.clamped(b.level) { return Rank.clamped(a.level) < Rank.clamped(b.level) }
-        if a.tier != b.tier { return a.tier > b.tier }
-        return lhs.sequence < rhs.sequence
-    }
-
     /// Frames counted at one rate expressed at another, for a resume position taken at a different device rate.
     static func convert(_ frames: Int64, from: Int, to: Int) -> Int64 {
         guard from > 0, to > 0, from != to else { return frames }
@@ -25,8 +16,8 @@ extension Arbiter {
     /// preempts with the best eligible item, and tells the caller when to look again.
     mutating func settle(now: Date) -> [Action] {
         var actions: [Action] = []
-        for entry in queue where Arbiter.hasExpired(entry, at: now) {
-            waiting[entry.id] = nil
+        for id in waiting.expired(at: now) {
+            guard let entry = waiting.remove(id: id) else { continue }
             actions.append(.record(AirtimeRecord(unplayed: entry, at: now, outcome: .expired)))
             actions.append(.remove(id: entry.id))
         }
@@ -35,17 +26,21 @@ extension Arbiter {
             actions += stopPlaying(reason: .expired)
         }
         if let until = deviceDownUntil, until <= now { deviceDownUntil = nil }
-        if deviceDownUntil == nil, let next = queue.first(where: { isEligible($0, at: now) }) {
+        if deviceDownUntil == nil, !isShuttingDown, let next = waiting.first(where: { isEligible($0, at: now) }) {
             if let play = playing {
                 if next.announcement.rank > play.entry.announcement.rank { actions += start(next) }
             } else {
                 actions += start(next)
             }
         }
-        let wake = nextWake(after: now)
+        let wake = isShuttingDown ? nil : nextWake(after: now)
         if wake != announcedWake {
             announcedWake = wake
             actions.append(.wake(at: wake))
+        }
+        if isShuttingDown, playing == nil, stopping.isEmpty, !shutdownAnnounced {
+            shutdownAnnounced = true
+            actions.append(.shutdownComplete)
         }
         return actions
     }
@@ -71,10 +66,9 @@ extension Arbiter {
 
     /// The earliest future instant at which the arbiter's decision could change without an event from outside.
     func nextWake(after now: Date) -> Date? {
-        var times: [Date?] = [deviceDownUntil]
-        for entry in waiting.values {
-            times += [entry.announcement.notBefore, entry.earliestStart, entry.announcement.expires]
-            if isHeldByQuietHours(entry, at: now) { times.append(configuration.quietHours?.end(after: now, in: configuration.timeZone)) }
+        var times: [Date?] = [deviceDownUntil, waiting.nextMoment(after: now)]
+        if waiting.quietHoldable > 0, let quietHours = configuration.quietHours, quietHours.contains(now, in: configuration.timeZone) {
+            times.append(quietHours.end(after: now, in: configuration.timeZone))
         }
         if let play = playing, play.entry.announcement.kind == .emergency { times.append(play.entry.announcement.expires) }
         return times.compactMap { $0 }.filter { $0 > now }.min()
@@ -82,7 +76,7 @@ extension Arbiter {
 
     /// Puts an entry on air; whatever played is now stopping, preempted, until its report arrives.
     mutating func start(_ entry: QueueEntry) -> [Action] {
-        waiting[entry.id] = nil
+        waiting.remove(id: entry.id)
         if let play = playing { stopping[play.id] = Stopping(play: play, reason: .preempted) }
         var entry = entry
         entry.isPlaying = true
@@ -103,7 +97,7 @@ extension Arbiter {
 
     /// Cancels one known item wherever it is; the record for one on air waits for its report.
     mutating func withdraw(id: String, now: Date) -> [Action] {
-        if let entry = waiting.removeValue(forKey: id) {
+        if let entry = waiting.remove(id: id) {
             return [.record(AirtimeRecord(unplayed: entry, at: now, outcome: .cancelled)), .remove(id: id)]
         }
         if playing?.id == id { return stopPlaying(reason: .cancelled) }
@@ -127,13 +121,26 @@ extension Arbiter {
             case .cancelled: outcome = .cancelled
             case .expired: outcome = .expired
             // A stop nobody asked for is treated like a preemption, so the item is not lost.
-            case .preempted, nil: outcome = .interrupted
+            case .preempted, .shutdown, nil: outcome = .interrupted
             }
         case .deviceFailed(let message), .audioFailed(let message):
             outcome = .failed
             error = message
         }
-        var actions: [Action] = [.record(AirtimeRecord(play: play, report: report, endedAt: now, outcome: outcome, error: error))]
+        if reason == .shutdown, case .stopped = report.ending { error = "station stopped while playing" }
+        var actions: [Action] = []
+        // A device that stays down fails every retry: the item's first failed attempt is logged, and later ones only if
+        // they put audio on air, so the log says what happened without a row every few seconds.
+        let repeatedFailure: Bool
+        if case .deviceFailed = report.ending, entry.deviceFailureLogged, report.frames == 0, report.signalFrames == 0 {
+            repeatedFailure = true
+        } else {
+            repeatedFailure = false
+        }
+        if !repeatedFailure {
+            actions.append(.record(AirtimeRecord(play: play, report: report, endedAt: now, outcome: outcome, error: error)))
+        }
+        if case .deviceFailed = report.ending { entry.deviceFailureLogged = true } else { entry.deviceFailureLogged = false }
         let heard = Arbiter.convert(play.order.startFrame, from: play.order.entry.resumeRate, to: report.rate) + report.frames
         let withdrawn = reason == .cancelled || reason == .expired
 
@@ -177,7 +184,7 @@ extension Arbiter {
             return actions + [.remove(id: entry.id)]
         }
         // Requeued with its original sequence, so it stays first within its rank and tier.
-        waiting[entry.id] = entry
+        waiting.insert(entry)
         actions.append(.save(entry))
         return actions
     }

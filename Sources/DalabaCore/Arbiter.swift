@@ -83,6 +83,8 @@ public struct Arbiter: Sendable {
         case remove(id: String)
         /// Call `tick(now:)` at this time; nil cancels the timer. Replaces any earlier wake.
         case wake(at: Date?)
+        /// Shutdown was asked for and nothing is on air or stopping any more: the caller may end the player and exit.
+        case shutdownComplete
     }
 
     /// One instruction to the player.
@@ -118,6 +120,8 @@ public struct Arbiter: Sendable {
         case preempted
         case cancelled
         case expired
+        /// The station is stopping: the item follows its interrupt policy, as after a crash.
+        case shutdown
     }
 
     /// An item on air: the order as given, and the entry kept up to date with the resume position.
@@ -135,7 +139,10 @@ public struct Arbiter: Sendable {
 
     /// Read at every event, so a reloaded configuration (new quiet hours, policies) applies from the next one.
     public var configuration: Configuration
-    var waiting: [String: QueueEntry] = [:]
+    var waiting = WaitingQueue()
+    /// Set by `shutdown(now:)`: nothing new goes on air, and `.shutdownComplete` follows the last report.
+    public internal(set) var isShuttingDown = false
+    var shutdownAnnounced = false
     var playing: Play?
     var stopping: [String: Stopping] = [:]
     var nextSequence: Int64 = 1
@@ -170,7 +177,7 @@ public struct Arbiter: Sendable {
                 }
                 pending.append(.save(entry))
             }
-            waiting[entry.id] = entry
+            waiting.insert(entry)
         }
         pending += settle(now: now)
     }
@@ -179,7 +186,10 @@ public struct Arbiter: Sendable {
     public var nowPlaying: PlayOrder? { playing?.order }
 
     /// Waiting entries in the order they would play, held ones (not-before, repeat interval, quiet hours) included.
-    public var queue: [QueueEntry] { waiting.values.sorted(by: Arbiter.playsBefore) }
+    public var queue: [QueueEntry] { waiting.sorted }
+
+    /// How many entries wait (held ones included), without building the list.
+    public var queueCount: Int { waiting.count }
 
     /// Whether the arbiter still has this id: waiting, on air, or stopping until its report arrives.
     public func contains(id: String) -> Bool {
@@ -197,10 +207,10 @@ public struct Arbiter: Sendable {
             actions += settle(now: now)
             return (.expired, actions)
         }
-        waiting[entry.id] = entry
+        waiting.insert(entry)
         actions.append(.save(entry))
         actions += settle(now: now)
-        let position = playing?.id == entry.id ? 0 : queue.firstIndex { $0.id == entry.id } ?? 0
+        let position = playing?.id == entry.id ? 0 : waiting.position(of: entry.id) ?? 0
         return (.queued(position: position), actions)
     }
 
@@ -254,5 +264,17 @@ public struct Arbiter: Sendable {
     /// A wake time was reached: expire, start, or stop what is due.
     public mutating func tick(now: Date) -> [Action] {
         takePending() + settle(now: now)
+    }
+
+    /// The station is stopping (SIGTERM): the item on air is stopped and, when its report comes, logged with the frames
+    /// heard and kept in the queue under its interrupt policy, exactly as a crash would leave it; an item that completed or
+    /// was cancelled just before is concluded as such. Nothing new starts. `.shutdownComplete` comes once nothing is on
+    /// air or stopping, in this event's actions or a later `finished`'s.
+    public mutating func shutdown(now: Date) -> [Action] {
+        var actions = takePending()
+        isShuttingDown = true
+        actions += stopPlaying(reason: .shutdown)
+        actions += settle(now: now)
+        return actions
     }
 }

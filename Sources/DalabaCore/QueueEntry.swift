@@ -15,6 +15,8 @@ public struct QueueEntry: Codable, Sendable, Hashable, Identifiable {
     public var earliestStart: Date?
     /// True while the player has it; after a crash this tells the restart what was on air.
     public var isPlaying: Bool
+    /// A failed attempt on a dead device has been logged; retries that fail the same way are not logged again.
+    public var deviceFailureLogged: Bool
 
     public var id: String { announcement.id }
 
@@ -29,5 +31,23 @@ public struct QueueEntry: Codable, Sendable, Hashable, Identifiable {
         self.resumeRate = resumeRate
         self.earliestStart = earliestStart
         self.isPlaying = isPlaying
+        self.deviceFailureLogged = false
+    }
+
+    enum CodingKeys: String, CodingKey {
+        case announcement, sequence, playsDone, resumeFrame, resumeRate, earliestStart, isPlaying, deviceFailureLogged
+    }
+
+    /// Entries saved before `deviceFailureLogged` existed read as not logged.
+    public init(from decoder: any Decoder) throws {
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        announcement = try c.decode(Announcement.self, forKey: .announcement)
+        sequence = try c.decode(Int64.self, forKey: .sequence)
+        playsDone = try c.decode(Int.self, forKey: .playsDone)
+        resumeFrame = try c.decode(Int64.self, forKey: .resumeFrame)
+        resumeRate = try c.decode(Int.self, forKey: .resumeRate)
+        earliestStart = try c.decodeIfPresent(Date.self, forKey: .earliestStart)
+        isPlaying = try c.decode(Bool.self, forKey: .isPlaying)
+        deviceFailureLogged = try c.decodeIfPresent(Bool.self, forKey: .deviceFailureLogged) ?? false
     }
 }

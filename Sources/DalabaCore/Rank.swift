@@ -24,7 +24,8 @@ public enum Rank: Sendable, Hashable, Comparable, CustomStringConvertible {
     /// validation belongs to the edges, and the arbiter must still place whatever reaches it.
     static func clamped(_ level: Int?) -> Int { min(max(level ?? 4, 1), 4) }
 
-    private var height: Int {
+    /// Larger preempts smaller; also the queue's sort key.
+    var height: Int {
         switch self {
         case .routine: 0
         case .policy: 1

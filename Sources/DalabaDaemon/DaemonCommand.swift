@@ -48,8 +48,20 @@ public struct DaemonCommand: AsyncParsableCommand {
         }
         let logger = Logger(label: "dalabad")
         let state = configuration.resolve(configuration.stateDirectory)
+        let lock: StateDirectoryLock
         do {
             try FileManager.default.createDirectory(atPath: state, withIntermediateDirectories: true)
+            lock = try StateDirectoryLock(directory: state)
+        } catch {
+            FileHandle.standardError.write(Data("dalabad: \(error)\n".utf8))
+            throw ExitCode(2)
+        }
+        defer { withExtendedLifetime(lock) {} }
+        if let problem = Self.listenProblem(host: configuration.listenHost, port: configuration.listenPort) {
+            FileHandle.standardError.write(Data("dalabad: cannot listen on \(configuration.listenHost):\(configuration.listenPort) (http.listen): \(problem)\n".utf8))
+            throw ExitCode(2)
+        }
+        do {
             if configuration.tokens.isEmpty { configuration.tokens = [try Self.localAdminToken(stateDirectory: state, logger: logger)] }
         } catch {
             FileHandle.standardError.write(Data("dalabad: state directory \(state): \(error)\n".utf8))
@@ -88,8 +100,39 @@ public struct DaemonCommand: AsyncParsableCommand {
                     .init(service: LogRetention(store: store, days: configuration.retentionDays, logger: logger)), .init(service: app),
                 ],
                 gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))
-        try await group.run()
+        do {
+            try await group.run()
+        } catch {
+            // A bind that failed after the check above (another process took the port meanwhile) still gets one clear line.
+            let text = "\(error)"
+            if text.contains("bind") || text.contains("Address already in use") {
+                FileHandle.standardError.write(
+                    Data("dalabad: cannot listen on \(configuration.listenHost):\(configuration.listenPort) (http.listen): \(text)\n".utf8))
+                throw ExitCode(2)
+            }
+            throw error
+        }
         logger.info("station stopped")
+    }
+
+    /// Tries the listen address before anything starts, so a port in use is one line naming `http.listen`, not an
+    /// error from deep in the server after the station has begun playing.
+    static func listenProblem(host: String, port: Int) -> String? {
+        guard port != 0 else { return nil }
+        var hints = addrinfo()
+        hints.ai_socktype = Int32(SOCK_STREAM.rawValue)
+        hints.ai_flags = AI_NUMERICSERV
+        var result: UnsafeMutablePointer<addrinfo>?
+        let status = getaddrinfo(host, String(port), &hints, &result)
+        guard status == 0, let info = result else { return "cannot resolve \(host): \(String(cString: gai_strerror(status)))" }
+        defer { freeaddrinfo(result) }
+        let fd = socket(info.pointee.ai_family, info.pointee.ai_socktype, info.pointee.ai_protocol)
+        guard fd >= 0 else { return String(cString: strerror(errno)) }
+        defer { close(fd) }
+        var yes: Int32 = 1
+        guard setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &yes, socklen_t(MemoryLayout<Int32>.size)) == 0 else { return String(cString: strerror(errno)) }
+        guard bind(fd, info.pointee.ai_addr, info.pointee.ai_addrlen) == 0 else { return String(cString: strerror(errno)) }
+        return nil
     }
 
     /// With no tokens configured, an admin token is made once and kept in the state directory (mode 0600), so the

@@ -66,10 +66,15 @@ struct CAPController {
         } catch {
             throw APIError(.badRequest, StationAPI.Failure(error: error.reason, field: error.field))
         }
-        await preparation?.measure(audio)
+        if announcement.kind == .emergency { preparation?.measureWithoutWaiting(audio) } else { await preparation?.measure(audio) }
         var cancelled: [String] = []
         for id in ids where await station.cancel(id: id, by: "CAP update from \(broadcast.sender)") { cancelled.append(id) }
-        let receipt = await station.enqueue(announcement)
+        let receipt: StationAPI.QueueReceipt
+        do {
+            receipt = try await station.enqueue(announcement)
+        } catch {
+            throw APIError(error)
+        }
         let status = ids.isEmpty ? receipt.status.rawValue : (receipt.status == .queued ? "replaced" : receipt.status.rawValue)
         return try JSONResponse.make(
             Outcome(status: status, id: receipt.id, position: receipt.position, cancelled: ids.isEmpty ? nil : cancelled),

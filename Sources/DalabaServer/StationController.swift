@@ -41,7 +41,12 @@ struct StationController {
                 throw APIError(.badRequest, error)
             }
         }
-        let receipt = await station.enqueue(announcement)
+        let receipt: StationAPI.QueueReceipt
+        do {
+            receipt = try await station.enqueue(announcement)
+        } catch {
+            throw APIError(error)
+        }
         return try JSONResponse.make(receipt, status: receipt.status == .queued ? .created : .ok)
     }
 

@@ -51,7 +51,8 @@ public struct AnnouncementIntake: Sendable {
             throw StationAPI.Failure(error: error.reason, field: error.field)
         }
         if title.count > 500 { throw StationAPI.Failure(error: "is longer than 500 characters", field: "title") }
-        await preparation?.measure(audio)
+        // An emergency never waits for a whole file to be measured: it goes on air at a provisional gain.
+        if announcement.kind == .emergency { preparation?.measureWithoutWaiting(audio) } else { await preparation?.measure(audio) }
         return announcement
     }
 

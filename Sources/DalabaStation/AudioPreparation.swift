@@ -23,6 +23,8 @@ public final class AudioPreparation: Sendable {
     private let synthesizer: SpeechSynthesizer
     private let cachePath: String
     private let measurements: Mutex<[String: LoudnessMeasurement]>
+    /// Files being measured in the background for an emergency that could not wait; they play at a provisional gain.
+    private let provisional = Mutex<Set<String>>([])
     private let logger: Logger
 
     public init(stateDirectory: String, levels: Levels, voice: String, maxCharacters: Int, logger: Logger) {
@@ -54,9 +56,25 @@ public final class AudioPreparation: Sendable {
         guard levels.enabled else { return nil }
         guard let key = Self.key(path) else { return nil }
         if let known = measurements.withLock({ $0[key] }) { return known }
-        let result: Result<LoudnessMeasurement, AudioError> = await Self.offload {
-            Result { () throws(AudioError) -> LoudnessMeasurement in try Loudness.measure(path: path) }
+        return await Self.offload { self.measureNow(path, key: key) }
+    }
+
+    /// For an emergency, which must be on air within a period whatever its file: never waits. A file already measured
+    /// plays at its gain; a new one plays this time at a provisional gain (1 dB under the true-peak ceiling, never louder
+    /// than the file itself) and is measured in the background, for every later play.
+    public func measureWithoutWaiting(_ path: String) {
+        guard levels.enabled, let key = Self.key(path), measurements.withLock({ $0[key] }) == nil else { return }
+        let first = provisional.withLock { $0.insert(key).inserted }
+        guard first else { return }
+        DispatchQueue.global(qos: .utility).async {
+            _ = self.measureNow(path, key: key)
+            _ = self.provisional.withLock { $0.remove(key) }
         }
+    }
+
+    /// Decodes the whole file: blocking, so only ever on a dispatch thread.
+    private func measureNow(_ path: String, key: String) -> LoudnessMeasurement? {
+        let result = Result { () throws(AudioError) -> LoudnessMeasurement in try Loudness.measure(path: path) }
         switch result {
         case .success(let measurement):
             let snapshot = measurements.withLock {
@@ -74,7 +92,10 @@ public final class AudioPreparation: Sendable {
 
     /// The linear gain for a file at air time: from the cache only (it never blocks), 1 for a file never measured.
     public func gain(_ path: String, target: Double? = nil) -> Float {
-        guard levels.enabled, let key = Self.key(path), let measurement = measurements.withLock({ $0[key] }) else { return 1 }
+        guard levels.enabled, let key = Self.key(path) else { return 1 }
+        guard let measurement = measurements.withLock({ $0[key] }) else {
+            return provisional.withLock { $0.contains(key) } ? Float(min(1, pow(10, (levels.truePeakCeiling - 1) / 20))) : 1
+        }
         return Loudness.gain(for: measurement, target: target ?? levels.target, truePeakCeiling: levels.truePeakCeiling)
     }
 

@@ -38,6 +38,8 @@ public struct Configuration: Sendable {
     public var listenPort = 8780
     public var tokens: [Token] = []
     public var maxUploadBytes = 64 << 20
+    /// Waiting items beyond this are refused (emergencies never are): a flood cannot grow the queue without bound.
+    public var queueLimit = 1_000
     public var quietHours: QuietHours?
     public var policies = Arbiter.Configuration.defaultPolicies
     /// Seconds a schedule slot missed during downtime may still play late.
@@ -113,7 +115,7 @@ public struct Configuration: Sendable {
         }
         if let station = try reader.table(table, "station") {
             try reader.allow(
-                station, keys: ["state-directory", "audio-directory", "schedules-directory", "time-zone", "chime", "attention", "max-upload-bytes"],
+                station, keys: ["state-directory", "audio-directory", "schedules-directory", "time-zone", "chime", "attention", "max-upload-bytes", "queue-limit"],
                 in: "station")
             if let v = try reader.string(station, "state-directory", in: "station") { config.stateDirectory = v }
             if let v = try reader.string(station, "audio-directory", in: "station") { config.audioDirectory = v }
@@ -125,6 +127,7 @@ public struct Configuration: Sendable {
             if let v = try reader.string(station, "chime", in: "station") { config.chime = v }
             if let v = try reader.string(station, "attention", in: "station") { config.attention = v }
             if let v = try reader.int(station, "max-upload-bytes", in: "station", range: 1_024...(4 << 30)) { config.maxUploadBytes = v }
+            if let v = try reader.int(station, "queue-limit", in: "station", range: 1...1_000_000) { config.queueLimit = v }
         }
         if let http = try reader.table(table, "http") {
             try reader.allow(http, keys: ["listen"], in: "http")

@@ -221,7 +221,17 @@ public actor ScheduleService {
                     }
                 }
                 await preparation?.measure(announcement.audio)
-                let receipt = await station.enqueue(announcement)
+                let receipt: StationAPI.QueueReceipt
+                do {
+                    receipt = try await station.enqueue(announcement)
+                } catch {
+                    logger.error("schedule slot not queued", metadata: ["programme": "\(slot.programme)", "error": "\(error)"])
+                    await station.recordUnplayed(
+                        AirtimeRecord(
+                            unplayed: QueueEntry(announcement: announcement, sequence: 0), at: clock(), outcome: .failed,
+                            error: error.description))
+                    continue
+                }
                 let late = clock().timeIntervalSince(slot.time)
                 logger.info(
                     "schedule slot queued",

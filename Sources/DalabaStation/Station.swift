@@ -7,10 +7,31 @@ import Synchronization
 
 /// The one owner of the queue: it asks the pure Arbiter what to do for every event (a request, a player report,
 /// a wake time), performs the actions (player, store, timer), and records every decision in the store.
+///
+/// Events are taken one at a time, in arrival order (`EventGate`), and each event's store changes are one transaction,
+/// written by the `StoreWriter` off Swift's cooperative pool: a crash leaves the state before the event or after it.
+/// Player orders go out at once, before their commit, so an emergency is not kept waiting for an fsync. A request
+/// whose changes cannot be written is undone and refused, unless it already changed what is on air.
 public actor Station {
+    /// Why a request was not accepted.
+    public enum Refusal: Error, Sendable, Equatable, CustomStringConvertible {
+        /// The store could not keep it (a full disk, a read-only database): nothing was queued.
+        case notStored(String)
+        /// The queue holds `limit` waiting items already.
+        case queueFull(limit: Int)
+
+        public var description: String {
+            switch self {
+            case .notStored(let reason): "the station could not store the request, so it was not queued: \(reason)"
+            case .queueFull(let limit): "the queue is full (\(limit) waiting items, station.queue-limit); only emergencies are accepted"
+            }
+        }
+    }
+
     private var arbiter: Arbiter
     private let player: Player
     private let store: StationStore
+    private let writer: StoreWriter
     private let configuration: Configuration
     private let logger: Logger
     private let clock: @Sendable () -> Date
@@ -24,9 +45,9 @@ public actor Station {
     private var cancelledBy: [String: String] = [:]
     /// When each play was ordered, for the preemption-latency histogram.
     private var orderedAt: [String: Date] = [:]
-    private var pendingRecords: [AirtimeRecord] = []
-    private var storeFault: String?
     private var shuttingDown = false
+    private var gateBusy = false
+    private var gateWaiters: [CheckedContinuation<Void, Never>] = []
     private var shutdownWaiter: CheckedContinuation<Void, Never>?
     public private(set) var scheduleProblems: [String] = []
 
@@ -43,6 +64,7 @@ public actor Station {
         self.metrics = metrics
         self.logger = logger
         self.clock = clock
+        writer = StoreWriter(store: store, logger: logger, metrics: metrics)
         let now = clock()
         let recovered = try store.recoverCheckpoints(now: now)
         for row in recovered {
@@ -62,7 +84,7 @@ public actor Station {
 
     /// Plays until graceful shutdown: consumes the player's reports and keeps the one timer.
     public func run(until shutdown: @escaping @Sendable () async -> Void) async {
-        perform(arbiter.tick(now: clock()))
+        await tick()
         await withTaskGroup(of: Void.self) { group in
             group.addTask { await self.consumePlayerEvents() }
             group.addTask { await self.keepTime() }
@@ -75,7 +97,23 @@ public actor Station {
     }
 
     private func consumePlayerEvents() async {
-        for await event in player.events { handle(event) }
+        for await event in player.events { await handle(event) }
+    }
+
+    // MARK: One event at a time
+
+    /// Events wait here for the one before them to finish, including its commit when it is a request, so a request can be
+    /// undone exactly by restoring the arbiter as it was.
+    private func enterGate() async {
+        if gateBusy {
+            await withCheckedContinuation { gateWaiters.append($0) }
+        } else {
+            gateBusy = true
+        }
+    }
+
+    private func leaveGate() {
+        if gateWaiters.isEmpty { gateBusy = false } else { gateWaiters.removeFirst().resume() }
     }
 
     /// Sleeps until the Arbiter's next wake time in short slices, so a wake that moves earlier is honoured promptly
@@ -84,33 +122,44 @@ public actor Station {
         while !shuttingDown {
             let delay = wake.map { max(0, $0.timeIntervalSince(clock())) } ?? 0.1
             try? await Task.sleep(for: .milliseconds(Int(min(delay, 0.1) * 1000)))
-            if let wake, clock() >= wake, !shuttingDown { tick() }
+            if let wake, clock() >= wake, !shuttingDown { await tick() }
         }
     }
 
     /// A wake time was reached (or a test advanced its clock).
-    public func tick() {
-        retryPendingRecords()
-        perform(arbiter.tick(now: clock()))
+    public func tick() async {
+        await enterGate()
+        defer { leaveGate() }
+        performAndSubmit(arbiter.tick(now: clock()))
+        updateGauges()
     }
 
-    /// Stops the current item, records its partial play, and lets the player thread end.
+    /// Shutdown is the Arbiter's event: it stops what plays, and the item's report concludes it as the state machine says
+    /// (interrupted and kept under its policy; completed or cancelled if that is how it ended). Then every change still in
+    /// memory is written, and the player thread ends.
     private func beginShutdown() async {
+        await enterGate()
         shuttingDown = true
-        guard arbiter.nowPlaying != nil || player.position != nil else {
-            player.shutdown()
-            return
-        }
         await withCheckedContinuation { continuation in
             shutdownWaiter = continuation
-            player.stop()
+            performAndSubmit(arbiter.shutdown(now: clock()))
+            leaveGate()
+        }
+        if !(await writer.flush(timeout: 5)) {
+            logger.critical("shutdown with changes the store would not take", metadata: ["kept": "\(writer.health.backlog)"])
         }
         player.shutdown()
     }
 
+    /// Waits until every change made so far is on disk (tests, and callers that must know).
+    public func flush(timeout: Double = 5) async -> Bool { await writer.flush(timeout: timeout) }
+
     // MARK: Player reports
 
-    func handle(_ event: Player.Event) {
+    func handle(_ event: Player.Event) async {
+        await enterGate()
+        defer { leaveGate() }
+        var changes: [StoreChange] = []
         switch event {
         case .started(let id, let at, _):
             startedAt[id] = at
@@ -122,8 +171,10 @@ public actor Station {
             }
         case .progress(let id, let frames, let signalFrames):
             let rate = player.health.format.rate
-            perform(arbiter.progressed(id: id, frames: frames, rate: rate))
-            checkpoint(id: id, frames: frames, signalFrames: signalFrames, rate: rate)
+            let performed = perform(arbiter.progressed(id: id, frames: frames, rate: rate))
+            send(performed.playerOrders)
+            changes = performed.changes
+            if let checkpoint = checkpoint(id: id, frames: frames, signalFrames: signalFrames, rate: rate) { changes.append(checkpoint) }
         case .finished(let id, let report):
             metrics.count(report.ending)
             let ending: PlayReport.Ending =
@@ -137,32 +188,48 @@ public actor Station {
                 frames: report.frames, signalFrames: report.signalFrames, rate: report.rate, startedAt: report.startedAt ?? startedAt[id],
                 ending: ending)
             startedAt[id] = nil
-            if shuttingDown {
-                // Keep the entry as on air with its exact position: the restart applies its interrupt policy.
-                perform(arbiter.progressed(id: id, frames: report.frames, rate: report.rate).filter { if case .save = $0 { true } else { false } })
-                checkpoint(id: id, frames: report.frames, signalFrames: report.signalFrames, rate: report.rate)
-                do {
-                    for row in try store.recoverCheckpoints(now: clock()) {
-                        logger.info("partial play recorded at shutdown", metadata: ["id": "\(row.record.announcementID)"])
-                    }
-                } catch {
-                    storeFailed(error, "recording the partial play at shutdown")
-                }
-                shutdownWaiter?.resume()
-                shutdownWaiter = nil
-                return
-            }
-            perform(arbiter.finished(id: id, report: playReport, now: clock()))
+            let performed = perform(arbiter.finished(id: id, report: playReport, now: clock()))
+            send(performed.playerOrders)
+            changes = performed.changes
         }
+        // One transaction per event, and at most one a second while a play goes on: a progress report carries both the
+        // queue entry's resume point and the checkpoint.
+        writer.submit(changes)
         updateGauges()
     }
 
     // MARK: Requests
 
-    /// Queues an announcement for `who` (an operator's name, a schedule, a CAP sender).
-    public func enqueue(_ announcement: Announcement) -> StationAPI.QueueReceipt {
+    /// Queues an announcement for `who` (an operator's name, a schedule, a CAP sender). Answers only once its entry is
+    /// on disk; what the store cannot keep is refused and leaves the station as it was.
+    public func enqueue(_ announcement: Announcement) async throws(Refusal) -> StationAPI.QueueReceipt {
+        await enterGate()
+        defer { leaveGate() }
+        if announcement.kind != .emergency, arbiter.queueCount >= configuration.queueLimit, !arbiter.contains(id: announcement.id) {
+            metrics.queueRefusals.increment()
+            logger.warning("queue full; refused", metadata: ["id": "\(announcement.id)", "limit": "\(configuration.queueLimit)"])
+            throw .queueFull(limit: configuration.queueLimit)
+        }
+        let before = arbiter
         let (result, actions) = arbiter.enqueue(announcement, now: clock())
-        perform(actions)
+        let performed = perform(actions)
+        // An emergency goes on air before its commit, so no fsync stands between the request and the loudspeaker; if the
+        // store then fails it still plays, and its changes are kept and written when the store recovers. Anything else
+        // is on disk before it is acted on, and undone if it cannot be.
+        let urgent = announcement.kind == .emergency
+        if urgent { send(performed.playerOrders) }
+        if case .failure(let error) = await writer.commit(performed.changes, required: !urgent) {
+            if urgent {
+                logger.critical("emergency on air but not yet stored", metadata: ["id": "\(announcement.id)", "error": "\(error)"])
+            } else {
+                arbiter = before
+                metrics.queueRefusals.increment()
+                logger.error("not queued: the store refused it", metadata: ["id": "\(announcement.id)", "error": "\(error)"])
+                updateGauges()
+                throw .notStored("\(error)")
+            }
+        }
+        if !urgent { send(performed.playerOrders) }
         updateGauges()
         switch result {
         case .queued(let position):
@@ -180,24 +247,35 @@ public actor Station {
         }
     }
 
-    /// Cancels a queued or playing announcement; false when the id is unknown.
-    public func cancel(id: String, by who: String) -> Bool {
+    /// Cancels a queued or playing announcement; false when the id is unknown. A cancel always takes effect, even while
+    /// the store fails (stopping a wrong broadcast matters more): its changes are then kept and written on recovery.
+    public func cancel(id: String, by who: String) async -> Bool {
+        await enterGate()
+        defer { leaveGate() }
         guard arbiter.contains(id: id) else { return false }
         cancelledBy[id] = who
         guard let actions = arbiter.cancel(id: id, now: clock()) else { return false }
         logger.info("cancelled", metadata: ["id": "\(id)", "by": "\(who)"])
-        perform(actions)
+        let performed = perform(actions)
+        send(performed.playerOrders)
+        _ = await writer.commit(performed.changes, required: false)
         updateGauges()
         return true
     }
 
-    public func stopAll(by who: String) -> Int {
+    public func stopAll(by who: String) async -> Int {
+        await enterGate()
+        defer { leaveGate() }
         var ids = arbiter.queue.map(\.id)
         if let playing = arbiter.nowPlaying { ids.append(playing.entry.id) }
         for id in ids { cancelledBy[id] = who }
         logger.warning("stop-all", metadata: ["by": "\(who)", "items": "\(ids.count)"])
-        perform(arbiter.stopAll(now: clock()))
+        let performed = perform(arbiter.stopAll(now: clock()))
+        send(performed.playerOrders)
+        _ = await writer.commit(performed.changes, required: false)
         updateGauges()
+        // The emptied queue's memory goes back to the system, so a flood leaves no lasting footprint.
+        releaseFreeMemory()
         return ids.count
     }
 
@@ -221,7 +299,7 @@ public actor Station {
             channels: health.format.channels, periodFrames: health.format.periodFrames, bufferFrames: health.format.bufferFrames,
             underruns: health.underruns, lastError: health.lastError, retryAt: down ? arbiter.deviceDownUntil : nil)
         return .init(
-            now: clock(), nowPlaying: nowPlaying, queue: arbiter.queue.map(StationAPI.Item.init), device: device, storeFault: storeFault,
+            now: clock(), nowPlaying: nowPlaying, queue: arbiter.queue.map(StationAPI.Item.init), device: device, storeFault: writer.health.fault,
             scheduleProblems: scheduleProblems)
     }
 
@@ -232,31 +310,74 @@ public actor Station {
 
     // MARK: Actions
 
-    private func perform(_ actions: [Arbiter.Action]) {
+    /// An event's outcome: the store changes for its one commit, in the arbiter's order, and the orders for the player,
+    /// which the caller sends before the commit (an emergency, a player report) or after it (a request that must be
+    /// stored before it is acted on).
+    private struct Performed {
+        var changes: [StoreChange] = []
+        var playerOrders: [PlayerOrder] = []
+    }
+
+    private enum PlayerOrder {
+        case play(Player.Item, title: String, playNumber: Int, signal: Signal)
+        case stop
+    }
+
+    /// Takes the timer and shutdown actions at once and turns the rest into store changes and player orders.
+    private func perform(_ actions: [Arbiter.Action]) -> Performed {
+        var performed = Performed()
         for action in actions {
             switch action {
             case .play(let order):
                 guard !shuttingDown else { continue }
-                play(order)
+                let (item, checkpoint) = prepare(order)
+                performed.playerOrders.append(.play(item, title: order.entry.announcement.title, playNumber: order.playNumber, signal: order.signal))
+                if let checkpoint { performed.changes.append(checkpoint) }
             case .stop:
-                player.stop()
+                performed.playerOrders.append(.stop)
             case .record(var record):
                 if record.outcome == .cancelled, let who = cancelledBy[record.announcementID] {
                     record.error = record.error ?? "cancelled by \(who)"
                 }
-                append(record)
+                metrics.recordAirtime(record)
+                performed.changes.append(.record(record))
             case .save(let entry):
-                storeWrite("saving \(entry.id)") { try store.save(entry) }
+                performed.changes.append(.save(entry))
             case .remove(let id):
                 cancelledBy[id] = nil
-                storeWrite("removing \(id)") { try store.remove(id: id) }
+                performed.changes.append(.remove(id: id))
             case .wake(let at):
                 wake = at
+            case .shutdownComplete:
+                shutdownWaiter?.resume()
+                shutdownWaiter = nil
+            }
+        }
+        return performed
+    }
+
+    /// Performs an event's actions: player orders now, store changes submitted for one commit.
+    private func performAndSubmit(_ actions: [Arbiter.Action]) {
+        let performed = perform(actions)
+        send(performed.playerOrders)
+        writer.submit(performed.changes)
+    }
+
+    private func send(_ orders: [PlayerOrder]) {
+        for order in orders {
+            switch order {
+            case .play(let item, let title, let playNumber, let signal):
+                orderedAt[item.id] = Date()
+                player.play(item)
+                logger.info("on air", metadata: ["id": "\(item.id)", "title": "\(title)", "play": "\(playNumber)", "signal": "\(signal)"])
+            case .stop:
+                player.stop()
             }
         }
     }
 
-    private func play(_ order: Arbiter.PlayOrder) {
+    /// The player's item for an order, and the checkpoint that says it is on air.
+    private func prepare(_ order: Arbiter.PlayOrder) -> (Player.Item, StoreChange?) {
         let announcement = order.entry.announcement
         var segments: [Player.Segment] = []
         let levels = preparation?.levels ?? AudioPreparation.Levels()
@@ -274,71 +395,32 @@ public actor Station {
             order.entry.resumeRate > 0 && order.entry.resumeRate != deviceRate
             ? order.startFrame * Int64(deviceRate) / Int64(order.entry.resumeRate) : order.startFrame
         segments.append(.init(path: announcement.audio, role: .programme, gain: preparation?.gain(announcement.audio) ?? 1, startFrame: start))
-        orderedAt[announcement.id] = Date()
-        player.play(.init(id: announcement.id, segments: segments))
-        logger.info(
-            "on air",
-            metadata: ["id": "\(announcement.id)", "title": "\(announcement.title)", "play": "\(order.playNumber)", "signal": "\(order.signal)"])
-        checkpoint(id: announcement.id, frames: 0, signalFrames: 0, rate: deviceRate)
+        return (.init(id: announcement.id, segments: segments), checkpoint(id: announcement.id, frames: 0, signalFrames: 0, rate: deviceRate))
     }
 
     /// The play in progress as a log row that will be kept if the daemon dies now.
-    private func checkpoint(id: String, frames: Int64, signalFrames: Int64, rate: Int) {
-        guard let order = arbiter.nowPlaying, order.entry.id == id else { return }
+    private func checkpoint(id: String, frames: Int64, signalFrames: Int64, rate: Int) -> StoreChange? {
+        guard let order = arbiter.nowPlaying, order.entry.id == id else { return nil }
         var record = AirtimeRecord(unplayed: order.entry, at: clock(), outcome: .interrupted, error: "daemon stopped while playing")
         record.playNumber = order.playNumber
         record.startedAt = startedAt[id] ?? clock()
         record.frames = frames
         record.signalFrames = signalFrames
         record.rate = rate
-        storeWrite("checkpointing \(id)") { try store.checkpoint(PlayCheckpoint(record: record, updatedAt: clock())) }
+        return .checkpoint(PlayCheckpoint(record: record, updatedAt: clock()))
     }
 
-    private func append(_ record: AirtimeRecord) {
-        metrics.recordAirtime(record)
-        do {
-            try store.append(record, clearingCheckpoint: true)
-            if storeFault != nil, pendingRecords.isEmpty { clearStoreFault() }
-        } catch {
-            pendingRecords.append(record)
-            storeFailed(error, "appending the log row of \(record.announcementID)")
-        }
-    }
-
-    private func retryPendingRecords() {
-        guard !pendingRecords.isEmpty else { return }
-        var still: [AirtimeRecord] = []
-        for record in pendingRecords {
-            do { try store.append(record, clearingCheckpoint: true) } catch { still.append(record) }
-        }
-        pendingRecords = still
-        if still.isEmpty { clearStoreFault() }
-    }
-
-    private func storeWrite(_ what: String, _ operation: () throws -> Void) {
-        do {
-            try operation()
-        } catch {
-            storeFailed(error, what)
-        }
-    }
-
-    private func storeFailed(_ error: any Error, _ what: String) {
-        let message = "\(what): \(error)"
-        if storeFault != message { logger.critical("store failure; playing on from memory", metadata: ["error": "\(message)"]) }
-        storeFault = message
-        metrics.storeFaults.increment()
-        metrics.storeHealthy.set(to: 0)
-    }
-
-    private func clearStoreFault() {
-        logger.notice("store healthy again")
-        storeFault = nil
-        metrics.storeHealthy.set(to: 1)
+    /// glibc keeps freed memory in its arenas; after a flood is cancelled this hands it back.
+    private func releaseFreeMemory() {
+        #if os(Linux)
+        // RTLD_DEFAULT is a null handle in glibc; malloc_trim is not in the Glibc module's headers.
+        typealias Trim = @convention(c) (Int) -> Int32
+        if let symbol = dlsym(nil, "malloc_trim") { _ = unsafeBitCast(symbol, to: Trim.self)(0) }
+        #endif
     }
 
     private func updateGauges() {
-        metrics.queueLength.set(to: Double(arbiter.queue.count))
+        metrics.queueLength.set(to: Double(arbiter.queueCount))
         metrics.playing.set(to: arbiter.nowPlaying == nil ? 0 : 1)
         let health = player.health
         metrics.underruns.set(to: Double(health.underruns))
@@ -348,7 +430,10 @@ public actor Station {
 
     /// Logs an announcement that never reached the queue, such as a schedule slot missed while the daemon was down, through
     /// the same path as every other row (metrics, and kept for a retry while the store fails).
-    public func recordUnplayed(_ record: AirtimeRecord) {
-        append(record)
+    public func recordUnplayed(_ record: AirtimeRecord) async {
+        await enterGate()
+        defer { leaveGate() }
+        metrics.recordAirtime(record)
+        writer.submit([.record(record)])
     }
 }

@@ -13,6 +13,9 @@ public final class StationMetrics: Sendable {
     let storeHealthy: Gauge
     let storeFaults: Counter
     let scheduleProblems: Gauge
+    let storeCommits: Counter
+    let storeBacklog: Gauge
+    let queueRefusals: Counter
     /// From ordering a play to its first frame handed to ALSA: the inside half of preemption latency.
     let startLatency: DurationHistogram
     private let plays: [String: Counter]
@@ -27,6 +30,9 @@ public final class StationMetrics: Sendable {
         storeHealthy = registry.makeGauge(name: "dalaba_store_healthy", help: "1 when the queue and log database accepts writes.")
         storeHealthy.set(to: 1)
         storeFaults = registry.makeCounter(name: "dalaba_store_faults_total", help: "Failed writes to the queue and log database.")
+        storeCommits = registry.makeCounter(name: "dalaba_store_commits_total", help: "Transactions committed (each one fsync).")
+        storeBacklog = registry.makeGauge(name: "dalaba_store_backlog", help: "Changes kept in memory because the database refused them.")
+        queueRefusals = registry.makeCounter(name: "dalaba_queue_refusals_total", help: "Requests refused because they could not be kept.")
         scheduleProblems = registry.makeGauge(name: "dalaba_schedule_problems", help: "Problems in the schedule files on disk.")
         startLatency = registry.makeDurationHistogram(
             name: "dalaba_play_start_latency_seconds",

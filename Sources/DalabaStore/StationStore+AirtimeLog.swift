@@ -47,7 +47,7 @@ extension StationStore {
         }
     }
 
-    private func appendRows(_ records: [AirtimeRecord], recordedAt: Date, _ db: Database) throws -> [AppendedRow] {
+    func appendRows(_ records: [AirtimeRecord], recordedAt: Date, _ db: Database) throws -> [AppendedRow] {
         let head = try Self.head(db)
         var seq = head?.seq ?? 0
         var previousHash = head?.hash ?? AirtimeLogChain.genesis
@@ -93,14 +93,16 @@ extension StationStore {
         } catch {
             throw StoreError(operation: "checkpoint play \(play.announcementID)", path: path, reason: .invalidData, message: "\(error)")
         }
-        try write("checkpoint play \(play.announcementID)") { db in
-            try db.execute(
-                sql: """
-                    INSERT INTO playCheckpoint (announcementID, record, updatedAt) VALUES (?, ?, ?)
-                    ON CONFLICT(announcementID) DO UPDATE SET record = excluded.record, updatedAt = excluded.updatedAt
-                    """,
-                arguments: [play.announcementID, json, play.updatedAt.millisecondsSince1970])
-        }
+        try write("checkpoint play \(play.announcementID)") { db in try Self.checkpointRow(play, json: json, db) }
+    }
+
+    static func checkpointRow(_ play: PlayCheckpoint, json: String, _ db: Database) throws {
+        try db.execute(
+            sql: """
+                INSERT INTO playCheckpoint (announcementID, record, updatedAt) VALUES (?, ?, ?)
+                ON CONFLICT(announcementID) DO UPDATE SET record = excluded.record, updatedAt = excluded.updatedAt
+                """,
+            arguments: [play.announcementID, json, play.updatedAt.millisecondsSince1970])
     }
 
     /// Drops a play's checkpoint without logging it; `append(_:clearingCheckpoint:)` does this together with the final row.

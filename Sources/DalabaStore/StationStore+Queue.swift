@@ -12,21 +12,23 @@ extension StationStore {
         } catch {
             throw StoreError(operation: "save queue entry \(entry.id)", path: path, reason: .invalidData, message: "\(error)")
         }
-        try write("save queue entry \(entry.id)") { db in
-            try db.execute(
-                sql: """
-                    INSERT INTO queueEntry (id, sequence, entry) VALUES (?, ?, ?)
-                    ON CONFLICT(id) DO UPDATE SET sequence = excluded.sequence, entry = excluded.entry
-                    """,
-                arguments: [entry.id, entry.sequence, json])
-            // The highest sequence ever saved outlives the entries, so numbering never restarts after the queue empties.
-            try db.execute(
-                sql: """
-                    INSERT INTO storeSetting (key, value) VALUES ('queue.maxSequence', ?)
-                    ON CONFLICT(key) DO UPDATE SET value = max(value, excluded.value)
-                    """,
-                arguments: [entry.sequence])
-        }
+        try write("save queue entry \(entry.id)") { db in try Self.saveRow(entry, json: json, db) }
+    }
+
+    static func saveRow(_ entry: QueueEntry, json: String, _ db: Database) throws {
+        try db.execute(
+            sql: """
+                INSERT INTO queueEntry (id, sequence, entry) VALUES (?, ?, ?)
+                ON CONFLICT(id) DO UPDATE SET sequence = excluded.sequence, entry = excluded.entry
+                """,
+            arguments: [entry.id, entry.sequence, json])
+        // The highest sequence ever saved outlives the entries, so numbering never restarts after the queue empties.
+        try db.execute(
+            sql: """
+                INSERT INTO storeSetting (key, value) VALUES ('queue.maxSequence', ?)
+                ON CONFLICT(key) DO UPDATE SET value = max(value, excluded.value)
+                """,
+            arguments: [entry.sequence])
     }
 
     /// Removes the entry with this announcement id; removing one that is not there is not an error.

@@ -17,6 +17,26 @@ import Testing
             var simulation = ArbiterSimulation(startHour: setup.0, quiet: setup.1, policySeed: setup.2)
             for step in steps { simulation.perform(step) }
             simulation.drain()
+            simulation.checkPlays()
+            #expect(simulation.violations.isEmpty, "\(simulation.violations)")
+        }
+    }
+
+    /// The store refuses some commits (a full disk) and the station dies at random moments, losing what it kept in
+    /// memory. Each event's changes are one transaction; a refused request is undone. Then: never two on air, nothing
+    /// acknowledged is lost, nothing completed or cancelled is broadcast again, the log and the queue never disagree,
+    /// every play has at most one row (exactly one when no commit was refused), and each row's frames are the player's.
+    @Test func commitsAreAtomicAcrossFailingStoresAndCrashes() async {
+        await propertyCheck(count: 300, input: Self.setup, Self.steps) { setup, steps in
+            var simulation = ArbiterSimulation(startHour: setup.0, quiet: setup.1, policySeed: setup.2)
+            simulation.faults = setup.2 % 2 == 0
+            for step in steps {
+                simulation.storeRefuses = simulation.faults && (step.1 + step.2) % 5 == 0
+                if step.0 % 10 == 9 { simulation.crash() } else { simulation.perform(step) }
+            }
+            simulation.storeRefuses = false
+            simulation.drain()
+            simulation.checkPlays()
             #expect(simulation.violations.isEmpty, "\(simulation.violations)")
         }
     }
@@ -28,6 +48,7 @@ import Testing
                 if step.0 % 10 == 9 { simulation.crash() } else { simulation.perform(step) }
             }
             simulation.drain()
+            simulation.checkPlays()
             #expect(simulation.violations.isEmpty, "\(simulation.violations)")
         }
     }
@@ -40,6 +61,7 @@ struct ArbiterSimulation {
         var order: Arbiter.PlayOrder
         var heard: Int64 = 0
         var startedAt: Date
+        var key: PlayKey { PlayKey(id: order.entry.id, startedAt: startedAt, playNumber: order.playNumber) }
     }
 
     let configuration: Arbiter.Configuration
@@ -47,8 +69,28 @@ struct ArbiterSimulation {
     var now: Date
     var onAir: OnAir?
     /// Reports the player owes for items it was told to stop, delivered later in any order.
-    var owed: [(id: String, report: PlayReport)] = []
+    var owed: [(id: String, report: PlayReport, key: PlayKey)] = []
+    /// The queue as the station means it to be: the durable store with the unwritten backlog applied.
     var store: [String: QueueEntry] = [:]
+    /// What is on disk: the queue and the log, changed only by whole commits.
+    var durable: [String: QueueEntry] = [:]
+    var durableLog: [AirtimeRecord] = []
+    /// Changes the store refused, kept in memory and written first by the next commit; lost in a crash.
+    var backlog: [Change] = []
+    /// Whether this run has a failing store at all, and whether the store refuses the next commit.
+    var faults = false
+    var storeRefuses = false
+    var refusedCommits = 0
+    /// Every play the player was given, the frames it reported for each, and those a crash cut off.
+    var plays: Set<PlayKey> = []
+    var reported: [PlayKey: Int64] = [:]
+    var cutByCrash: Set<PlayKey> = []
+    var silentRetries: Set<PlayKey> = []
+    /// Each id's life number (one per acknowledged enqueue) and how many rows of its current life are on disk.
+    var generation: [String: Int] = [:]
+    var lifeCommitted: [String: Int] = [:]
+    /// Emergencies answered while the store refused them: on air at once, on disk only once the store recovers.
+    var unstored: Set<String> = []
     var wake: Date?
     /// The records of each id's current life, from its enqueue on.
     var life: [String: [AirtimeRecord]] = [:]
@@ -74,6 +116,20 @@ struct ArbiterSimulation {
 
     static let ids = (0..<10).map { "a\($0)" }
 
+    enum Change {
+        case save(QueueEntry)
+        case remove(String)
+        /// A row, with the life of its id it belongs to.
+        case record(AirtimeRecord, life: Int)
+    }
+
+    /// A play is known by its item and the moment it went on air.
+    struct PlayKey: Hashable {
+        var id: String
+        var startedAt: Date
+        var playNumber: Int
+    }
+
     mutating func perform(_ step: ArbiterPropertyTests.Step) {
         let (op, a, b) = step
         // Time passes first, with the timer firing on the way; then the event happens at the new time.
@@ -88,8 +144,21 @@ struct ArbiterSimulation {
         switch op {
         case 0..<25:
             let announcement = makeAnnouncement(a, b)
+            let before = self
             let (result, actions) = arbiter.enqueue(announcement, now: now)
+            // A request the store refuses is undone and answered with an error; only an emergency goes on air first, and
+            // plays on unstored.
+            if storeRefuses, result != .duplicate, announcement.kind != .emergency {
+                let refused = refusedCommits + 1
+                self = before
+                refusedCommits = refused
+                if arbiter.contains(id: announcement.id) != containedBefore.contains(announcement.id) { violations.append("undo changed the queue") }
+                return
+            }
+            if storeRefuses, announcement.kind == .emergency { unstored.insert(announcement.id) }
             if result != .duplicate {
+                generation[announcement.id, default: 0] += 1
+                lifeCommitted[announcement.id] = 0
                 if containedBefore.contains(announcement.id) { violations.append("\(announcement.id) queued twice") }
                 life[announcement.id] = []
                 cancelled.remove(announcement.id)
@@ -115,7 +184,8 @@ struct ArbiterSimulation {
             // A tick with nothing due must do no harm.
             apply(arbiter.tick(now: now), event: "tick")
         case 50..<65 where !owed.isEmpty:
-            let (id, report) = owed.remove(at: b % owed.count)
+            let (id, report, key) = owed.remove(at: b % owed.count)
+            reported[key] = report.frames
             apply(arbiter.finished(id: id, report: report, now: now), event: "late report \(id)")
         case 50..<80:
             finishOnAir(.completed)
@@ -139,17 +209,41 @@ struct ArbiterSimulation {
     /// entry that was on air as interrupted, as the real one does, then the arbiter restores the rest.
     mutating func crash() {
         let containedBefore = known()
+        if let playing = onAir { cutByCrash.insert(playing.key) }
+        for owedReport in owed { cutByCrash.insert(owedReport.key) }
         onAir = nil
         owed = []
         // A cancel waits for the stopped item's report before it reaches the store; a crash in between brings the
         // item back, which the station's restart accepts.
         cancelled = []
-        for entry in store.values where entry.isPlaying {
-            life[entry.id, default: []].append(
-                AirtimeRecord(unplayed: entry, at: now, outcome: .interrupted, error: "daemon restarted"))
+        // What was only in memory is gone; the station comes back with what is on disk.
+        backlog = []
+        store = durable
+        for entry in durable.values where entry.isPlaying {
+            var record = AirtimeRecord(unplayed: entry, at: now, outcome: .interrupted, error: "daemon restarted")
+            record.playNumber = entry.playsDone + 1
+            record.startedAt = now
+            life[entry.id, default: []] = Array(life[entry.id, default: []].prefix(lifeCommitted[entry.id, default: 0])) + [record]
+            lifeCommitted[entry.id, default: 0] += 1
+            durableLog.append(record)
         }
+        // The log and the queue agree on disk: an id whose last row ended its life is not queued any more.
+        for id in ArbiterSimulation.ids {
+            guard let entry = durable[id], let last = life[id]?.prefix(lifeCommitted[id, default: 0]).last else { continue }
+            if last.outcome == .cancelled || (last.outcome == .completed && entry.playsDone >= entry.announcement.repeatCount) {
+                violations.append("crash: \(id) is queued on disk after its row \(last.outcome)")
+            }
+        }
+        // Lives go on from what the disk says: rows lost with the backlog never happened.
+        for (id, records) in life { life[id] = Array(records.prefix(lifeCommitted[id, default: 0])) }
+        // The one thing a crash may lose: an emergency that went on air while the store refused it, before it recovered.
+        for id in unstored where durable[id] == nil && (life[id]?.isEmpty ?? true) {
+            guard let announcement = lifeAnnouncement[id] else { continue }
+            life[id] = [AirtimeRecord(unplayed: QueueEntry(announcement: announcement, sequence: 0), at: now, outcome: .failed, error: "lost unstored")]
+        }
+        unstored = []
         now += 5
-        arbiter = Arbiter(configuration: configuration, restoring: Array(store.values), now: now)
+        arbiter = Arbiter(configuration: configuration, restoring: Array(durable.values), now: now)
         wake = nil
         apply(arbiter.tick(now: now), event: "restart")
         checkLives(containedBefore: containedBefore)
@@ -161,7 +255,8 @@ struct ArbiterSimulation {
             if onAir != nil { advance(by: 30) }
             let containedBefore = known()
             if !owed.isEmpty {
-                let (id, report) = owed.removeFirst()
+                let (id, report, key) = owed.removeFirst()
+                reported[key] = report.frames
                 apply(arbiter.finished(id: id, report: report, now: now), event: "drain report \(id)")
             } else if onAir != nil {
                 finishOnAir(.completed)
@@ -209,6 +304,13 @@ struct ArbiterSimulation {
         let report = PlayReport(
             frames: frames, signalFrames: playing.order.signal == .none ? 0 : 1_000, rate: 48_000, startedAt: playing.startedAt,
             ending: ending)
+        reported[playing.key] = report.frames
+        // A retry on a device still down puts nothing on air: only the item's first failed attempt is logged.
+        if case .deviceFailed = ending, report.frames == 0, report.signalFrames == 0,
+            life[playing.order.entry.id]?.contains(where: { $0.outcome == .failed }) == true
+        {
+            silentRetries.insert(playing.key)
+        }
         apply(arbiter.finished(id: playing.order.entry.id, report: report, now: now), event: "finished \(playing.order.entry.id)")
         if case .audioFailed = ending, arbiter.contains(id: playing.order.entry.id) {
             violations.append("\(playing.order.entry.id) kept after its audio failed")
@@ -217,6 +319,8 @@ struct ArbiterSimulation {
 
     /// Performs the actions as the station would, checking each against the rules.
     mutating func apply(_ actions: [Arbiter.Action], event: String) {
+        var changes: [Change] = []
+        defer { commit(changes, event: event) }
         for action in actions {
             switch action {
             case .play(let order):
@@ -235,26 +339,78 @@ struct ArbiterSimulation {
                     if !(announcement.rank > current.order.entry.announcement.rank) {
                         violations.append("\(event): \(id) preempted \(current.order.entry.id) without a higher rank")
                     }
-                    owed.append((current.order.entry.id, stoppedReport(current)))
+                    owed.append((current.order.entry.id, stoppedReport(current), current.key))
                 }
                 onAir = OnAir(order: order, startedAt: now)
+                plays.insert(PlayKey(id: id, startedAt: now, playNumber: order.playNumber))
             case .stop(let id):
                 guard let current = onAir, current.order.entry.id == id else {
                     violations.append("\(event): stop \(id) which is not on air")
                     continue
                 }
-                owed.append((id, stoppedReport(current)))
+                owed.append((id, stoppedReport(current), current.key))
                 onAir = nil
             case .record(let record):
                 life[record.announcementID, default: []].append(record)
+                changes.append(.record(record, life: generation[record.announcementID, default: 0]))
             case .save(let entry):
                 store[entry.id] = entry
+                changes.append(.save(entry))
             case .remove(let id):
                 if store.removeValue(forKey: id) == nil { violations.append("\(event): removed \(id) that was never saved") }
+                changes.append(.remove(id))
+            case .shutdownComplete:
+                violations.append("\(event): shutdown complete without a shutdown")
             case .wake(let date):
                 if let date, date <= now { violations.append("\(event): wake \(date) is not in the future") }
                 wake = date
             }
+        }
+    }
+
+    /// One event's changes, written with the backlog in one transaction, or kept in memory when the store refuses.
+    mutating func commit(_ changes: [Change], event: String) {
+        let all = backlog + changes
+        guard !all.isEmpty else { return }
+        if storeRefuses {
+            refusedCommits += 1
+            backlog = all
+            return
+        }
+        backlog = []
+        for change in all {
+            switch change {
+            case .save(let entry): durable[entry.id] = entry
+            case .remove(let id): durable[id] = nil
+            case .record(let record, let recordLife):
+                durableLog.append(record)
+                if recordLife == generation[record.announcementID, default: 0] { lifeCommitted[record.announcementID, default: 0] += 1 }
+            }
+        }
+        // Whatever one event removes from the queue on disk, the same commit logs (a drop at restart is logged by the
+        // station from the checkpoint, as `crash()` does).
+        for case .remove(let id) in changes where !changes.contains(where: { if case .record(let r, _) = $0 { r.announcementID == id } else { false } }) {
+            if !event.hasPrefix("restart") { violations.append("\(event): \(id) removed without its row in the same commit") }
+        }
+    }
+
+    /// Each play has at most one row in the log on disk, exactly one when the store never refused and no crash cut it
+    /// off, and its row has the frames the player reported.
+    mutating func checkPlays() {
+        var rows: [PlayKey: [AirtimeRecord]] = [:]
+        for record in durableLog where record.error != "daemon restarted" {
+            guard let startedAt = record.startedAt else { continue }
+            rows[PlayKey(id: record.announcementID, startedAt: startedAt, playNumber: record.playNumber), default: []].append(record)
+        }
+        for (key, records) in rows {
+            if records.count > 1 { violations.append("\(key.id) play at \(key.startedAt) has \(records.count) rows") }
+            if let frames = reported[key], let record = records.first, record.frames != frames {
+                violations.append("\(key.id): row has \(record.frames) frames, the player handed \(frames)")
+            }
+        }
+        guard refusedCommits == 0 else { return }
+        for key in plays where !cutByCrash.contains(key) && !silentRetries.contains(key) && rows[key] == nil {
+            violations.append("\(key.id) play at \(key.startedAt) has no row")
         }
     }
 
