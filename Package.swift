@@ -58,13 +58,17 @@ let package = Package(
             ]
         ),
 
+        // Strict decoders of what arrives over HTTP (queue requests, uploads): pure, no Hummingbird, so they fuzz cheaply.
+        .target(name: "DalabaIntake", dependencies: ["DalabaCore", .product(name: "MultipartKit", package: "multipart-kit")]),
+
         // The HTTP API and the officials' console.
         .target(
             name: "DalabaServer",
             dependencies: [
-                "DalabaCore", "DalabaStore", "DalabaStation", "DalabaSchedule", "DalabaAlerts",
+                "DalabaCore", "DalabaStore", "DalabaStation", "DalabaSchedule", "DalabaAlerts", "DalabaIntake",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "MultipartKit", package: "multipart-kit"),
+                .product(name: "Prometheus", package: "swift-prometheus"),
             ]
         ),
 
@@ -72,7 +76,7 @@ let package = Package(
         .target(
             name: "DalabaStation",
             dependencies: [
-                "DalabaCore", "DalabaAudio", "DalabaStore", "DalabaSchedule",
+                "DalabaCore", "DalabaAudio", "DalabaStore", "DalabaSchedule", "DalabaIntake",
                 .product(name: "TOMLKit", package: "TOMLKit"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "Prometheus", package: "swift-prometheus"),
@@ -108,6 +112,9 @@ let package = Package(
             dependencies: ["DalabaCore", .product(name: "PropertyBased", package: "swift-property-based")]
         ),
         .testTarget(name: "DalabaStoreTests", dependencies: ["DalabaStore", "DalabaCore", .product(name: "GRDB", package: "GRDB.swift")]),
+        .testTarget(name: "DalabaIntakeTests", dependencies: ["DalabaIntake", "DalabaCore"]),
+        .executableTarget(name: "FuzzAnnouncementRequest", dependencies: ["DalabaIntake"], path: "Tests/Fuzz/FuzzAnnouncementRequest"),
+        .executableTarget(name: "FuzzMultipart", dependencies: ["DalabaIntake"], path: "Tests/Fuzz/FuzzMultipart"),
         .testTarget(name: "DalabaAlertsTests", dependencies: ["DalabaAlerts", "DalabaCore"]),
         .testTarget(name: "DalabaScheduleTests", dependencies: ["DalabaSchedule", "DalabaCore"]),
         .testTarget(name: "DalabaDaemonTests", dependencies: ["DalabaTestSupport", "DalabaStation", "DalabaAudio", "DalabaCore"]),
