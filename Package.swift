@@ -128,6 +128,11 @@ let package = Package(
                 .product(name: "Logging", package: "swift-log"),
             ]
         ),
+        // libFuzzer targets (Tests/Fuzz/run.sh builds them with -sanitize=fuzzer,address -DFUZZING); a plain build makes
+        // corpus replayers, which FuzzCorpusTests runs over every seed and saved crash.
+        .executableTarget(name: "FuzzCAP", dependencies: ["DalabaAlerts"], path: "Tests/Fuzz/FuzzCAP"),
+        .executableTarget(name: "FuzzSchedule", dependencies: ["DalabaSchedule"], path: "Tests/Fuzz/FuzzSchedule"),
+        .testTarget(name: "FuzzCorpusTests", path: "Tests/FuzzCorpusTests"),
         .testTarget(name: "DalabaAudioTests", dependencies: ["DalabaAudio", "DalabaCore", "DalabaTestSupport"]),
         .testTarget(
             name: "DalabaScheduleServiceTests",
