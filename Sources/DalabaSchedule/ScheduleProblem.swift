@@ -5,12 +5,15 @@ public struct ScheduleProblem: Error, Sendable, Hashable, CustomStringConvertibl
     public var file: String
     public var line: Int
     public var column: Int?
+    /// The programme key the problem is about (`times`, `title`, …), or nil for the file as a whole (YAML syntax, limits).
+    public var field: String?
     public var message: String
 
-    public init(file: String, line: Int, column: Int? = nil, message: String) {
+    public init(file: String, line: Int, column: Int? = nil, field: String? = nil, message: String) {
         self.file = file
         self.line = line
         self.column = column
+        self.field = field
         self.message = message
     }
 
@@ -33,11 +36,14 @@ public struct ScheduleProblems: Error, Sendable, Hashable, CustomStringConvertib
 public enum AudioProblem: Sendable, Hashable, CustomStringConvertible {
     case missing
     case unreadable(String)
+    /// The name escapes the audio directory (`..`, an absolute path, a symlink): the reason is the API's own words for it.
+    case outside(String)
 
     public var description: String {
         switch self {
         case .missing: "does not exist"
         case .unreadable(let reason): "cannot be read: \(reason)"
+        case .outside(let reason): reason
         }
     }
 }
