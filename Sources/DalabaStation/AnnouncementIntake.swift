@@ -68,16 +68,11 @@ public struct AnnouncementIntake: Sendable {
 
     /// A file named relative to the audio directory (or absolute inside it); anything that escapes it is refused.
     public func resolveAudio(_ name: String) throws(StationAPI.Failure) -> String {
-        let candidate = name.hasPrefix("/") ? URL(fileURLWithPath: name) : URL(fileURLWithPath: audioDirectory).appendingPathComponent(name)
-        let resolved = candidate.standardizedFileURL.resolvingSymlinksInPath().path
-        let root = URL(fileURLWithPath: audioDirectory).resolvingSymlinksInPath().path
-        guard resolved.hasPrefix(root + "/") else {
-            throw StationAPI.Failure(error: "\(name) is outside the audio directory \(audioDirectory)", field: "audio")
+        do {
+            return try AudioDirectory(audioDirectory).resolve(name)
+        } catch {
+            throw StationAPI.Failure(error: error.description, field: "audio")
         }
-        guard FileManager.default.fileExists(atPath: resolved) else {
-            throw StationAPI.Failure(error: "\(name) does not exist in the audio directory \(audioDirectory)", field: "audio")
-        }
-        return resolved
     }
 
     /// Short, unique and sortable by time, so operators can read and type it.
