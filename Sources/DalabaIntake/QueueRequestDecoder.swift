@@ -39,6 +39,20 @@ public enum QueueRequestDecoder {
         }
     }
 
+    /// The tier a request is queued at: the token's own, or a lower one the request asks for. Asking for a higher one is
+    /// refused (the server answers 403): tier is the caller's standing, not something a body can claim.
+    public static func tier(requested: String?, allowed: Tier, token name: String) throws(StationAPI.Failure) -> Tier {
+        guard let requested else { return allowed }
+        guard let tier = Tier(name: requested) else {
+            throw StationAPI.Failure(error: "unknown tier \(DisplayText.echo(requested)) (use county, township or village)", field: "tier")
+        }
+        guard tier <= allowed else {
+            throw StationAPI.Failure(
+                error: "token \(DisplayText.echo(name)) may queue at \(allowed.name) tier or lower, not \(tier.name)", field: "tier")
+        }
+        return tier
+    }
+
     /// The checks that need the time of arrival: nothing scheduled or expiring more than `maximumLeadTime` ahead.
     public static func checkTimes(_ request: StationAPI.QueueRequest, now: Date) throws(StationAPI.Failure) {
         let limit = now.addingTimeInterval(maximumLeadTime)
@@ -153,7 +167,8 @@ struct FieldReader {
         if (try? container.decode(Bool.self, forKey: key)) != nil { return "true or false" }
         if (try? container.decode(Double.self, forKey: key)) != nil { return "a number" }
         if (try? container.nestedUnkeyedContainer(forKey: key)) != nil { return "an array" }
-        return "an object"
+        if (try? container.nestedContainer(keyedBy: AnyKey.self, forKey: key)) != nil { return "an object" }
+        return "a number too large to read"
     }
 
     func string(_ name: String) throws(StationAPI.Failure) -> String? {

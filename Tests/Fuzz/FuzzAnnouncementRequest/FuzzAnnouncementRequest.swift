@@ -1,3 +1,4 @@
+import DalabaCore
 import DalabaIntake
 import Foundation
 
@@ -9,7 +10,7 @@ public func fuzzOne(_ data: UnsafePointer<UInt8>, _ size: Int) -> CInt {
     let body = Array(UnsafeBufferPointer(start: data, count: size))
     if let request = try? QueueRequestDecoder.decode(body) {
         // Whatever is accepted must be something the station's own encoder can write and the decoder read back the same.
-        let encoded = try! JSONEncoder().encode(request)
+        let encoded = try! StationAPI.makeEncoder().encode(request)
         let again = try! QueueRequestDecoder.decode(Array(encoded))
         precondition(again.kind == request.kind && again.id == request.id && again.title == request.title)
     }
