@@ -79,7 +79,7 @@ final class FuzzCorpusTests: XCTestCase {
 
     func replay(_ target: String, replayer: URL, arguments: [String], expected: Int) throws {
         let output = FileManager.default.temporaryDirectory.appendingPathComponent("fuzz-replay-\(UUID().uuidString).log")
-        FileManager.default.createFile(atPath: output.path, contents: nil)
+        _ = FileManager.default.createFile(atPath: output.path, contents: nil)
         defer { try? FileManager.default.removeItem(at: output) }
         let handle = try FileHandle(forWritingTo: output)
         defer { try? handle.close() }
