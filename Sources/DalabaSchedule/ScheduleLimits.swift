@@ -32,15 +32,14 @@ public struct ScheduleLimits: Sendable, Hashable {
     /// Why a file of `bytes` bytes is refused, or nil when its size is allowed; the daemon and the CLI ask before they read it.
     public func sizeProblem(bytes: Int) -> String? {
         guard bytes > maxFileBytes else { return nil }
-        return "is \(Self.size(bytes)), more than the \(Self.size(maxFileBytes)) a schedule file may hold: split it into several files"
+        return "is \(bytes) bytes, more than the \(Self.size(maxFileBytes)) a schedule file may hold: split it into several files"
     }
 
-    /// `1048576` as `1 MiB`, `5000000` as `4.8 MiB`: sizes in messages an operator reads.
+    /// `1048576` as `1 MiB`, `1536` as `1.5 KiB`: the limit as an operator reads it, exact bytes when it is no round size.
     static func size(_ bytes: Int) -> String {
-        if bytes < 1024 { return "\(bytes) bytes" }
-        if bytes < 1 << 20 { return "\(bytes / 1024) KiB" }
-        let mebibytes = Double(bytes) / Double(1 << 20)
-        return mebibytes == mebibytes.rounded() ? "\(Int(mebibytes)) MiB" : "\((mebibytes * 10).rounded() / 10) MiB"
+        if bytes >= 1 << 20, bytes % (1 << 20) == 0 { return "\(bytes >> 20) MiB" }
+        if bytes >= 1 << 10, bytes % (1 << 10) == 0 { return "\(bytes >> 10) KiB" }
+        return "\(bytes) bytes"
     }
 }
 
