@@ -17,8 +17,9 @@ public struct ScheduleProblem: Error, Sendable, Hashable, CustomStringConvertibl
         self.message = message
     }
 
-    /// `file:line: message`, the shape editors and terminals turn into a link.
-    public var description: String { "\(file):\(line): \(message)" }
+    /// `file:line: message`, the shape editors and terminals turn into a link. A file name with control characters in it
+    /// (a name is anything a directory holds) is escaped like any text from a schedule, before it reaches a terminal.
+    public var description: String { "\(ScheduleText.echo(file, limit: 4096)):\(line): \(message)" }
 }
 
 /// Every problem found in a set of schedule files; thrown so that the daemon keeps its last good schedule.

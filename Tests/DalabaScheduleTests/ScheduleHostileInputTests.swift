@@ -186,6 +186,12 @@ struct ScheduleHostileInputTests {
         #expect(problems.first?.field == "audio")
     }
 
+    @Test("finding 4: a file name with an escape sequence is escaped in every message")
+    func fileNameEscaped() {
+        let problems = ScheduleBook.check([ScheduleFile(name: "/s/\u{1B}[2J.yaml", contents: "programmes: 1\n")], defaults: defaults)
+        #expect(problems.map(\.description) == ["/s/\\u{1B}[2J.yaml:1: programmes: expected a list of programmes"])
+    }
+
     @Test("finding 4: text of any script passes; only control and format characters are refused")
     func goodText() throws {
         let yaml = """
