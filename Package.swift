@@ -58,13 +58,17 @@ let package = Package(
             ]
         ),
 
+        // Strict decoders of what arrives over HTTP (queue requests, uploads): pure, no Hummingbird, so they fuzz cheaply.
+        .target(name: "DalabaIntake", dependencies: ["DalabaCore", .product(name: "MultipartKit", package: "multipart-kit")]),
+
         // The HTTP API and the officials' console.
         .target(
             name: "DalabaServer",
             dependencies: [
-                "DalabaCore", "DalabaStore", "DalabaStation", "DalabaSchedule", "DalabaAlerts",
+                "DalabaCore", "DalabaStore", "DalabaStation", "DalabaSchedule", "DalabaAlerts", "DalabaIntake",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "MultipartKit", package: "multipart-kit"),
+                .product(name: "Prometheus", package: "swift-prometheus"),
             ]
         ),
 
@@ -72,7 +76,7 @@ let package = Package(
         .target(
             name: "DalabaStation",
             dependencies: [
-                "DalabaCore", "DalabaAudio", "DalabaStore", "DalabaSchedule",
+                "DalabaCore", "DalabaAudio", "DalabaStore", "DalabaSchedule", "DalabaIntake",
                 .product(name: "TOMLKit", package: "TOMLKit"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "Prometheus", package: "swift-prometheus"),
@@ -108,8 +112,12 @@ let package = Package(
             dependencies: ["DalabaCore", .product(name: "PropertyBased", package: "swift-property-based")]
         ),
         .testTarget(name: "DalabaStoreTests", dependencies: ["DalabaStore", "DalabaCore", .product(name: "GRDB", package: "GRDB.swift")]),
+        .testTarget(name: "DalabaIntakeTests", dependencies: ["DalabaIntake", "DalabaCore"]),
+        .executableTarget(name: "FuzzAnnouncementRequest", dependencies: ["DalabaIntake"], path: "Tests/Fuzz/FuzzAnnouncementRequest"),
+        .executableTarget(name: "FuzzMultipart", dependencies: ["DalabaIntake"], path: "Tests/Fuzz/FuzzMultipart"),
         .testTarget(name: "DalabaAlertsTests", dependencies: ["DalabaAlerts", "DalabaCore"]),
-        .testTarget(name: "DalabaScheduleTests", dependencies: ["DalabaSchedule", "DalabaCore"]),
+        // Malformed/ is the malformed-schedule corpus, read by path as data (by the CLI and service tests too).
+        .testTarget(name: "DalabaScheduleTests", dependencies: ["DalabaSchedule", "DalabaCore"], exclude: ["Malformed"]),
         .testTarget(name: "DalabaDaemonTests", dependencies: ["DalabaTestSupport", "DalabaStation", "DalabaAudio", "DalabaCore"]),
         .target(name: "DalabaTestSupport", dependencies: ["DalabaAudio"], path: "Tests/DalabaTestSupport"),
         .testTarget(
@@ -121,6 +129,11 @@ let package = Package(
                 .product(name: "Logging", package: "swift-log"),
             ]
         ),
+        // libFuzzer targets (Tests/Fuzz/run.sh builds them with -sanitize=fuzzer,address -DFUZZING); a plain build makes
+        // corpus replayers, which FuzzCorpusTests runs over every seed and saved crash.
+        .executableTarget(name: "FuzzCAP", dependencies: ["DalabaAlerts"], path: "Tests/Fuzz/FuzzCAP"),
+        .executableTarget(name: "FuzzSchedule", dependencies: ["DalabaSchedule"], path: "Tests/Fuzz/FuzzSchedule"),
+        .testTarget(name: "FuzzCorpusTests", path: "Tests/FuzzCorpusTests"),
         .testTarget(name: "DalabaAudioTests", dependencies: ["DalabaAudio", "DalabaCore", "DalabaTestSupport"]),
         .testTarget(
             name: "DalabaScheduleServiceTests",

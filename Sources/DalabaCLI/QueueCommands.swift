@@ -27,7 +27,7 @@ struct QueueCommand: AsyncParsableCommand {
     @Option(help: "Title shown in status and the log.")
     var title: String?
 
-    @Option(help: "Source tier: county, township or village.")
+    @Option(help: "Source tier: county, township or village; at most the tier of your token (the default).")
     var tier: String?
 
     @Option(help: "How many times it plays in all.")
@@ -128,9 +128,13 @@ struct CancelCommand: AsyncParsableCommand {
 
     func run() async throws {
         try await reportingFailures {
-            let encoded = id.addingPercentEncoding(withAllowedCharacters: .urlPathAllowed.subtracting(CharacterSet(charactersIn: "/"))) ?? id
-            let data = try await station.client.delete("/v1/announcements/\(encoded)")
-            print(station.format == .json ? String(decoding: data, as: UTF8.self) : "cancelled \(id)")
+            // Every byte outside A–Z a–z 0–9 - _ ~ is percent-encoded, so `/ ? # % \\`, spaces, 通知-1 and CAP ids that are
+            // URLs travel as one path segment; `.` and `..` go as a query, which no client or proxy rewrites as a dot segment.
+            let path =
+                id.allSatisfy({ $0 == "." })
+                ? "/v1/announcements?id=\(AnnouncementID.pathSegment(id))" : "/v1/announcements/\(AnnouncementID.pathSegment(id))"
+            let data = try await station.client.delete(path)
+            print(station.format == .json ? String(decoding: data, as: UTF8.self) : "cancelled \(DisplayText.echo(id, limit: 200))")
         }
     }
 }
@@ -226,7 +230,9 @@ enum StatusReport {
 
     static func describe(_ item: StationAPI.Item) -> String {
         let kind = item.kind == .emergency ? "emergency L\(item.level ?? 0)" : item.kind.rawValue
-        return "\(item.id)  \(item.title)  \(kind)\(item.test ? " DRILL" : "")  from \(item.source)"
+        // Escapes in what the station reports never reach the terminal as escapes (items queued before intake refused them).
+        let safe = { (text: String) in DisplayText.echo(text, limit: 500) }
+        return "\(safe(item.id))  \(safe(item.title))  \(kind)\(item.test ? " DRILL" : "")  from \(safe(item.source))"
     }
 
     static func seconds(_ value: Double) -> String {

@@ -23,16 +23,27 @@ struct ScheduleSource: ParsableArguments {
     @Option(help: "The time zone of programmes whose file does not name one.")
     var timezone = "Asia/Shanghai"
 
+    @Option(help: "The largest schedule file to read, in bytes (the daemon's limit is 1 MiB).")
+    var maxFileBytes = ScheduleLimits.standard.maxFileBytes
+
     func validate() throws {
         guard TimeZone(identifier: timezone) != nil else { throw ValidationError("--timezone: unknown time zone \(timezone)") }
+        guard maxFileBytes > 0 else { throw ValidationError("--max-file-bytes must be 1 or more") }
+    }
+
+    var limits: ScheduleLimits {
+        var limits = ScheduleLimits.standard
+        limits.maxFileBytes = maxFileBytes
+        return limits
     }
 
     var defaults: ScheduleDefaults {
         ScheduleDefaults(audioDirectory: audio, timeZone: TimeZone(identifier: timezone) ?? ScheduleDefaults.shanghai)
     }
 
-    /// The schedule files by name; a file that cannot be read is a problem with its name, like any other.
-    func files() throws(ScheduleProblem) -> [ScheduleFile] {
+    /// The schedule files by name; a file that cannot be read is a problem with its name, like any other, and a file over
+    /// the size limit is one too, reported beside the others without being read.
+    func files() throws(ScheduleProblem) -> (files: [ScheduleFile], problems: [ScheduleProblem]) {
         var isDirectory: ObjCBool = false
         guard FileManager.default.fileExists(atPath: directory, isDirectory: &isDirectory) else {
             throw ScheduleProblem(file: directory, line: 1, message: "no such file or directory")
@@ -48,36 +59,39 @@ struct ScheduleSource: ParsableArguments {
             let base = directory.hasSuffix("/") ? directory : directory + "/"
             paths = names.filter { !$0.hasPrefix(".") && ($0.hasSuffix(".yaml") || $0.hasSuffix(".yml")) }.sorted().map { base + $0 }
         }
-        return try paths.map { path throws(ScheduleProblem) in
+        var files: [ScheduleFile] = []
+        var problems: [ScheduleProblem] = []
+        for path in paths {
+            var status = stat()
+            if stat(path, &status) == 0, let tooLarge = limits.sizeProblem(bytes: Int(status.st_size)) {
+                problems.append(ScheduleProblem(file: path, line: 1, message: tooLarge))
+                continue
+            }
             guard let data = FileManager.default.contents(atPath: path) else {
                 throw ScheduleProblem(file: path, line: 1, message: "cannot read the file")
             }
             guard let text = String(data: data, encoding: .utf8) else { throw ScheduleProblem(file: path, line: 1, message: "is not UTF-8 text") }
-            return ScheduleFile(name: path, contents: text)
+            files.append(ScheduleFile(name: path, contents: text))
         }
+        return (files, problems)
     }
 
-    /// The check the daemon makes too: the file must exist and libsndfile must open it. Each path is opened once.
-    static func audioChecker() -> (String) -> AudioProblem? {
+    /// The check the daemon makes too: the API's rule for the audio directory, then libsndfile must open the file. Each
+    /// name is checked once.
+    func audioChecker() -> (String) -> AudioProblem? {
+        let directory = AudioDirectory(audio)
         var checked: [String: AudioProblem?] = [:]
-        return { path in
-            if let known = checked[path] { return known }
-            let problem = audioProblem(path)
-            checked[path] = problem
+        return { name in
+            if let known = checked[name] { return known }
+            let problem: AudioProblem? =
+                switch directory.check(name) {
+                case .playable: nil
+                case .outside(let reason): .outside(reason)
+                case .missing: .missing
+                case .unreadable(let reason): .unreadable(reason)
+                }
+            checked[name] = problem
             return problem
-        }
-    }
-
-    static func audioProblem(_ path: String) -> AudioProblem? {
-        guard FileManager.default.fileExists(atPath: path) else { return .missing }
-        do {
-            _ = try SoundFile(path: path)
-            return nil
-        } catch {
-            switch error {
-            case .unreadable(_, let reason), .unsupported(_, let reason): return .unreadable(reason)
-            default: return .unreadable(error.description)
-            }
         }
     }
 }
@@ -91,26 +105,33 @@ struct ScheduleCheckCommand: AsyncParsableCommand {
 
     func run() async throws {
         let files: [ScheduleFile]
+        var problems: [ScheduleProblem]
         do {
-            files = try source.files()
+            (files, problems) = try source.files()
         } catch {
             print(error.description)
             throw ExitCode(1)
         }
+        var book: ScheduleBook?
         do {
-            let book = try ScheduleBook.parse(files, defaults: source.defaults, audioProblem: ScheduleSource.audioChecker())
-            let count = book.programmes.count
-            guard !files.isEmpty else {
-                print("0 programmes OK (no *.yaml or *.yml files in \(source.directory))")
-                return
-            }
-            print("\(count) programme\(count == 1 ? "" : "s") OK (\(files.count) file\(files.count == 1 ? "" : "s") in \(source.directory))")
+            book = try ScheduleBook.parse(files, defaults: source.defaults, limits: source.limits, audioProblem: source.audioChecker())
         } catch {
-            for problem in error.problems { print(problem.description) }
-            let inFiles = Set(error.problems.map(\.file)).count
-            Console.error("\(error.problems.count) problem\(error.problems.count == 1 ? "" : "s") in \(inFiles) file\(inFiles == 1 ? "" : "s")")
+            problems += error.problems
+        }
+        guard problems.isEmpty, let book else {
+            // By file name, as the files were read; a file too large to read has its problem in its place among them.
+            let ordered = problems.enumerated().sorted { ($0.element.file, $0.offset) < ($1.element.file, $1.offset) }.map(\.element)
+            for problem in ordered { print(problem.description) }
+            let inFiles = Set(problems.map(\.file)).count
+            Console.error("\(problems.count) problem\(problems.count == 1 ? "" : "s") in \(inFiles) file\(inFiles == 1 ? "" : "s")")
             throw ExitCode(1)
         }
+        let count = book.programmes.count
+        guard !files.isEmpty else {
+            print("0 programmes OK (no *.yaml or *.yml files in \(source.directory))")
+            return
+        }
+        print("\(count) programme\(count == 1 ? "" : "s") OK (\(files.count) file\(files.count == 1 ? "" : "s") in \(source.directory))")
     }
 }
 
@@ -151,7 +172,9 @@ struct ScheduleNextCommand: AsyncParsableCommand {
         let book: ScheduleBook
         do {
             // Audio is not opened here: `next` answers "when", and `check` answers "will it play".
-            book = try ScheduleBook.parse(try source.files(), defaults: source.defaults)
+            let (files, unread) = try source.files()
+            if !unread.isEmpty { throw ScheduleProblems(unread) }
+            book = try ScheduleBook.parse(files, defaults: source.defaults, limits: source.limits)
         } catch let error as ScheduleProblems {
             for problem in error.problems { print(problem.description) }
             Console.error("the schedule has problems; run `dalaba schedule check`")

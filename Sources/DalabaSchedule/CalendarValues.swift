@@ -71,12 +71,20 @@ public struct LocalDate: Hashable, Comparable, Sendable, CustomStringConvertible
 
     /// The numeric fields of `YYYY-MM-DD` without range checks, so a message can say what is wrong with them.
     static func fields(_ text: String) -> (Int, Int, Int)? {
-        let parts = text.split(separator: "-", omittingEmptySubsequences: false)
-        guard parts.count == 3, parts[0].count == 4, parts[1].count == 2, parts[2].count == 2,
-            parts.allSatisfy({ $0.allSatisfy(\.isASCII) && $0.allSatisfy(\.isNumber) }),
-            let year = Int(parts[0]), let month = Int(parts[1]), let day = Int(parts[2])
-        else { return nil }
-        return (year, month, day)
+        let bytes = text.utf8
+        guard bytes.count == 10 else { return nil }
+        var values = [0, 0, 0]
+        var field = 0
+        for (index, byte) in bytes.enumerated() {
+            if index == 4 || index == 7 {
+                guard byte == UInt8(ascii: "-") else { return nil }
+                field += 1
+            } else {
+                guard byte >= UInt8(ascii: "0"), byte <= UInt8(ascii: "9") else { return nil }
+                values[field] = values[field] * 10 + Int(byte - UInt8(ascii: "0"))
+            }
+        }
+        return (values[0], values[1], values[2])
     }
 }
 
@@ -93,11 +101,17 @@ public struct TimeOfDay: Hashable, Comparable, Sendable, CustomStringConvertible
 
     /// Parses `HH:MM` or `H:MM` (24-hour clock); anything else is refused rather than guessed.
     public init?(_ text: String) {
-        let parts = text.split(separator: ":", omittingEmptySubsequences: false)
-        guard parts.count == 2, (1...2).contains(parts[0].count), parts[1].count == 2,
-            parts.allSatisfy({ $0.allSatisfy { $0.isASCII && $0.isNumber } }),
-            let hour = Int(parts[0]), let minute = Int(parts[1])
-        else { return nil }
+        let bytes = Array(text.utf8.prefix(6))
+        guard bytes.count == 4 || bytes.count == 5, bytes[bytes.count - 3] == UInt8(ascii: ":") else { return nil }
+        func digits(_ slice: ArraySlice<UInt8>) -> Int? {
+            var value = 0
+            for byte in slice {
+                guard byte >= UInt8(ascii: "0"), byte <= UInt8(ascii: "9") else { return nil }
+                value = value * 10 + Int(byte - UInt8(ascii: "0"))
+            }
+            return value
+        }
+        guard let hour = digits(bytes[..<(bytes.count - 3)]), let minute = digits(bytes[(bytes.count - 2)...]) else { return nil }
         self.init(hour: hour, minute: minute)
     }
 

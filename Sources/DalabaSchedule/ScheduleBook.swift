@@ -36,25 +36,35 @@ public struct ScheduleBook: Sendable {
 
     /// Reads schedule files, throwing every problem at once so the caller can keep its last good book.
     ///
-    /// `audioProblem` is asked about each resolved audio path; the CLI and daemon pass one that looks at the disk.
-    public static func parse(
-        _ files: [ScheduleFile], defaults: ScheduleDefaults, audioProblem: (String) -> AudioProblem? = { _ in nil }
-    ) throws(ScheduleProblems) -> ScheduleBook {
+    /// This is the parser's pure entry point (file names and contents in, a book or problems out; the fuzz target calls it).
+    /// Each file is read within `limits`, its time budget measured on `clock`; `isCancelled` is asked as often, so a stopping
+    /// daemon is not held by a file. `audioProblem` is asked about each audio name as the schedule writes it (relative to
+    /// the audio directory, or absolute): the CLI and daemon pass one that applies the API's audio-directory rule and opens
+    /// the file.
+    public static func parse<C: Clock>(
+        _ files: [ScheduleFile], defaults: ScheduleDefaults, limits: ScheduleLimits = .standard, clock: C = ContinuousClock(),
+        isCancelled: () -> Bool = { false }, audioProblem: (String) -> AudioProblem? = { _ in nil }
+    ) throws(ScheduleProblems) -> ScheduleBook where C.Duration == Duration {
         let (programmes, problems) = withoutActuallyEscaping(audioProblem) { audioProblem in
-            var parser = ScheduleParser(defaults: defaults, audioProblem: audioProblem)
-            for file in files { parser.parse(file) }
-            return (parser.programmes, parser.problems)
+            withoutActuallyEscaping(isCancelled) { isCancelled in
+                var parser = ScheduleParser(
+                    defaults: defaults, limits: limits,
+                    budget: { ReadingBudget(clock: clock, limit: limits.timeBudget, cancelled: isCancelled) }, audioProblem: audioProblem)
+                for file in files { parser.parse(file) }
+                return (parser.programmes, parser.problems)
+            }
         }
         guard problems.isEmpty else { throw ScheduleProblems(problems) }
         return ScheduleBook(programmes: programmes, audioDirectory: defaults.audioDirectory)
     }
 
     /// Every problem in the files, in file order and then line order: what `dalaba schedule check` prints.
-    public static func check(
-        _ files: [ScheduleFile], defaults: ScheduleDefaults, audioProblem: (String) -> AudioProblem? = { _ in nil }
-    ) -> [ScheduleProblem] {
+    public static func check<C: Clock>(
+        _ files: [ScheduleFile], defaults: ScheduleDefaults, limits: ScheduleLimits = .standard, clock: C = ContinuousClock(),
+        audioProblem: (String) -> AudioProblem? = { _ in nil }
+    ) -> [ScheduleProblem] where C.Duration == Duration {
         do {
-            _ = try parse(files, defaults: defaults, audioProblem: audioProblem)
+            _ = try parse(files, defaults: defaults, limits: limits, clock: clock, audioProblem: audioProblem)
             return []
         } catch {
             return error.problems

@@ -1,6 +1,7 @@
 import DalabaStation
 import Foundation
 import Hummingbird
+import HummingbirdCore
 import Logging
 
 /// Composes the HTTP application: token checks first, then the controllers.
@@ -15,7 +16,8 @@ public func buildApplication(
     StationController(
         station: station, intake: intake,
         uploadDirectory: configuration.resolve(configuration.stateDirectory) + "/uploads", maxUploadBytes: configuration.maxUploadBytes,
-        metrics: metrics
+        minimumFreeBytes: configuration.uploadMinimumFreeBytes, maxQueue: configuration.maxQueue,
+        emergencyHeadroom: configuration.queueEmergencyHeadroom, metrics: metrics, intakeMetrics: IntakeMetrics(registry: metrics.registry)
     ).addRoutes(to: router)
     CAPController(
         station: station, intake: intake, preparation: preparation, policy: .station(overrides: configuration.capSeverityLevels),
@@ -26,10 +28,15 @@ public func buildApplication(
     log.addRoutes(to: router)
     ConsoleController(
         station: station, source: store, verifier: log.verifier, sessions: sessions, tokens: configuration.tokens, timeZone: configuration.timeZone,
-        clock: { Date() }
+        clock: { Date() }, listenHost: configuration.listenHost, listenPort: configuration.listenPort
     ).addRoutes(to: router)
+    // The idle timeout closes a connection that has not sent a complete request head in time (slow loris) or sits idle
+    // between requests; the connection bound keeps what is left from exhausting file descriptors.
     return Application(
         router: router,
-        configuration: .init(address: .hostname(configuration.listenHost, port: configuration.listenPort), serverName: "dalabad"),
+        server: .http1(configuration: .init(idleTimeout: .seconds(Int64(configuration.httpIdleTimeout)))),
+        configuration: .init(
+            address: .hostname(configuration.listenHost, port: configuration.listenPort), serverName: "dalabad",
+            availableConnectionsDelegate: MaximumAvailableConnections(configuration.httpMaxConnections, logger: logger)),
         logger: logger)
 }

@@ -15,6 +15,9 @@ struct ConsoleController {
     let tokens: [Configuration.Token]
     let timeZone: TimeZone
     let clock: @Sendable () -> Date
+    /// The configured listen address: a browser's `Origin` must name it (or the `Host` it was reached by).
+    var listenHost = "127.0.0.1"
+    var listenPort = 8780
 
     static let pageSize = 50
     /// Ranges longer than this are charted per month rather than per day, so bars stay wide enough to read.
@@ -42,6 +45,7 @@ struct ConsoleController {
     /// `POST /login` with the form fields `token` and `next`. A session id goes into an HttpOnly, SameSite=Strict cookie; the
     /// token is checked once and never stored in the browser.
     @Sendable func login(_ request: Request, context: StationRequestContext) async throws -> Response {
+        if let refusal = crossSiteRefusal(request) { return refusal }
         struct Form: Decodable {
             var token: String?
             var next: String?
@@ -72,6 +76,7 @@ struct ConsoleController {
     }
 
     @Sendable func logout(_ request: Request, context: StationRequestContext) async throws -> Response {
+        if let refusal = crossSiteRefusal(request) { return refusal }
         if let id = request.cookies[SessionStore.cookieName]?.value { await sessions.remove(id) }
         var response = Self.redirect(to: "/login")
         response.setCookie(
@@ -182,6 +187,37 @@ struct ConsoleController {
     }
 
     // MARK: - Helpers
+
+    /// A 403 page for a POST another site made the browser send (login CSRF signs a victim in as the attacker; logout CSRF
+    /// signs them out). Browsers mark such requests: `Sec-Fetch-Site` other than `same-origin`/`none`, or an `Origin` that
+    /// is neither the `Host` the request was sent to nor the configured listen address. A client that sends neither header
+    /// (curl, the dalaba tool) is not a browser a page could drive, and is let through.
+    func crossSiteRefusal(_ request: Request) -> Response? {
+        let refusal = Self.page(
+            ConsolePages.problem(
+                title: "拒绝跨站请求 Cross-site request refused", message: "请在本站的登录页面登录。Sign in from this station's own sign-in page.",
+                user: nil),
+            status: .forbidden)
+        if let site = request.headers[.init("Sec-Fetch-Site")!]?.lowercased(), site != "same-origin", site != "none" { return refusal }
+        guard let origin = request.headers[.origin] else { return nil }
+        guard let url = URL(string: origin), let scheme = url.scheme?.lowercased(), scheme == "http" || scheme == "https", let host = url.host,
+            url.path.isEmpty || url.path == "/"
+        else { return refusal }
+        let port = url.port ?? (scheme == "https" ? 443 : 80)
+        let authority = Self.authority(host: host, port: port)
+        var accepted = [Self.authority(host: listenHost, port: listenPort)]
+        if let reached = request.head.authority {
+            let defaultPort = Self.isSecure(request) ? 443 : 80
+            accepted.append(reached.contains("]:") || (!reached.hasPrefix("[") && reached.contains(":")) ? reached.lowercased() : Self.authority(host: reached, port: defaultPort))
+        }
+        return accepted.contains(authority) ? nil : refusal
+    }
+
+    /// "host:port" lowercased, IPv6 in brackets, for comparing an Origin with where the station listens.
+    static func authority(host: String, port: Int) -> String {
+        let bare = host.trimmingCharacters(in: CharacterSet(charactersIn: "[]")).lowercased()
+        return bare.contains(":") ? "[\(bare)]:\(port)" : "\(bare):\(port)"
+    }
 
     struct Refusal: Error {
         var response: Response

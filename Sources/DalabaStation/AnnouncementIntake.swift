@@ -1,5 +1,6 @@
 import DalabaAudio
 import DalabaCore
+import DalabaIntake
 import Foundation
 
 /// Turns a request from an operator into an Announcement, or says exactly which field is wrong. Audio is checked
@@ -13,14 +14,27 @@ public struct AnnouncementIntake: Sendable {
         audioDirectory = URL(fileURLWithPath: configuration.resolve(configuration.audioDirectory)).standardizedFileURL.path
         self.preparation = preparation
         self.clock = clock
+        // Runs `espeak-ng --voices` now, at start-up, rather than inside the first request that names a voice.
+        _ = VoiceCatalog.shared.voices
     }
 
     /// - Parameters:
+    ///   - request: a request already read by `QueueRequestDecoder` (types, bounds and characters checked there).
     ///   - uploaded: the stored path of an uploaded file, which takes the place of `request.audio`.
     ///   - source: who asked (the token's name).
-    public func announcement(from request: StationAPI.QueueRequest, uploaded: String? = nil, source: String) async throws(StationAPI.Failure)
-        -> Announcement
+    ///   - tier: the tier it is queued at, from the token (see `QueueRequestDecoder.tier`); `request.tier` is not read here.
+    public func announcement(from request: StationAPI.QueueRequest, uploaded: String? = nil, source: String, tier: Tier = .village)
+        async throws(StationAPI.Failure) -> Announcement
     {
+        let now = clock()
+        try QueueRequestDecoder.checkTimes(request, now: now)
+        if uploaded != nil, request.audio != nil {
+            throw StationAPI.Failure(error: "comes from the upload's audio part; leave it out of metadata", field: "audio")
+        }
+        if uploaded != nil, request.text != nil {
+            throw StationAPI.Failure(error: "cannot be given with an uploaded file: give audio or text, not both", field: "text")
+        }
+        if let voice = request.voice { try VoiceCatalog.shared.check(voice) }
         let audio: String
         if let uploaded {
             audio = uploaded
@@ -33,14 +47,11 @@ public struct AnnouncementIntake: Sendable {
             throw StationAPI.Failure(error: "give either audio (a file under the audio directory, or an upload) or text", field: "audio")
         }
         _ = try checkAudio(audio)
-        var tier = Tier.village
-        if let name = request.tier {
-            guard let t = Tier(name: name) else { throw StationAPI.Failure(error: "must be county, township or village", field: "tier") }
-            tier = t
-        }
-        let now = clock()
         let id = request.id ?? Self.makeID(now: now)
-        let title = request.title ?? request.text.map { String($0.prefix(40)) } ?? (audio as NSString).lastPathComponent
+        let spokenTitle = request.text.map { text in
+            String(String(text.unicodeScalars.map { $0 == "\n" || $0 == "\r" || $0 == "\t" ? " " : Character($0) }).prefix(40))
+        }
+        let title = request.title ?? spokenTitle ?? (audio as NSString).lastPathComponent
         let announcement = Announcement(
             id: id, title: title, kind: request.kind, level: request.level, tier: tier, isTest: request.test ?? false, audio: audio,
             text: request.text, source: source, repeatCount: request.repeat ?? 1, repeatInterval: request.repeatInterval ?? 0,
@@ -48,7 +59,9 @@ public struct AnnouncementIntake: Sendable {
         do {
             try announcement.validate()
         } catch {
-            throw StationAPI.Failure(error: error.reason, field: error.field)
+            // The core names fields in its own words; the client is told the name it sends.
+            let field = ["repeat-interval": "repeatInterval", "not-before": "notBefore"][error.field] ?? error.field
+            throw StationAPI.Failure(error: error.reason.replacingOccurrences(of: "not-before", with: "notBefore"), field: field)
         }
         if title.count > 500 { throw StationAPI.Failure(error: "is longer than 500 characters", field: "title") }
         // An emergency never waits for a whole file to be measured: it goes on air at a provisional gain.
@@ -69,16 +82,11 @@ public struct AnnouncementIntake: Sendable {
 
     /// A file named relative to the audio directory (or absolute inside it); anything that escapes it is refused.
     public func resolveAudio(_ name: String) throws(StationAPI.Failure) -> String {
-        let candidate = name.hasPrefix("/") ? URL(fileURLWithPath: name) : URL(fileURLWithPath: audioDirectory).appendingPathComponent(name)
-        let resolved = candidate.standardizedFileURL.resolvingSymlinksInPath().path
-        let root = URL(fileURLWithPath: audioDirectory).resolvingSymlinksInPath().path
-        guard resolved.hasPrefix(root + "/") else {
-            throw StationAPI.Failure(error: "\(name) is outside the audio directory \(audioDirectory)", field: "audio")
+        do {
+            return try AudioDirectory(audioDirectory).resolve(name)
+        } catch {
+            throw StationAPI.Failure(error: error.description, field: "audio")
         }
-        guard FileManager.default.fileExists(atPath: resolved) else {
-            throw StationAPI.Failure(error: "\(name) does not exist in the audio directory \(audioDirectory)", field: "audio")
-        }
-        return resolved
     }
 
     /// Short, unique and sortable by time, so operators can read and type it.
@@ -87,5 +95,49 @@ public struct AnnouncementIntake: Sendable {
         formatter.dateFormat = "yyyyMMdd-HHmmss"
         formatter.timeZone = TimeZone(identifier: "UTC")
         return "a\(formatter.string(from: now))-\(UUID().uuidString.prefix(6).lowercased())"
+    }
+}
+
+/// The voices espeak-ng has on this machine (`espeak-ng --voices`), read once, so a voice it lacks is refused at the door
+/// with the list instead of being read silently in its default voice.
+public final class VoiceCatalog: Sendable {
+    public static let shared = VoiceCatalog(executable: "espeak-ng")
+    /// nil when espeak-ng cannot be run here (synthesis will then say so itself).
+    public let voices: Set<String>?
+
+    public init(executable: String) {
+        voices = Self.list(executable)
+    }
+
+    /// Refuses a voice espeak-ng does not have; `cmn+f3` style variants are checked by their voice.
+    public func check(_ voice: String) throws(StationAPI.Failure) {
+        guard let voices else { return }
+        let base = String(voice.split(separator: "+", maxSplits: 1).first ?? "")
+        guard voices.contains(base.lowercased()) else {
+            throw StationAPI.Failure(error: "unknown voice \(DisplayText.echo(voice)) (voices: \(voices.sorted().joined(separator: ", ")))", field: "voice")
+        }
+    }
+
+    private static func list(_ executable: String) -> Set<String>? {
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+        process.arguments = [executable, "--voices"]
+        let output = Pipe()
+        process.standardOutput = output
+        process.standardError = FileHandle.nullDevice
+        do {
+            try process.run()
+        } catch {
+            return nil
+        }
+        let data = output.fileHandleForReading.readDataToEndOfFile()
+        process.waitUntilExit()
+        guard process.terminationStatus == 0 else { return nil }
+        // "Pty Language Age/Gender VoiceName File Other Languages": the language code is what `-v` takes.
+        let names = String(decoding: data, as: UTF8.self).split(separator: "\n").dropFirst().compactMap { line -> String? in
+            let columns = line.split(separator: " ", omittingEmptySubsequences: true)
+            return columns.count > 1 ? columns[1].lowercased() : nil
+        }
+        return names.isEmpty ? nil : Set(names)
     }
 }

@@ -15,14 +15,18 @@ public struct Configuration: Sendable {
         case admin
     }
 
+    /// A bearer token. Its `name` is the source of what it queues, and `tier` the highest tier it may queue at (a request
+    /// may ask for a lower one, never a higher one): both come from here, never from a request body.
     public struct Token: Sendable, Equatable {
         public var name: String
         public var token: String
         public var role: Role
-        public init(name: String, token: String, role: Role) {
+        public var tier: Tier
+        public init(name: String, token: String, role: Role, tier: Tier = .village) {
             self.name = name
             self.token = token
             self.role = role
+            self.tier = tier
         }
     }
 
@@ -38,8 +42,16 @@ public struct Configuration: Sendable {
     public var listenPort = 8780
     public var tokens: [Token] = []
     public var maxUploadBytes = 64 << 20
-    /// Waiting items beyond this are refused (emergencies never are): a flood cannot grow the queue without bound.
-    public var queueLimit = 1_000
+    /// Requests beyond this many queued items are refused (507); emergencies have `queueEmergencyHeadroom` more.
+    public var maxQueue = 1_000
+    public var queueEmergencyHeadroom = 100
+    /// Uploads are refused (507) when the upload directory's file system would keep less than this free.
+    public var uploadMinimumFreeBytes = 64 << 20
+    /// Seconds a connection may sit without sending a complete request head (or between requests) before it is closed,
+    /// so slow-loris connections cannot pile up.
+    public var httpIdleTimeout = 10
+    /// Connections served at once; more wait in the listen backlog until one closes.
+    public var httpMaxConnections = 256
     public var quietHours: QuietHours?
     public var policies = Arbiter.Configuration.defaultPolicies
     /// Seconds a schedule slot missed during downtime may still play late.
@@ -115,7 +127,7 @@ public struct Configuration: Sendable {
         }
         if let station = try reader.table(table, "station") {
             try reader.allow(
-                station, keys: ["state-directory", "audio-directory", "schedules-directory", "time-zone", "chime", "attention", "max-upload-bytes", "queue-limit"],
+                station, keys: ["state-directory", "audio-directory", "schedules-directory", "time-zone", "chime", "attention", "max-upload-bytes"],
                 in: "station")
             if let v = try reader.string(station, "state-directory", in: "station") { config.stateDirectory = v }
             if let v = try reader.string(station, "audio-directory", in: "station") { config.audioDirectory = v }
@@ -127,10 +139,13 @@ public struct Configuration: Sendable {
             if let v = try reader.string(station, "chime", in: "station") { config.chime = v }
             if let v = try reader.string(station, "attention", in: "station") { config.attention = v }
             if let v = try reader.int(station, "max-upload-bytes", in: "station", range: 1_024...(4 << 30)) { config.maxUploadBytes = v }
-            if let v = try reader.int(station, "queue-limit", in: "station", range: 1...1_000_000) { config.queueLimit = v }
         }
         if let http = try reader.table(table, "http") {
-            try reader.allow(http, keys: ["listen"], in: "http")
+            try reader.allow(http, keys: ["listen", "idle-timeout", "max-connections", "max-queue", "upload-min-free-bytes"], in: "http")
+            if let v = try reader.int(http, "idle-timeout", in: "http", range: 1...3_600) { config.httpIdleTimeout = v }
+            if let v = try reader.int(http, "max-connections", in: "http", range: 4...65_536) { config.httpMaxConnections = v }
+            if let v = try reader.int(http, "max-queue", in: "http", range: 1...1_000_000) { config.maxQueue = v }
+            if let v = try reader.int(http, "upload-min-free-bytes", in: "http", range: 0...(1 << 40)) { config.uploadMinimumFreeBytes = v }
             if let v = try reader.string(http, "listen", in: "http") {
                 guard let (host, port) = listenAddress(v) else { throw reader.invalid("http.listen", "must be HOST:PORT, not \(v)") }
                 config.listenHost = host
@@ -142,13 +157,19 @@ public struct Configuration: Sendable {
             for (index, element) in array.enumerated() {
                 let key = "tokens[\(index)]"
                 guard let entry = element.table else { throw reader.invalid(key, "must be a table with name, token and role") }
-                try reader.allow(entry, keys: ["name", "token", "role"], in: key)
+                try reader.allow(entry, keys: ["name", "token", "role", "tier"], in: key)
                 guard let name = try reader.string(entry, "name", in: key) else { throw reader.invalid("\(key).name", "is missing") }
                 guard let token = try reader.string(entry, "token", in: key) else { throw reader.invalid("\(key).token", "is missing") }
                 guard token.count >= 16 else { throw reader.invalid("\(key).token", "must be at least 16 characters") }
                 guard let roleName = try reader.string(entry, "role", in: key) else { throw reader.invalid("\(key).role", "is missing") }
                 guard let role = Role(rawValue: roleName) else { throw reader.invalid("\(key).role", "must be operator, official or admin") }
-                config.tokens.append(Token(name: name, token: token, role: role))
+                var tier = Tier.village
+                if let tierName = try reader.string(entry, "tier", in: key) {
+                    guard let t = Tier(name: tierName) else { throw reader.invalid("\(key).tier", "must be county, township or village") }
+                    tier = t
+                }
+                guard !config.tokens.contains(where: { $0.token == token }) else { throw reader.invalid("\(key).token", "is the same as another token's") }
+                config.tokens.append(Token(name: name, token: token, role: role, tier: tier))
             }
         }
         if let quiet = try reader.table(table, "quiet-hours") {

@@ -4,6 +4,7 @@ import DalabaSchedule
 import DalabaStore
 import Foundation
 import Logging
+import Synchronization
 
 /// Plays the programmes of the schedule files on their own: reads `*.yaml` and `*.yml` in the schedules directory, runs the
 /// pure `Scheduler` against the station's clock, and queues each slot into the `Station` at its time as an ordinary
@@ -16,6 +17,10 @@ import Logging
 ///
 /// `tick()` and `reload(reason:)` take turns: each runs to the end before the next starts, so the slots of one wake-up are
 /// queued in order even when a SIGHUP arrives meanwhile.
+///
+/// Files are read and parsed on a thread of their own, within `ScheduleLimits`, never on this actor or the cooperative pool:
+/// while a hostile file is refused the running schedule still answers `listing` (`GET /v1/schedule/next`), the station is
+/// untouched, and a stopping daemon cancels the read instead of waiting for it.
 public actor ScheduleService {
     /// What identifies one version of the schedules directory on disk: names, sizes and modification times.
     struct DirectoryStamp: Equatable {
@@ -38,6 +43,7 @@ public actor ScheduleService {
     private let logger: Logger
     private let clock: @Sendable () -> Date
     private let audioProblem: @Sendable (String) -> AudioProblem?
+    private let limits: ScheduleLimits
     /// Speaks text programmes and measures loudness before a slot is queued; nil leaves audio as it is.
     private let preparation: AudioPreparation?
 
@@ -50,13 +56,16 @@ public actor ScheduleService {
     /// - Parameters:
     ///   - configuration: gives the schedules and audio directories, the default time zone and the grace period.
     ///   - clock: the wall clock; tests pass one they move by hand.
-    ///   - audioProblem: asked about every audio file a schedule names; by default it opens the file with libsndfile.
+    ///   - audioProblem: asked about every audio name a schedule writes; by default the API's audio-directory rule, then
+    ///     libsndfile opens the file.
+    ///   - limits: what one schedule file may ask of the parser (size, aliases, depth, time).
     public init(
         configuration: Configuration, station: Station, store: StationStore, logger: Logger,
         clock: @escaping @Sendable () -> Date = { Date() },
-        audioProblem: @escaping @Sendable (String) -> AudioProblem? = ScheduleService.audioProblem,
-        preparation: AudioPreparation? = nil
+        audioProblem: (@Sendable (String) -> AudioProblem?)? = nil,
+        preparation: AudioPreparation? = nil, limits: ScheduleLimits = .standard
     ) {
+        self.limits = limits
         self.preparation = preparation
         self.station = station
         self.store = store
@@ -66,20 +75,18 @@ public actor ScheduleService {
             grace: configuration.scheduleGrace)
         self.logger = logger
         self.clock = clock
-        self.audioProblem = audioProblem
+        let audio = AudioDirectory(defaults.audioDirectory)
+        self.audioProblem = audioProblem ?? { name in Self.audioProblem(name, in: audio) }
     }
 
-    /// Why libsndfile cannot play `path`, or nil when it can: the check `dalaba schedule check` also makes.
-    public static func audioProblem(_ path: String) -> AudioProblem? {
-        guard FileManager.default.fileExists(atPath: path) else { return .missing }
-        do {
-            _ = try SoundFile(path: path)
-            return nil
-        } catch {
-            switch error {
-            case .unreadable(_, let reason), .unsupported(_, let reason): return .unreadable(reason)
-            default: return .unreadable(error.description)
-            }
+    /// Why a schedule's audio name cannot be played, or nil when it can: the API's rule for the audio directory, then
+    /// libsndfile opens the file. `dalaba schedule check` makes the same check through `AudioDirectory.check`.
+    public static func audioProblem(_ name: String, in directory: AudioDirectory) -> AudioProblem? {
+        switch directory.check(name) {
+        case .playable: nil
+        case .outside(let reason): .outside(reason)
+        case .missing: .missing
+        case .unreadable(let reason): .unreadable(reason)
         }
     }
 
@@ -88,10 +95,14 @@ public actor ScheduleService {
     /// Loads the files, then keeps time and watches the directory until `shutdown` returns.
     ///
     /// It wakes at every slot and at least once a second, to notice a changed file, a wall-clock jump or a new wake time.
+    ///
+    /// The first load runs inside the cancellable task too, so a shutdown during it (a huge or hostile file) does not wait.
     public func run(until shutdown: @escaping @Sendable () async -> Void) async {
-        await reload(reason: "start")
         await withTaskGroup(of: Void.self) { group in
-            group.addTask { await self.keepTime() }
+            group.addTask {
+                await self.reload(reason: "start")
+                await self.keepTime()
+            }
             await shutdown()
             group.cancelAll()
         }
@@ -132,7 +143,10 @@ public actor ScheduleService {
         await exclusively {
             stamp = readStamp()
             let book: ScheduleBook
-            switch load() {
+            let loaded = await loadOffActor()
+            // A stopping daemon leaves the running schedule and its reported problems as they were.
+            guard !Task.isCancelled else { return }
+            switch loaded {
             case .success(let loaded):
                 book = loaded
             case .failure(let error):
@@ -281,32 +295,58 @@ public actor ScheduleService {
 
     // MARK: Files
 
+    /// `load` on a thread of its own, so neither this actor nor the cooperative pool waits on a file; cancelling the
+    /// calling task makes the parser stop at its next check, within milliseconds.
+    private func loadOffActor() async -> Result<ScheduleBook, ScheduleProblems> {
+        let (directory, defaults, limits, audioProblem) = (directory, defaults, limits, audioProblem)
+        let cancelled = CancelFlag()
+        return await withTaskCancellationHandler {
+            await withCheckedContinuation { continuation in
+                let thread = Thread {
+                    continuation.resume(
+                        returning: Self.load(
+                            directory: directory, defaults: defaults, limits: limits, isCancelled: { cancelled.isSet }, audioProblem: audioProblem))
+                }
+                thread.name = "dalaba-schedule-load"
+                thread.start()
+            }
+        } onCancel: {
+            cancelled.set()
+        }
+    }
+
     /// Every schedule file, parsed into one book, or every problem in them.
-    private func load() -> Result<ScheduleBook, ScheduleProblems> {
+    static func load(
+        directory: String, defaults: ScheduleDefaults, limits: ScheduleLimits, isCancelled: () -> Bool,
+        audioProblem: (String) -> AudioProblem?
+    ) -> Result<ScheduleBook, ScheduleProblems> {
         let files: [ScheduleFile]
+        var problems: [ScheduleProblem] = []
         do {
-            files = try Self.readFiles(in: directory)
+            (files, problems) = try readFiles(in: directory, limits: limits)
         } catch {
             return .failure(ScheduleProblems([error]))
         }
         var checked: [String: AudioProblem?] = [:]
         do {
-            return .success(
-                try ScheduleBook.parse(files, defaults: defaults) { path in
-                    if let known = checked[path] { return known }
-                    let problem = audioProblem(path)
-                    checked[path] = problem
-                    return problem
-                })
+            let book = try ScheduleBook.parse(files, defaults: defaults, limits: limits, isCancelled: isCancelled) { name in
+                if let known = checked[name] { return known }
+                let problem = isCancelled() ? nil : audioProblem(name)
+                checked[name] = problem
+                return problem
+            }
+            guard problems.isEmpty else { return .failure(ScheduleProblems(problems)) }
+            return .success(book)
         } catch {
-            return .failure(error)
+            return .failure(ScheduleProblems(problems + error.problems))
         }
     }
 
-    /// The `*.yaml` and `*.yml` files of `directory`, by name; a directory that does not exist holds no programmes.
-    static func readFiles(in directory: String) throws(ScheduleProblem) -> [ScheduleFile] {
+    /// The `*.yaml` and `*.yml` files of `directory`, by name; a directory that does not exist holds no programmes. A file
+    /// larger than `limits.maxFileBytes` is not read at all: it comes back as a problem instead.
+    static func readFiles(in directory: String, limits: ScheduleLimits) throws(ScheduleProblem) -> ([ScheduleFile], [ScheduleProblem]) {
         var isDirectory: ObjCBool = false
-        guard FileManager.default.fileExists(atPath: directory, isDirectory: &isDirectory) else { return [] }
+        guard FileManager.default.fileExists(atPath: directory, isDirectory: &isDirectory) else { return ([], []) }
         guard isDirectory.boolValue else { throw ScheduleProblem(file: directory, line: 1, message: "is not a directory") }
         let names: [String]
         do {
@@ -315,8 +355,14 @@ public actor ScheduleService {
             throw ScheduleProblem(file: directory, line: 1, message: "cannot list the directory: \(error.localizedDescription)")
         }
         var files: [ScheduleFile] = []
+        var problems: [ScheduleProblem] = []
         for name in names.filter(isScheduleFile).sorted() {
             let path = directory + "/" + name
+            var status = stat()
+            if stat(path, &status) == 0, let tooLarge = limits.sizeProblem(bytes: Int(status.st_size)) {
+                problems.append(ScheduleProblem(file: path, line: 1, message: tooLarge))
+                continue
+            }
             guard let data = FileManager.default.contents(atPath: path) else {
                 throw ScheduleProblem(file: path, line: 1, message: "cannot read the file")
             }
@@ -325,7 +371,7 @@ public actor ScheduleService {
             }
             files.append(ScheduleFile(name: path, contents: text))
         }
-        return files
+        return (files, problems)
     }
 
     /// Editors' backup and hidden files (`.village.yaml.swp`, `#…#`) are not schedules.
@@ -345,4 +391,13 @@ public actor ScheduleService {
         }
         return DirectoryStamp(files: files)
     }
+}
+
+/// Set once by a task's cancellation handler, read by the parser on its own thread.
+private final class CancelFlag: Sendable {
+    private let flag = Atomic<Bool>(false)
+
+    var isSet: Bool { flag.load(ordering: .relaxed) }
+
+    func set() { flag.store(true, ordering: .relaxed) }
 }

@@ -23,7 +23,7 @@ public actor Station {
         public var description: String {
             switch self {
             case .notStored(let reason): "the station could not store the request, so it was not queued: \(reason)"
-            case .queueFull(let limit): "the queue is full (\(limit) waiting items, station.queue-limit); only emergencies are accepted"
+            case .queueFull(let limit): "the queue is full (\(limit) waiting items, http.max-queue): wait or cancel something"
             }
         }
     }
@@ -205,10 +205,12 @@ public actor Station {
     public func enqueue(_ announcement: Announcement) async throws(Refusal) -> StationAPI.QueueReceipt {
         await enterGate()
         defer { leaveGate() }
-        if announcement.kind != .emergency, arbiter.queueCount >= configuration.queueLimit, !arbiter.contains(id: announcement.id) {
+        // The authoritative check (HTTP intake checks early too, before reading an upload): emergencies have headroom.
+        let limit = configuration.maxQueue + (announcement.kind == .emergency ? configuration.queueEmergencyHeadroom : 0)
+        if arbiter.queueCount >= limit, !arbiter.contains(id: announcement.id) {
             metrics.queueRefusals.increment()
-            logger.warning("queue full; refused", metadata: ["id": "\(announcement.id)", "limit": "\(configuration.queueLimit)"])
-            throw .queueFull(limit: configuration.queueLimit)
+            logger.warning("queue full; refused", metadata: ["id": "\(announcement.id)", "limit": "\(limit)"])
+            throw .queueFull(limit: limit)
         }
         let before = arbiter
         let (result, actions) = arbiter.enqueue(announcement, now: clock())

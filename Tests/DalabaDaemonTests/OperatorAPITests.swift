@@ -51,7 +51,9 @@ import Testing
         try await daemon.start()
         defer { daemon.stop() }
         // Something already queued, held back so it stays in the queue during the test.
-        let held = #"{"audio":"ok.wav","kind":"routine","id":"held","notBefore":"2099-01-01T00:00:00Z"}"#
+        // (Intake refuses a notBefore more than 366 days ahead, so a month from now.)
+        let month = ISO8601DateFormatter().string(from: Date().addingTimeInterval(30 * 86_400))
+        let held = #"{"audio":"ok.wav","kind":"routine","id":"held","notBefore":"\#(month)"}"#
         #expect(try await daemon.request("POST", "/v1/announcements", role: "operator", body: Data(held.utf8)).0 == 201)
         let before = DaemonHarness.queueIDs(try await daemon.status())
 

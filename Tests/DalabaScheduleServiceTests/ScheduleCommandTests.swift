@@ -48,7 +48,7 @@ import Testing
                 "7: audio: 'notes.wav' (AUDIO/notes.wav) cannot be read: ",
             ]
         ),
-        ("e-yaml.yaml", "programmes:\n  - name: t\n    kind: [routine\n", ["4: not valid YAML: "]),
+        ("e-yaml.yaml", "programmes:\n  - name: t\n    kind: [routine\n", ["3: not valid YAML: "]),
         (
             "f-duplicate.yaml",
             "programmes:\n  - name: p\n    kind: routine\n    audio: ok.wav\n    times: ['08:00']\n    days-of-month: [31]\n    weekdays: [mon]\n",
