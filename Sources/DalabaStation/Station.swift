@@ -167,7 +167,11 @@ public actor Station {
                 // From the order to the player's own timestamp of its first write, not to when this report was read.
                 let nanoseconds = Int64((at.timeIntervalSince(ordered) * 1e9).rounded())
                 metrics.startLatency.recordNanoseconds(nanoseconds)
-                logger.debug("first frame", metadata: ["id": "\(id)", "latency-us": "\(nanoseconds / 1_000)"])
+                // And from intake (the announcement's `queuedAt`), which includes any wait for loudness or the store.
+                let sinceIntake = arbiter.nowPlaying.flatMap { $0.entry.id == id ? $0.entry.announcement.queuedAt : nil }
+                    .map { Int64((at.timeIntervalSince($0) * 1e6).rounded()) }
+                logger.debug(
+                    "first frame", metadata: ["id": "\(id)", "latency-us": "\(nanoseconds / 1_000)", "since-intake-us": "\(sinceIntake ?? -1)"])
             }
         case .progress(let id, let frames, let signalFrames):
             let rate = player.health.format.rate
