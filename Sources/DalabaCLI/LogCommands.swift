@@ -105,8 +105,10 @@ struct LogVerifyCommand: AsyncParsableCommand {
         commandName: "verify", abstract: "Check that no row of the log was edited, inserted or deleted.",
         discussion: """
             Prints the chain head (SEQ:HASH). Keep it elsewhere (on paper, or sent to the county) and pass it later with --expect: \
-            that also detects the removal or rewrite of the newest rows, which the chain alone cannot. Exit status 3 when the log \
-            is not intact.
+            that also detects the removal or rewrite of the newest rows, which the chain alone cannot. After retention it prints the \
+            anchor (the first kept row, the hash it links to, and the retention record that made it); every retention is a link of \
+            the chain, so a head published after it covers the anchor, and one published before it is told so. Exit status 3 when \
+            the log is not intact.
             """)
 
     @Option(help: "A head printed by an earlier check (SEQ:HASH), that the log must still contain.")
@@ -122,10 +124,16 @@ struct LogVerifyCommand: AsyncParsableCommand {
             case .json: print(String(decoding: data, as: UTF8.self))
             case .csv:
                 print(
-                    CSV.byteOrderMark + CSV.line(["intact", "rows", "first bad seq", "problem", "head"])
+                    CSV.byteOrderMark
+                        + CSV.line([
+                            "intact", "rows", "first bad seq", "problem", "head", "first kept seq", "anchor hash", "retention seq",
+                            "retention at", "retention by", "notice",
+                        ])
                         + CSV.line([
                             String(result.intact), String(result.rows), result.firstBadSeq.map(String.init) ?? "", result.problem ?? "",
-                            result.head ?? "",
+                            result.head ?? "", result.anchor.map { String($0.firstKeptSeq) } ?? "", result.anchor?.anchorHash ?? "",
+                            result.anchor.map { String($0.retentionSeq) } ?? "", result.anchor.map { VerifyReport.time($0.madeAt) } ?? "",
+                            result.anchor?.madeBy ?? "", result.notice ?? "",
                         ]),
                     terminator: "")
             case .table: print(VerifyReport.render(result))
@@ -190,9 +198,19 @@ enum VerifyReport {
             if let seq = result.firstBadSeq { lines.append("first row at fault: \(seq)") }
             lines.append("rows walked: \(result.rows)")
         }
+        if let anchor = result.anchor {
+            let removed = anchor.firstKeptSeq == 2 ? "row 1" : "rows 1–\(anchor.firstKeptSeq - 1)"
+            lines.append(
+                "anchor: \(removed) removed by retention record \(anchor.retentionSeq) at \(time(anchor.madeAt)) (\(anchor.madeBy)); "
+                    + "the chain starts at row \(anchor.firstKeptSeq) from \(anchor.anchorHash)")
+        }
+        if let notice = result.notice { lines.append("notice: \(notice)") }
         if let head = result.head { lines.append("head: \(head)   (keep it; check later with --expect \(head))") }
         return lines.joined(separator: "\n")
     }
+
+    /// An instant as ISO 8601 UTC, the form it has in the JSON.
+    static func time(_ date: Date) -> String { ISO8601DateFormatter().string(from: date) }
 }
 
 /// A query string from name-value pairs, skipping absent values and percent-encoding the rest ("+" in a time must not become a

@@ -139,14 +139,45 @@ extension StationAPI {
         /// The newest link, "seq:hash": keep it elsewhere and pass it back as `head` to detect a later truncation or rewrite.
         public var head: String?
         public var checkedAt: Date
+        /// Where the chain starts after retention removed its oldest rows; absent when it starts at row 1.
+        public var anchor: LogAnchor?
+        /// Not a fault, but worth knowing: rows removed by retention after the published head.
+        public var notice: String?
 
-        public init(intact: Bool, rows: Int, firstBadSeq: Int64?, problem: String?, head: String?, checkedAt: Date) {
+        public init(
+            intact: Bool, rows: Int, firstBadSeq: Int64?, problem: String?, head: String?, checkedAt: Date, anchor: LogAnchor? = nil,
+            notice: String? = nil
+        ) {
             self.intact = intact
             self.rows = rows
             self.firstBadSeq = firstBadSeq
             self.problem = problem
             self.head = head
             self.checkedAt = checkedAt
+            self.anchor = anchor
+            self.notice = notice
+        }
+    }
+
+    /// The retention anchor of `LogVerification`: rows before `firstKeptSeq` were removed by the retention record at
+    /// `retentionSeq`, a link of the chain itself, and the first kept row links to `anchorHash`.
+    public struct LogAnchor: Codable, Sendable, Equatable {
+        public var firstKeptSeq: Int64
+        public var anchorHash: String
+        public var retentionSeq: Int64
+        public var madeAt: Date
+        public var madeBy: String
+        public var cutoff: Date?
+        public var removedRows: Int
+
+        public init(firstKeptSeq: Int64, anchorHash: String, retentionSeq: Int64, madeAt: Date, madeBy: String, cutoff: Date?, removedRows: Int) {
+            self.firstKeptSeq = firstKeptSeq
+            self.anchorHash = anchorHash
+            self.retentionSeq = retentionSeq
+            self.madeAt = madeAt
+            self.madeBy = madeBy
+            self.cutoff = cutoff
+            self.removedRows = removedRows
         }
     }
 }

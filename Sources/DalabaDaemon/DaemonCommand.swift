@@ -31,7 +31,7 @@ public struct DaemonCommand: AsyncParsableCommand {
             configuration = try config.map { try Configuration.load(path: $0) } ?? Configuration()
             if let device { configuration.output.device = device }
             if let listen {
-                guard let (host, port) = Configuration.listenAddress(listen) else {
+                guard let (host, port) = ListenAddress.parse(listen) else {
                     throw Configuration.Invalid(description: "--listen must be HOST:PORT, not \(listen)")
                 }
                 configuration.listenHost = host
@@ -97,7 +97,8 @@ public struct DaemonCommand: AsyncParsableCommand {
             configuration: .init(
                 services: [
                     .init(service: StationService(station: station)), .init(service: ScheduleRunner(schedules: schedules)),
-                    .init(service: LogRetention(store: store, days: configuration.retentionDays, logger: logger)), .init(service: app),
+                    .init(service: LogRetention(store: store, days: configuration.retentionDays, logger: logger)),
+                    .init(service: ListenReport(app: app, stateDirectory: state)),
                 ],
                 gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))
         do {
@@ -164,7 +165,7 @@ struct LogRetention: Service {
         }
         while !Task.isShuttingDownGracefully {
             do {
-                let removed = try store.prune(before: Date().addingTimeInterval(-Double(days) * 86_400))
+                let removed = try store.prune(before: Date().addingTimeInterval(-Double(days) * 86_400), policy: "keep \(days) days")
                 if removed > 0 { logger.notice("airtime log retention", metadata: ["removed": "\(removed)", "keep-days": "\(days)"]) }
             } catch {
                 logger.error("airtime log retention failed", metadata: ["error": "\(error)"])

@@ -84,6 +84,11 @@ extension StationAPI.LogVerification {
     init(_ verification: Verification, checkedAt: Date) {
         self.init(
             intact: verification.isIntact, rows: verification.rowCount, firstBadSeq: verification.firstBadSeq, problem: verification.problem,
-            head: verification.head?.description, checkedAt: checkedAt)
+            head: verification.head?.description, checkedAt: checkedAt,
+            anchor: verification.anchor.map {
+                StationAPI.LogAnchor(
+                    firstKeptSeq: $0.firstKeptSeq, anchorHash: $0.anchorHash, retentionSeq: $0.retentionSeq, madeAt: $0.madeAt, madeBy: $0.madeBy,
+                    cutoff: $0.cutoff, removedRows: $0.removedRows)
+            }, notice: verification.notice)
     }
 }

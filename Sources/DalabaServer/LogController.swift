@@ -112,7 +112,8 @@ struct LogController {
     }
 
     /// `GET /v1/log/verify[?head=SEQ:HASH]`: walks the hash chain; with a head kept from an earlier check, also detects the
-    /// truncation or rewrite of the newest rows. A broken chain is still a 200: the check ran, and its answer says what is wrong.
+    /// truncation or rewrite of the newest rows. The answer names the retention anchor, if any, and says when retention removed
+    /// rows after the given head. A broken chain is still a 200: the check ran, and its answer says what is wrong.
     @Sendable func verify(_ request: Request, context: StationRequestContext) async throws -> Response {
         _ = try context.require(.official)
         let parameters = QueryParameters(request)

@@ -5,7 +5,8 @@ import GRDB
 
 /// One row of the airtime log as stored: the play attempt, its place in the chain and the hashes that link it.
 public struct LogRow: Sendable, Codable, Hashable {
-    /// 1, 2, 3, … with no gaps; a gap is a deleted row.
+    /// The row's place in the chain: 1, 2, 3, … with no gaps but the seqs of retention records (which `verify` reports); any
+    /// other gap is a deleted row.
     public var seq: Int64
     /// The play attempt, with its times as stored (to the millisecond).
     public var record: AirtimeRecord

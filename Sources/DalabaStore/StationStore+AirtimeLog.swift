@@ -74,8 +74,9 @@ extension StationStore {
         return appended
     }
 
+    /// The newest link, airtime row or retention record (see `StationStore+Retention`).
     static func head(_ db: Database) throws -> ChainHead? {
-        try Row.fetchOne(db, sql: "SELECT seq, hash FROM airtimeLog ORDER BY seq DESC LIMIT 1").map { ChainHead(seq: $0[0], hash: $0[1]) }
+        try chainHead(db)
     }
 
     /// The newest row's seq and hash: print or publish it so that a later truncation or rewrite can be detected.
@@ -209,88 +210,5 @@ extension StationStore {
             arguments += [isTest ? 1 : 0]
         }
         return (conditions.isEmpty ? "" : "WHERE " + conditions.joined(separator: " AND "), arguments)
-    }
-
-    // MARK: - Verification
-
-    /// Walks the whole chain and names the first row that was edited (its content no longer matches its hash), deleted (a gap
-    /// in seq), or inserted or replaced (a broken link to the row before). With `expecting`, a head printed or published earlier,
-    /// it also detects the truncation or rewrite of the newest rows that the chain alone cannot. When the chain is intact it
-    /// also checks the daily report totals against the log.
-    public func verify(expecting published: ChainHead? = nil) throws -> Verification {
-        try read("verify the airtime log") { db in
-            let start = try StationStore.chainStart(db)
-            var expectedSeq = start.seq
-            var previousHash = start.previousHash
-            var rowCount = 0
-            var head: ChainHead?
-            var publishedHashFound: String?
-            var buffer = [UInt8]()
-            buffer.reserveCapacity(1024)
-            let totalsZone = try String.fetchOne(db, sql: "SELECT value FROM storeSetting WHERE key = ?", arguments: [ReportTotals.timeZoneSetting])
-            var calendar = LocalCalendar(timeZone: totalsZone.flatMap(TimeZone.init(identifier:)) ?? timeZone)
-            var totals: [ReportTotals.Key: ReportTotals.Amount] = [:]
-
-            let rows = try Row.fetchCursor(db, sql: "SELECT \(ChainedContent.columnList) FROM airtimeLog ORDER BY seq")
-            while let row = try rows.next() {
-                rowCount += 1
-                let seq: Int64 = row[0]
-                func failure(_ bad: Int64, _ problem: String) -> Verification {
-                    Verification(rowCount: rowCount, firstBadSeq: bad, problem: problem, head: head)
-                }
-                if seq < expectedSeq {
-                    return failure(seq, "row \(seq) was inserted before row \(expectedSeq) (the log starts at \(start.seq))")
-                }
-                if seq > expectedSeq {
-                    let missing = seq == expectedSeq + 1 ? "row \(expectedSeq) is missing" : "rows \(expectedSeq)–\(seq - 1) are missing"
-                    return failure(expectedSeq, "\(missing) (deleted)")
-                }
-                guard let content = ChainedContent(row: row),
-                    case .string(let storedPrevious) = (row[21] as DatabaseValue).storage,
-                    case .string(let storedHash) = (row[22] as DatabaseValue).storage,
-                    row[20] as DatabaseValue == content.at.databaseValue,
-                    content.hash(previousHash: storedPrevious, buffer: &buffer) == storedHash
-                else {
-                    return failure(seq, "row \(seq) was edited or forged (its content no longer matches its hash)")
-                }
-                if storedPrevious != previousHash {
-                    if seq == start.seq, start.seq > 1 {
-                        return failure(seq, "row \(seq) does not link to the retention anchor (row \(seq - 1), pruned)")
-                    }
-                    if seq == 1 {
-                        return failure(1, "row 1 does not start from the genesis hash (the log was rewritten from its start)")
-                    }
-                    return failure(
-                        seq - 1, "row \(seq - 1) was replaced, or a row was inserted after row \(seq - 1) (row \(seq) does not link to it)")
-                }
-                if seq == published?.seq { publishedHashFound = storedHash }
-                ReportTotals.add(content, calendar: &calendar, to: &totals)
-                previousHash = storedHash
-                head = ChainHead(seq: seq, hash: storedHash)
-                expectedSeq += 1
-            }
-
-            if let published {
-                let last = head?.seq ?? 0
-                if published.seq > last {
-                    let removed = published.seq == last + 1 ? "row \(published.seq) was" : "rows \(last + 1)–\(published.seq) were"
-                    return Verification(
-                        rowCount: rowCount, firstBadSeq: last + 1, problem: "\(removed) removed: the log ends before the published head \(published)",
-                        head: head)
-                }
-                if publishedHashFound != published.hash {
-                    return Verification(
-                        rowCount: rowCount, firstBadSeq: published.seq,
-                        problem: "row \(published.seq) does not match the published head \(published): the log was rewritten up to it", head: head)
-                }
-            }
-
-            if totalsZone != nil, try ReportTotals.stored(db) != totals {
-                return Verification(
-                    rowCount: rowCount, firstBadSeq: nil,
-                    problem: "the chain is intact but the report totals do not match the log; rebuild them (rebuildReportTotals)", head: head)
-            }
-            return Verification(rowCount: rowCount, head: head)
-        }
     }
 }

@@ -187,6 +187,7 @@ public struct StationStore: Sendable {
                     """)
         }
         registerScheduleMigration(&migrator)
+        registerRetentionMigration(&migrator)
         return migrator
     }
 }

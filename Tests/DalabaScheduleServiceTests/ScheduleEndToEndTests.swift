@@ -1,3 +1,4 @@
+import DalabaAudio
 import DalabaCore
 import DalabaStore
 import DalabaTestSupport
@@ -8,131 +9,129 @@ import Testing
     import FoundationNetworking
 #endif
 
-/// A real `dalabad` on the paced virtual card plays a scheduled slot at its time, measured on the capture.
+/// Schedules end to end, without waiting on the wall clock.
 ///
-/// How capture frames are tied to the wall clock: the capture holds only frames handed to the device, so an idle device leaves
-/// no trace of time passing. A routine item (440 Hz) is therefore queued three seconds before the slot and keeps the device
-/// busy; the slot's policy item (its chime at 1000 Hz, then 1500 Hz) preempts it. From the routine item's first frame on, the
-/// player hands frames at the device's pace, one buffer ahead of what the card has consumed, so the chime's onset frame `f`
-/// in the capture happened at `startedAt(routine) + (f − buffer) / rate` on the wall clock, with `startedAt` from the airtime
-/// log. That instant, and the log's own `startedAt` of the slot's play, must both lie within one period of the slot time.
+/// Schedules have minute resolution, so a test on the real clock would wait for the next whole minute and then measure
+/// against it on a loaded machine. Instead:
+/// * on the paced virtual card, the station and the schedule service run on a clock the test moves (the daemon's parts, in
+///   an exit test's process so the device's environment can be its own), and the slot's cut-in is measured in capture
+///   frames from the frame on air when the clock reached the slot;
+/// * a real `dalabad` plays a slot of its schedule file at start, late within grace, because its state says it was down
+///   when the slot came (as after a power cut): the process wiring, with no clock to wait for.
 @Suite(.serialized) struct ScheduleEndToEndTests {
     static let candidates: [Double] = [440, 1000, 1500]
 
-    @Test func aSlotAFewSecondsAheadPlaysOnTheCaptureAtItsTime() async throws {
-        try await PacedDevice.with { paced in try await slotPlaysAtItsTime(on: paced) }
+    @Test(.timeLimit(.minutes(2))) func aSlotCutsInOnTheCaptureWithinOnePeriodOfItsTime() async throws {
+        try await PacedDevice.with { paced in
+            let environment = paced.environment
+            await #expect(processExitsWith: .success) { [environment = environment as [String: String]] in
+                PacedDevice.useInExitTest(environment)
+                try await Self.slotCutsIn()
+            }
+        }
     }
 
-    func slotPlaysAtItsTime(on paced: PacedDevice) async throws {
-        let dir = try Processes.temporaryDirectory("schedule-e2e")
-        let audio = dir.appendingPathComponent("Audio")
-        let schedules = dir.appendingPathComponent("Schedules")
-        let state = dir.appendingPathComponent("state")
-        for folder in [audio, schedules, state] { try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true) }
-        try writeTone(audio.appendingPathComponent("keep.wav").path, frequency: 440, seconds: 20)
-        try writeTone(audio.appendingPathComponent("chime.wav").path, frequency: 1000, seconds: 0.3)
-        try writeTone(audio.appendingPathComponent("slot.wav").path, frequency: 1500, seconds: 1)
-        let capturePath = dir.appendingPathComponent("paced.raw").path
-        let port = Int.random(in: 20_000..<40_000)
-        let token = "schedule-e2e-token-\(UUID().uuidString.prefix(8))"
-        let config = dir.appendingPathComponent("dalaba.toml")
-        try """
-        [device]
-        name = "\(paced.pcm(capturingTo: capturePath))"
-        # 20 ms periods: the test runs beside every other suite, and ±1 period must hold on a loaded machine too.
-        period = 960
-        buffer = 2880
-        [station]
-        state-directory = "\(state.path)"
-        audio-directory = "\(audio.path)"
-        schedules-directory = "\(schedules.path)"
-        [http]
-        listen = "127.0.0.1:\(port)"
-        [[tokens]]
-        name = "test"
-        token = "\(token)"
-        role = "admin"
-        """.write(to: config, atomically: true, encoding: .utf8)
+    /// A routine programme (440 Hz) is on air when the clock reaches a policy slot (chime 1000 Hz, then 1500 Hz), which
+    /// preempts it; the routine one resumes after.
+    static func slotCutsIn() async throws {
+        let rig = try StationRig(name: "schedule-cut-in", start: cst(2026, 3, 2, 7, 58, 30))
+        let capturePath = rig.directory.appendingPathComponent("paced.raw").path
+        // 20 ms periods, as the daemon's tests run them beside every other suite.
+        rig.configuration.output = OutputFormat(device: PacedDevice.pcm(capturingTo: capturePath), periodFrames: 960, bufferFrames: 2_880)
+        try rig.tone("keep.wav", frequency: 440, seconds: 20)
+        try rig.tone("chime.wav", frequency: 1000, seconds: 0.3)
+        try rig.tone("slot.wav", frequency: 1500, seconds: 1)
+        try rig.schedule(
+            """
+            programmes:
+              - name: keep
+                kind: routine
+                audio: keep.wav
+                times: ['07:59']
+                days: daily
+              - name: e2e-notice
+                title: 端到端测试通知
+                kind: policy
+                audio: slot.wav
+                times: ['08:00']
+                days: daily
+            """)
+        try rig.start()
+        await rig.service.reload(reason: "start")
+        #expect(await rig.service.nextWake == cst(2026, 3, 2, 7, 59))
+        await rig.tick(at: cst(2026, 3, 2, 7, 59))
+        try await waitFor { (await rig.station.status().nowPlaying?.position ?? 0) >= 1 }
+        let before = try #require(await rig.station.status().nowPlaying)
+        #expect(before.item.id.hasPrefix("sched:keep:"), "\(before.item.id)")
+        // Frames handed to the device when the clock reaches the slot; the capture holds every frame handed.
+        let handedAtSlot = Int(before.position * 48_000)
+        await rig.tick(at: cst(2026, 3, 2, 8, 0))
+        try await waitFor(timeout: 30) {
+            let status = await rig.station.status()
+            return status.queue.isEmpty && status.nowPlaying == nil
+        }
+        await rig.stop()
 
-        // Schedules have minute resolution: the slot is the next whole minute at least eight seconds away.
-        let now = Date().timeIntervalSince1970
-        var slotSeconds = (now / 60).rounded(.up) * 60
-        if slotSeconds - now < 8 { slotSeconds += 60 }
-        let slot = Date(timeIntervalSince1970: slotSeconds)
-        let local = Self.shanghai(slot)
-        try """
-        programmes:
-          - name: e2e-notice
-            title: 端到端测试通知
-            kind: policy
-            audio: slot.wav
-            times: ['\(local)']
-            days: daily
-        """.write(to: schedules.appendingPathComponent("e2e.yaml"), atomically: true, encoding: .utf8)
-
-        let logPath = dir.appendingPathComponent("dalabad.log").path
-        FileManager.default.createFile(atPath: logPath, contents: nil)
-        let daemon = Process()
-        daemon.executableURL = URL(fileURLWithPath: Processes.resolve("dalabad"))
-        daemon.arguments = ["--config", config.path]
-        daemon.environment = ProcessInfo.processInfo.environment.merging(paced.environment) { $1 }
-        daemon.standardError = FileHandle(forWritingAtPath: logPath)
-        daemon.standardOutput = FileHandle.nullDevice
-        try daemon.run()
-        defer { if daemon.isRunning { daemon.terminate() } }
-
-        let server = ["--server", "http://127.0.0.1:\(port)", "--token", token]
-        try await waitFor(timeout: 15) { try Processes.run("dalaba", ["status"] + server).status == 0 }
-        let schedule = try Processes.run("dalaba", ["status", "--format", "json"] + server)
-        #expect(
-            schedule.stdout.contains("\"scheduleProblems\" : [\n\n  ]") || schedule.stdout.contains("\"scheduleProblems\":[]"), "\(schedule.stdout)")
-
-        try await Self.sleep(until: slot.addingTimeInterval(-3))
-        let keep = try Processes.run("dalaba", ["queue", "keep.wav", "--kind", "routine", "--id", "keep"] + server)
-        #expect(keep.status == 0, "\(keep.stderr)")
-        try await Self.sleep(until: slot.addingTimeInterval(2.5))
-        daemon.terminate()
-        try await waitFor(timeout: 10) { !daemon.isRunning }
-        #expect(daemon.terminationStatus == 0)
-        let daemonLog = try String(contentsOfFile: logPath, encoding: .utf8)
-
-        let store = try StationStore.open(path: state.appendingPathComponent("station.sqlite").path)
-        let rows = try store.log(LogQuery(order: .oldestFirst)).map(\.record)
-        let routine = try #require(rows.first { $0.announcementID == "keep" }, "\(rows)")
-        let played = try #require(rows.first { $0.announcementID.hasPrefix("sched:e2e-notice:") }, "\(rows)\n\(daemonLog)")
-        #expect(played.outcome == .completed && played.scheduledAt == slot)
-        let routineStart = try #require(routine.startedAt)
-        let slotStart = try #require(played.startedAt)
+        let rows = try rig.log()
+        let routine = try #require(rows.first { $0.announcementID.hasPrefix("sched:keep:") }, "\(rows)")
+        let played = try #require(rows.first { $0.announcementID.hasPrefix("sched:e2e-notice:") }, "\(rows)")
+        #expect(played.outcome == .completed && played.scheduledAt == cst(2026, 3, 2, 8, 0))
+        #expect(played.frames == 48_000, "the slot played whole: \(played.frames)")
 
         let capture = try Capture(path: capturePath, channels: 2, rate: 48_000)
         // A single 10 ms block that straddles a switch holds both neighbours and reads as no tone; longer silence still shows.
-        let runs = capture.runs(candidates: Self.candidates).filter { $0.frames >= 480 && ($0.tone != nil || $0.frames > 480) }
+        let runs = capture.runs(candidates: candidates).filter { $0.frames >= 480 && ($0.tone != nil || $0.frames > 480) }
         #expect(runs.map(\.tone) == [440, 1000, 1500, 440], "\(runs)")
-        let routineOnset = try #require(capture.onset(of: 440, candidates: Self.candidates, resolution: 24))
-        let chimeOnset = try #require(capture.onset(of: 1000, candidates: Self.candidates, from: routineOnset, resolution: 24))
+        let chimeOnset = try #require(capture.onset(of: 1000, candidates: candidates, resolution: 24))
         // To a millisecond: the onset finder needs a few frames of pure tone, and a switch block mixes both neighbours.
-        #expect(abs(chimeOnset - routineOnset - Int(routine.frames)) <= 48, "the capture and the log agree on where the routine item stopped")
+        #expect(abs(chimeOnset - Int(routine.frames)) <= 48, "the capture and the log agree on where the routine item stopped")
+        let period = 960
+        print("schedule cut-in: the chime begins \(chimeOnset - handedAtSlot) frames after the frame on air at the slot (period \(period))")
+        #expect(chimeOnset - handedAtSlot <= period, "chime at frame \(chimeOnset), \(handedAtSlot) handed when the clock reached the slot")
+        #expect(chimeOnset >= handedAtSlot, "nothing of the slot before its time")
+    }
 
-        let rate = 48_000.0
-        let period = Double(Self.deviceSetting("period", daemonLog) ?? 960) / rate
-        let buffer = Self.deviceSetting("buffer", daemonLog) ?? 2_880
-        let heardAt = routineStart.addingTimeInterval((Double(chimeOnset - routineOnset) - Double(buffer)) / rate)
-        let captureLateness = heardAt.timeIntervalSince(slot)
-        let logLateness = slotStart.timeIntervalSince(slot)
-        print(
-            String(
-                format: "schedule e2e: slot %@, on the capture %+.1f ms, in the log %+.1f ms (period %.1f ms, buffer %d frames)",
-                "\(slot)", captureLateness * 1000, logLateness * 1000, period * 1000, buffer))
-        #expect(abs(captureLateness) <= period, "capture: \(captureLateness * 1000) ms after the slot")
-        #expect(logLateness >= 0 && logLateness <= period, "log: \(logLateness * 1000) ms after the slot")
-        #expect(daemonLog.contains("schedule slot queued"))
+    @Test func aSlotMissedWhileTheDaemonWasDownIsPlayedLateAtStart() async throws {
+        let daemon = try DaemonHarness(name: "schedule-late")
+        try FileManager.default.createDirectory(at: daemon.schedulesDirectory, withIntermediateDirectories: true)
+        try daemon.tone("slot.wav", frequency: 1500, seconds: 0.5)
+        // The slot is this minute, already begun; the store says the schedule ran until 90 s ago, then the daemon went down.
+        let now = Date()
+        let slot = Date(timeIntervalSince1970: (now.timeIntervalSince1970 / 60).rounded(.down) * 60)
+        try """
+        programmes:
+          - name: late-notice
+            title: 补播通知
+            kind: policy
+            audio: slot.wav
+            times: ['\(Self.shanghai(slot))']
+            days: daily
+        """.write(to: daemon.schedulesDirectory.appendingPathComponent("late.yaml"), atomically: true, encoding: .utf8)
+        let databasePath = daemon.stateDirectory.appendingPathComponent("station.sqlite").path
+        try StationStore.open(path: databasePath).markScheduleHandled(through: now.addingTimeInterval(-90))
+
+        try await daemon.start()
+        defer { daemon.stop() }
+        let deadline = Date().addingTimeInterval(20)
+        while Date() < deadline {
+            let (_, page) = try await daemon.request("GET", "/v1/log", role: "official")
+            let total = (try? JSONSerialization.jsonObject(with: page) as? [String: Any])?["total"] as? Int
+            if total == 1, DaemonHarness.isIdle(try await daemon.status()) { break }
+            try await Task.sleep(for: .milliseconds(50))
+        }
+        #expect(daemon.stop() == 0)
+        let rows = try StationStore.open(path: databasePath).log(LogQuery(order: .oldestFirst)).map(\.record)
+        #expect(rows.count == 1, "\(rows)")
+        let played = try #require(rows.first)
+        #expect(played.announcementID.hasPrefix("sched:late-notice:") && played.scheduledAt == slot, "\(played)")
+        #expect(played.outcome == .completed && played.frames == 24_000, "\(played)")
+        #expect(daemon.log.contains("schedule slot queued"), "\(daemon.log)")
     }
 
     @Test func sighupReloadsWithoutStoppingAndTheAPIListsTheNextSlots() async throws {
-        let dir = try Processes.temporaryDirectory("schedule-sighup")
-        let audio = dir.appendingPathComponent("Audio")
-        let schedules = dir.appendingPathComponent("Schedules")
-        for folder in [audio, schedules] { try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true) }
+        let daemon = try DaemonHarness(name: "schedule-sighup")
+        let audio = daemon.audioDirectory
+        try FileManager.default.createDirectory(at: daemon.schedulesDirectory, withIntermediateDirectories: true)
         // The file names audio that is not there yet. Adding it later changes nothing the file watch looks at, so only a
         // SIGHUP can make the daemon read the schedule again.
         try """
@@ -143,40 +142,16 @@ import Testing
             audio: music.wav
             times: ['03:00', '03:30']
             days: daily
-        """.write(to: schedules.appendingPathComponent("night.yaml"), atomically: true, encoding: .utf8)
-        let port = Int.random(in: 20_000..<40_000)
-        let token = "schedule-hup-token-\(UUID().uuidString.prefix(8))"
-        let config = dir.appendingPathComponent("dalaba.toml")
-        try """
-        [device]
-        name = "null"
-        [station]
-        state-directory = "\(dir.appendingPathComponent("state").path)"
-        audio-directory = "\(audio.path)"
-        schedules-directory = "\(schedules.path)"
-        [http]
-        listen = "127.0.0.1:\(port)"
-        [[tokens]]
-        name = "test"
-        token = "\(token)"
-        role = "admin"
-        """.write(to: config, atomically: true, encoding: .utf8)
-        let daemon = Process()
-        daemon.executableURL = URL(fileURLWithPath: Processes.resolve("dalabad"))
-        daemon.arguments = ["--config", config.path]
-        daemon.standardError = FileHandle.nullDevice
-        daemon.standardOutput = FileHandle.nullDevice
-        try daemon.run()
-        defer { if daemon.isRunning { daemon.terminate() } }
+        """.write(to: daemon.schedulesDirectory.appendingPathComponent("night.yaml"), atomically: true, encoding: .utf8)
+        try await daemon.start()
+        defer { daemon.stop() }
 
-        let server = ["--server", "http://127.0.0.1:\(port)", "--token", token, "--format", "json"]
         func problems() throws -> [String] {
-            let result = try Processes.run("dalaba", ["status"] + server)
+            let result = try daemon.dalaba(["status", "--format", "json"], role: "admin", timeout: 20)
             guard result.status == 0 else { return ["status failed: \(result.stderr)"] }
             struct Status: Decodable { var scheduleProblems: [String] }
             return try JSONDecoder().decode(Status.self, from: Data(result.stdout.utf8)).scheduleProblems
         }
-        try await waitFor(timeout: 15) { try Processes.run("dalaba", ["status"] + server).status == 0 }
         let before = try problems()
         #expect(
             before.count == 1 && before.first?.hasSuffix("night.yaml:5: audio: 'music.wav' (\(audio.path)/music.wav) does not exist") == true,
@@ -185,14 +160,12 @@ import Testing
         try writeTone(audio.appendingPathComponent("music.wav").path, frequency: 440, seconds: 0.1)
         try await Task.sleep(for: .seconds(1.5))
         #expect(try problems().count == 1, "the file watch alone does not see new audio")
-        kill(daemon.processIdentifier, SIGHUP)
+        daemon.signal(SIGHUP)
         try await waitFor(timeout: 5) { try problems().isEmpty }
         #expect(daemon.isRunning, "SIGHUP reloads; it does not end the daemon")
 
-        var request = URLRequest(url: URL(string: "http://127.0.0.1:\(port)/v1/schedule/next?count=3")!)
-        request.setValue("Bearer \(token)", forHTTPHeaderField: "Authorization")
-        let (data, response) = try await URLSession.shared.data(for: request)
-        #expect((response as? HTTPURLResponse)?.statusCode == 200)
+        let (status, data) = try await daemon.request("GET", "/v1/schedule/next?count=3", role: "admin")
+        #expect(status == 200)
         struct Listed: Decodable {
             var programme: String
             var localTime: String
@@ -202,13 +175,8 @@ import Testing
         #expect(listed.count == 3 && listed.allSatisfy { $0.programme == "night-music" }, "\(String(decoding: data, as: UTF8.self))")
         #expect(Set(listed.map(\.rule)) == ["daily at 03:00", "daily at 03:30"])
         #expect(listed.allSatisfy { $0.localTime.contains(" 03:00 ") || $0.localTime.contains(" 03:30 ") })
-        var bad = request
-        bad.url = URL(string: "http://127.0.0.1:\(port)/v1/schedule/next?count=0")!
-        #expect((try await URLSession.shared.data(for: bad).1 as? HTTPURLResponse)?.statusCode == 400)
-
-        daemon.terminate()
-        try await waitFor(timeout: 10) { !daemon.isRunning }
-        #expect(daemon.terminationStatus == 0)
+        #expect(try await daemon.request("GET", "/v1/schedule/next?count=0", role: "admin").0 == 400)
+        #expect(daemon.stop() == 0)
     }
 
     /// `HH:MM` of an instant in China Standard Time, the schedule's default zone.
@@ -218,18 +186,5 @@ import Testing
         formatter.timeZone = TimeZone(identifier: "Asia/Shanghai")
         formatter.dateFormat = "HH:mm"
         return formatter.string(from: date)
-    }
-
-    static func sleep(until instant: Date) async throws {
-        let delay = instant.timeIntervalSinceNow
-        if delay > 0 { try await Task.sleep(for: .milliseconds(Int(delay * 1000))) }
-    }
-
-    /// The period or buffer the device was really opened with, from the player's "device open" log line.
-    static func deviceSetting(_ key: String, _ log: String) -> Int? {
-        guard let line = log.split(separator: "\n").first(where: { $0.contains("device open") }),
-            let range = line.range(of: " \(key)=") ?? line.range(of: "\(key)=")
-        else { return nil }
-        return Int(line[range.upperBound...].prefix { $0.isNumber })
     }
 }

@@ -92,18 +92,21 @@ private let villageDay = """
         #expect(late.scheduledAt == cst(2026, 3, 2, 8, 55))
     }
 
-    @Test("a reload while a slot plays leaves the play alone and does not queue the slot again")
+    @Test("a reload while a slot plays leaves the play alone and does not queue the slot again", .timeLimit(.minutes(2)))
     func reloadMidPlay() async throws {
-        // The player runs in this process, so the device's environment is this process's while the test holds the device.
+        // The player runs in-process and finds the device through the environment: an exit test's child may set its own.
         try await PacedDevice.with { paced in
-            paced.useInThisProcess()
-            try await reloadMidPlay(on: paced)
+            let environment = paced.environment
+            await #expect(processExitsWith: .success) { [environment = environment as [String: String]] in
+                PacedDevice.useInExitTest(environment)
+                try await Self.reloadMidPlay()
+            }
         }
     }
 
-    func reloadMidPlay(on paced: PacedDevice) async throws {
+    static func reloadMidPlay() async throws {
         let start = cst(2026, 3, 2, 7, 59)
-        let rig = try StationRig(name: "reload", start: start, device: paced.pcm(capturingTo: NSTemporaryDirectory() + "reload-\(UUID()).raw"))
+        let rig = try StationRig(name: "reload", start: start, device: PacedDevice.pcm(capturingTo: NSTemporaryDirectory() + "reload-\(UUID()).raw"))
         try rig.tone("news.wav", frequency: 440)
         try rig.tone("notice.wav", frequency: 660, seconds: 3)
         try rig.schedule(villageDay)
@@ -280,7 +283,7 @@ private let villageDay = """
         await rig.stop()
     }
 
-    private func waitForPlay(_ rig: StationRig, id: String) async throws -> String {
+    private static func waitForPlay(_ rig: StationRig, id: String) async throws -> String {
         try await waitFor { await rig.station.status().nowPlaying?.startedAt != nil }
         return try #require(await rig.station.status().nowPlaying?.item.id)
     }

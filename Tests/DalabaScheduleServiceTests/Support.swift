@@ -100,11 +100,18 @@ final class StationRig: @unchecked Sendable {
         }
     }
 
-    /// Stops the station as a graceful shutdown does.
+    /// Stops the station as a graceful shutdown does; the station ends its player thread on the way out.
     func stop() async {
         stopRequested?.finish()
         await running?.value
         running = nil
+        player?.shutdown()
+    }
+
+    /// A test that failed before `stop()` still ends the station and its player thread.
+    deinit {
+        stopRequested?.finish()
+        player?.shutdown()
     }
 
     /// Sets the clock and lets the schedule handle what is due, as the daemon's timer does at a wake-up.

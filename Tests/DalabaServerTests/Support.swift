@@ -97,6 +97,8 @@ func makeApplication(source: (any AirtimeLogSource)? = nil) throws -> some Appli
     let store = try StationStore.inMemory(timeZone: shanghai)
     let player = Player(format: configuration.output, logger: Logger(label: "test.player"))
     let station = try Station(configuration: configuration, store: store, player: player, metrics: StationMetrics(), logger: Logger(label: "test"))
+    // The station never runs here, so nothing would ever end the player's thread: end it now (status still reads its health).
+    player.shutdown()
     return buildApplication(
         station: station, configuration: configuration, metrics: StationMetrics(), store: try source ?? PreparedLog.store(),
         logger: Logger(label: "test.http"))

@@ -5,7 +5,8 @@ import Testing
 
 @testable import DalabaStore
 
-/// Retention removes the oldest rows as a prefix of the chain and keeps its anchor, so verification still holds.
+/// Retention removes the oldest rows as a prefix of the chain and records its anchor in the chain, so verification still holds
+/// (forgery and published heads: `RetentionAnchorTests`).
 @Suite struct RetentionTests {
     @Test func pruningKeepsTheChainVerifiableAndTheTotalsConsistent() throws {
         let (store, queue) = try makeStore()
@@ -19,7 +20,8 @@ import Testing
         #expect(remaining.first?.seq == Int64(removed + 1))
         let verification = try store.verify()
         #expect(verification.isIntact, "\(verification.problem ?? "")")
-        #expect(verification.rowCount == remaining.count)
+        #expect(verification.rowCount == remaining.count + 1, "the kept rows and the retention record")
+        #expect(verification.anchor?.firstKeptSeq == remaining.first?.seq)
         let report = try store.report(ReportQuery(by: .kind))
         #expect(report.total.realCount + report.total.drillCount <= remaining.count)
 

@@ -7,9 +7,14 @@ import FoundationNetworking
 
 /// A real `dalabad` process in a directory of its own: audio, configuration, state, and (optionally) the paced
 /// capture device. Tests drive it with the real `dalaba` tool or plain HTTP.
+///
+/// The daemon binds port 0, so the system gives it a free port, and the harness reads the bound address back from
+/// `<state-directory>/listen`, which dalabad writes once it listens: no two tests can collide on a port. Every wait on the
+/// daemon is bounded and fails with its log.
 public final class DaemonHarness: @unchecked Sendable {
     public let directory: URL
-    public let port: Int
+    /// The port the running daemon listens on; 0 before `start()` and new at each start.
+    public private(set) var port = 0
     public var device: String
     public let tokens: [String: String] = [
         "operator": "operator-token-0123456789", "official": "official-token-0123456789", "admin": "admin-token-0123456789abc",
@@ -19,13 +24,16 @@ public final class DaemonHarness: @unchecked Sendable {
     public var stationConfiguration = ""
     /// Extra keys for the [device] table.
     public var deviceConfiguration = ""
+    /// Laid over this process's environment for the daemon only (the paced device's, for one).
     public var environment: [String: String] = [:]
+    /// How long `start()` waits for the daemon to listen, and `stop()` for it to exit on SIGTERM.
+    public var startTimeout: Double = 30
+    public var stopTimeout: Double = 20
     private var process: Process?
     private var logHandle: FileHandle?
 
     public init(name: String, device: String = "null") throws {
         directory = try Processes.temporaryDirectory(name)
-        port = 20_000 + Int.random(in: 0..<20_000)
         self.device = device
         try FileManager.default.createDirectory(at: audioDirectory, withIntermediateDirectories: true)
         for signal in ["chime.wav", "attention.wav"] {
@@ -38,6 +46,11 @@ public final class DaemonHarness: @unchecked Sendable {
     public var stateDirectory: URL { directory.appendingPathComponent("state") }
     public var server: String { "http://127.0.0.1:\(port)" }
     public var logPath: String { directory.appendingPathComponent("dalabad.log").path }
+    public var schedulesDirectory: URL { directory.appendingPathComponent("schedules") }
+    /// Where dalabad writes the address it listens on.
+    public var listenFile: String { stateDirectory.appendingPathComponent("listen").path }
+    /// What the daemon has logged so far.
+    public var log: String { (try? String(contentsOfFile: logPath, encoding: .utf8)) ?? "" }
 
     /// Writes a tone into the audio directory and returns its name there.
     @discardableResult
@@ -59,11 +72,8 @@ public final class DaemonHarness: @unchecked Sendable {
         [station]
         state-directory = "\(stateDirectory.path)"
         audio-directory = "\(audioDirectory.path)"
-        schedules-directory = "\(directory.appendingPathComponent("schedules").path)"
+        schedules-directory = "\(schedulesDirectory.path)"
         \(stationConfiguration)
-
-        [http]
-        listen = "127.0.0.1:\(port)"
 
         [[tokens]]
         name = "op-wang"
@@ -84,7 +94,8 @@ public final class DaemonHarness: @unchecked Sendable {
         """
     }
 
-    /// Starts `dalabad` and waits until its API answers.
+    /// Starts `dalabad` on port 0 and waits, at most `startTimeout` seconds, until it has reported its address and its API
+    /// answers there.
     public func start() async throws {
         let configPath = directory.appendingPathComponent("dalaba.toml").path
         try configuration.write(toFile: configPath, atomically: true, encoding: .utf8)
@@ -93,28 +104,44 @@ public final class DaemonHarness: @unchecked Sendable {
         log.seekToEndOfFile()
         let process = Process()
         process.executableURL = URL(fileURLWithPath: Processes.resolve("dalabad"))
-        process.arguments = ["--config", configPath]
-        process.environment = ProcessInfo.processInfo.environment.merging(environment) { $1 }
+        // Port 0 on the command line: the configuration file's `http.listen` takes only real ports.
+        process.arguments = ["--config", configPath, "--listen", "127.0.0.1:0"]
+        process.environment = Processes.childEnvironment(environment)
         process.currentDirectoryURL = directory
         process.standardOutput = log
         process.standardError = log
+        // An address left by an earlier run of this directory is not this run's.
+        try? FileManager.default.removeItem(atPath: listenFile)
+        port = 0
         try process.run()
         self.process = process
         logHandle = log
-        for _ in 0..<200 {
-            if let (status, _) = try? await request("GET", "/v1/status", role: "admin"), status == 200 { return }
-            guard process.isRunning else { break }
-            try await Task.sleep(for: .milliseconds(50))
+        let deadline = Date().addingTimeInterval(startTimeout)
+        while Date() < deadline, process.isRunning {
+            if port == 0, let text = try? String(contentsOfFile: listenFile, encoding: .utf8),
+                let colon = text.lastIndex(of: ":"), let bound = Int(text[text.index(after: colon)...].trimmingCharacters(in: .whitespacesAndNewlines)),
+                bound > 0
+            {
+                port = bound
+            }
+            if port != 0, let (status, _) = try? await request("GET", "/v1/status", role: "admin", timeout: 5), status == 200 { return }
+            try await Task.sleep(for: .milliseconds(20))
         }
-        throw HarnessError.didNotStart((try? String(contentsOfFile: logPath, encoding: .utf8)) ?? "")
+        let running = process.isRunning
+        kill()
+        throw HarnessError.didNotStart(
+            (running ? "no answer within \(startTimeout) s (listen file: \(port == 0 ? "absent" : "port \(port)"))\n" : "it exited\n") + self.log)
     }
 
-    /// Sends SIGTERM and returns the exit status.
+    /// Sends SIGTERM and returns the exit status; after `stopTimeout` seconds it kills the daemon and returns -1.
     @discardableResult
     public func stop() -> Int32 {
         guard let process, process.isRunning else { return process?.terminationStatus ?? 0 }
         process.terminate()
-        process.waitUntilExit()
+        guard Processes.wait(for: process, timeout: stopTimeout) else {
+            kill()
+            return -1
+        }
         return process.terminationStatus
     }
 
@@ -122,28 +149,35 @@ public final class DaemonHarness: @unchecked Sendable {
     public func kill() {
         guard let process, process.isRunning else { return }
         Foundation.kill(process.processIdentifier, SIGKILL)
-        process.waitUntilExit()
+        _ = Processes.wait(for: process, timeout: 10)
     }
 
     public var isRunning: Bool { process?.isRunning ?? false }
+
+    /// Sends `signal` (SIGHUP to reload, say) to the running daemon.
+    public func signal(_ signal: Int32) {
+        guard let process, process.isRunning else { return }
+        Foundation.kill(process.processIdentifier, signal)
+    }
 
     deinit {
         kill()
     }
 
-    /// Runs the real `dalaba` tool against this daemon with `role`'s token.
-    public func dalaba(_ arguments: [String], role: String = "operator") throws -> Processes.Result {
-        try Processes.run("dalaba", arguments + ["--server", server, "--token", tokens[role] ?? role])
+    /// Runs the real `dalaba` tool against this daemon with `role`'s token, for at most `timeout` seconds.
+    public func dalaba(_ arguments: [String], role: String = "operator", timeout: Double = 60) throws -> Processes.Result {
+        try Processes.run("dalaba", arguments + ["--server", server, "--token", tokens[role] ?? role], timeout: timeout)
     }
 
     /// One HTTP request; `role` picks a configured token, any other string is sent as the token itself, nil sends none.
     public func request(
-        _ method: String, _ path: String, role: String? = nil, body: Data? = nil, contentType: String = "application/json"
+        _ method: String, _ path: String, role: String? = nil, body: Data? = nil, contentType: String = "application/json",
+        timeout: Double = 10
     ) async throws -> (Int, Data) {
         var request = URLRequest(url: URL(string: server + path)!)
         request.httpMethod = method
         request.httpBody = body
-        request.timeoutInterval = 10
+        request.timeoutInterval = timeout
         if body != nil { request.setValue(contentType, forHTTPHeaderField: "Content-Type") }
         if let role { request.setValue("Bearer \(tokens[role] ?? role)", forHTTPHeaderField: "Authorization") }
         let (data, response) = try await URLSession.shared.data(for: request)

@@ -1,6 +1,10 @@
 import Foundation
+import Synchronization
 
 /// Real processes for end-to-end tests: the built executables, jackd, sox, aplay.
+///
+/// Tests run in parallel in one process, so nothing here touches this process's environment: a child gets its environment
+/// as an explicit argument, and every wait on a child is bounded in time.
 public enum Processes {
     /// The directory holding the built `dalaba` and `dalabad` (beside the test bundle), or `DALABA_BIN_DIR`.
     public static var binDirectory: URL {
@@ -24,24 +28,88 @@ public enum Processes {
         public var stderr: String
     }
 
-    /// Runs `executable` to completion; `environment` is added to this process's environment.
+    /// Runs `executable` to completion, reading its stdout and stderr at the same time (a child that fills one pipe while
+    /// the other is being read would otherwise block for ever). `environment` is added to this process's environment for the
+    /// child only. After `timeout` seconds the child is killed and `ProcessError.timedOut` names it with what it printed.
     @discardableResult
-    public static func run(_ executable: String, _ arguments: [String], environment: [String: String] = [:]) throws -> Result {
+    public static func run(
+        _ executable: String, _ arguments: [String], environment: [String: String] = [:], timeout: Double = 60
+    ) throws -> Result {
         let process = Process()
         process.executableURL = URL(fileURLWithPath: resolve(executable))
         process.arguments = arguments
-        process.environment = ProcessInfo.processInfo.environment.merging(environment) { $1 }
+        process.environment = childEnvironment(environment)
         let out = Pipe()
         let err = Pipe()
         process.standardOutput = out
         process.standardError = err
         try process.run()
-        let outData = out.fileHandleForReading.readDataToEndOfFile()
-        let errData = err.fileHandleForReading.readDataToEndOfFile()
+        // The parent's copies of the write ends must go, or the readers never see end of file.
+        try? out.fileHandleForWriting.close()
+        try? err.fileHandleForWriting.close()
+        let outData = Collected()
+        let errData = Collected()
+        let readers = DispatchGroup()
+        for (pipe, collected) in [(out, outData), (err, errData)] {
+            readers.enter()
+            let handle = pipe.fileHandleForReading
+            DispatchQueue.global().async {
+                collected.append(handle.readDataToEndOfFile())
+                readers.leave()
+            }
+        }
+        let exited = wait(for: process, timeout: timeout)
+        if !exited {
+            kill(process.processIdentifier, SIGKILL)
+            _ = wait(for: process, timeout: 5)
+        }
+        // A grandchild holding a pipe open (a daemon the child started) must not hang the test either.
+        let drained = readers.wait(timeout: .now() + (exited ? 10 : 2)) == .success
+        let result = Result(
+            status: process.isRunning ? -1 : process.terminationStatus, stdout: String(decoding: outData.data, as: UTF8.self),
+            stderr: String(decoding: errData.data, as: UTF8.self))
+        if !exited { throw ProcessError.timedOut("\(executable) \(arguments.joined(separator: " "))", seconds: timeout, output: result) }
+        if !drained { throw ProcessError.timedOut("the output of \(executable) \(arguments.joined(separator: " "))", seconds: 10, output: result) }
+        return result
+    }
+
+    /// This process's environment with `extra` laid over it: what a child should get.
+    public static func childEnvironment(_ extra: [String: String]) -> [String: String] {
+        ProcessInfo.processInfo.environment.merging(extra) { $1 }
+    }
+
+    /// Waits at most `timeout` seconds for `process` to exit; true when it did.
+    public static func wait(for process: Process, timeout: Double) -> Bool {
+        let deadline = Date().addingTimeInterval(timeout)
+        while process.isRunning {
+            if Date() >= deadline { return false }
+            usleep(5_000)
+        }
+        // isRunning turns false when the child is reaped; waitUntilExit then returns at once and settles terminationStatus.
         process.waitUntilExit()
-        return Result(
-            status: process.terminationStatus, stdout: String(decoding: outData, as: UTF8.self),
-            stderr: String(decoding: errData, as: UTF8.self))
+        return true
+    }
+
+    /// Waits at most `timeout` seconds for `process` to exit, without holding a thread of the cooperative pool.
+    public static func wait(for process: Process, timeout: Double) async -> Bool {
+        let deadline = Date().addingTimeInterval(timeout)
+        while process.isRunning {
+            if Date() >= deadline { return false }
+            try? await Task.sleep(for: .milliseconds(5))
+        }
+        process.waitUntilExit()
+        return true
+    }
+
+    /// SIGTERM, then SIGKILL if `process` has not exited after `grace` seconds. Returns whether it exited on SIGTERM.
+    @discardableResult
+    public static func terminate(_ process: Process, grace: Double = 10) -> Bool {
+        guard process.isRunning else { return true }
+        process.terminate()
+        if wait(for: process, timeout: grace) { return true }
+        kill(process.processIdentifier, SIGKILL)
+        _ = wait(for: process, timeout: 5)
+        return false
     }
 
     /// `dalaba` or a tool on PATH, as an absolute path.
@@ -60,5 +128,23 @@ public enum Processes {
         let url = FileManager.default.temporaryDirectory.appendingPathComponent("dalaba-\(name)-\(UUID().uuidString.prefix(8))")
         try FileManager.default.createDirectory(at: url, withIntermediateDirectories: true)
         return url
+    }
+
+    /// Bytes read from one pipe by its own thread.
+    private final class Collected: Sendable {
+        private let bytes = Mutex(Data())
+        func append(_ data: Data) { bytes.withLock { $0.append(data) } }
+        var data: Data { bytes.withLock { $0 } }
+    }
+}
+
+public enum ProcessError: Error, CustomStringConvertible {
+    case timedOut(String, seconds: Double, output: Processes.Result)
+
+    public var description: String {
+        switch self {
+        case .timedOut(let what, let seconds, let output):
+            "\(what) did not finish within \(seconds) s (killed); stdout: \(output.stdout.suffix(2000)) stderr: \(output.stderr.suffix(2000))"
+        }
     }
 }

@@ -8,7 +8,8 @@
 # per target; exits non-zero if any target crashed, leaked, ran out of memory or timed out, leaving the input under
 # .build/fuzz/artifacts/NAME/ with the command that reproduces it.
 #
-# Environment: FUZZ_JOBS (targets fuzzed at once, default: the number of cores), FUZZ_FLAGS (more libFuzzer flags).
+# Environment: FUZZ_JOBS (targets fuzzed at once, default: the number of cores), FUZZ_KEEP_GOING=1 (go on after a crash
+# and list every crashing input at the end), FUZZ_FLAGS (more libFuzzer flags).
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 
@@ -84,12 +85,31 @@ fuzz() {
     local flags=(-max_total_time="$seconds" -print_final_stats=1 -rss_limit_mb=2048 -timeout=10 -detect_leaks=0
         -artifact_prefix="$artifacts/")
     [[ -f Tests/Fuzz/Dictionaries/$name.dict ]] && flags+=(-dict="Tests/Fuzz/Dictionaries/$name.dict")
+    # Keep going after a crash (in a child process per job), to collect every distinct crash of a long run.
+    [[ ${FUZZ_KEEP_GOING:-0} == 1 ]] && flags+=(-fork=1 -ignore_crashes=1 -ignore_timeouts=1 -ignore_ooms=1)
     # shellcheck disable=SC2206
     flags+=(${FUZZ_FLAGS:-})
     echo "$bin/$name ${flags[*]} $corpus" >"$scratch/logs/$name.command"
+    touch "$scratch/logs/$name.start"
     local status=0
     "$bin/$name" "${flags[@]}" "$corpus" >"$scratch/logs/$name.log" 2>&1 || status=$?
     echo "$status" >"$scratch/logs/$name.status"
+}
+
+# What an input does to the sanitized binary: the first error line and the first frame in Dalaba or a dependency.
+diagnose() {
+    local name=$1 file=$2 out
+    out=$(timeout 120 "$bin/$name" -timeout=10 -detect_leaks=0 -rss_limit_mb=2048 "$file" 2>&1) && {
+        echo "does not crash when replayed"
+        return
+    }
+    local what where
+    what=$(grep -m1 -oE 'Fatal error: .*|ERROR: (AddressSanitizer|libFuzzer): [a-zA-Z -]+( on [a-z ]+)?|ALARM: .*|out-of-memory.*' <<<"$out" || true)
+    [[ $what == *"deadly signal"* ]] && what=$(grep -m1 -oE '[A-Za-z_/.]+\.swift:[0-9]+: Fatal error: .*' <<<"$out" || echo "$what")
+    where=$(grep -E '^ +#[0-9]+ ' <<<"$out" | grep -oE "($root/(Sources|Tests/Fuzz)|$root/$scratch/checkouts)/[^ ]+:[0-9]+" | head -3 |
+        sed "s|$root/$scratch/checkouts/|checkouts/|; s|$root/||" | paste -sd' ' - || true)
+    what=$(sed 's/ *$//' <<<"$what")
+    echo "${what:-exit $?}${where:+ at $where}"
 }
 
 report() {
@@ -97,21 +117,39 @@ report() {
     status=$(cat "$scratch/logs/$name.status" 2>/dev/null || echo "no status")
     runs=$(sed -n 's/^stat::number_of_executed_units: *//p' "$log" | tail -1)
     rate=$(sed -n 's/^stat::average_exec_per_sec: *//p' "$log" | tail -1)
+    if [[ -z $runs ]]; then # fork mode prints no final stats, only "#RUNS: cov: … time: Ns …" lines
+        runs=$(grep -oE '^#[0-9]+: ' "$log" | tail -1 | tr -dc 0-9)
+        local time
+        time=$(grep -oE 'time: [0-9]+s' "$log" | tail -1 | tr -dc 0-9)
+        [[ -n $runs && ${time:-0} -gt 0 ]] && rate=$((runs / time))
+    fi
     cov=$(grep -oE 'cov: [0-9]+' "$log" | tail -1 | cut -d' ' -f2)
     ft=$(grep -oE 'ft: [0-9]+' "$log" | tail -1 | cut -d' ' -f2)
-    mapfile -t found < <(sed -n 's/.*Test unit written to //p' "$log")
+    mapfile -t found < <(find "$scratch/artifacts/$name" -type f -newer "$scratch/logs/$name.start" | sort)
     printf '%-24s executions %10s  exec/s %6s  cov %6s  ft %7s  crashes %d\n' \
         "$name" "${runs:-?}" "${rate:-?}" "${cov:-?}" "${ft:-?}" "${#found[@]}"
-    if [[ $status != 0 ]]; then
-        grep -m3 -E 'ERROR:|Fatal error|Swift runtime failure|ALARM: working on the last Unit' "$log" |
-            sed 's/^/    /' || true
-        grep -E '^ +#[0-9]+ ' "$log" | grep -v -E 'libclang_rt|compiler-rt|/fuzzer/' | head -12 | sed 's/^/    /' || true
+    if [[ $status != 0 || ${#found[@]} -gt 0 ]]; then
+        # One entry per distinct finding (the same error at the same place), with its smallest input.
+        local -A count=() smallest=()
+        local file finding
         for file in "${found[@]}"; do
-            echo "    input:     $file"
-            echo "    reproduce: $bin/$name $file"
-            echo "    replay:    swift run $name $file    (no sanitizers; keep it: cp $file Tests/Fuzz/Regressions/$name/)"
+            finding=$(diagnose "$name" "$file")
+            count[$finding]=$((${count[$finding]:-0} + 1))
+            if [[ -z ${smallest[$finding]:-} ]] || (($(stat -c %s "$file") < $(stat -c %s "${smallest[$finding]}"))); then
+                smallest[$finding]=$file
+            fi
         done
-        ((${#found[@]})) || echo "    libFuzzer exited with $status and wrote no input; see $log"
+        for finding in "${!count[@]}"; do
+            file=${smallest[$finding]}
+            echo "    finding:   $finding"
+            echo "    inputs:    ${count[$finding]}, smallest $file ($(stat -c %s "$file") bytes)"
+            echo "    reproduce: $bin/$name $file"
+        done
+        if ((${#found[@]})); then
+            echo "    keep each as a regression input: cp INPUT Tests/Fuzz/Regressions/$name/NAME (FuzzCorpusTests replays it)"
+        else
+            echo "    libFuzzer exited with $status and wrote no input"
+        fi
         echo "    log:       $log"
         return 1
     fi
