@@ -29,6 +29,7 @@ let package = Package(
         .systemLibrary(name: "CSoxr", pkgConfig: "soxr", providers: [.apt(["libsoxr-dev"])]),
         .systemLibrary(name: "CEBUR128", pkgConfig: "libebur128", providers: [.apt(["libebur128-dev"])]),
         .target(name: "CALSAShim", dependencies: ["CALSA"]),
+        .systemLibrary(name: "CXMLSec", pkgConfig: "xmlsec1-openssl", providers: [.apt(["libxmlsec1-dev"])]),
 
         // Pure core: no I/O, no C, no clock reads.
         .target(name: "DalabaCore"),
@@ -39,6 +40,8 @@ let package = Package(
 
         // CAP 1.2 alerts: parsing, validation and the broadcast policy; pure (no file or network I/O).
         .target(name: "DalabaAlerts", dependencies: ["DalabaCore", .product(name: "Crypto", package: "swift-crypto")]),
+        // Enveloped XML-DSig verification of CAP alerts: the only Swift module on xmlsec1.
+        .target(name: "DalabaXMLSignature", dependencies: ["DalabaAlerts", "CXMLSec"]),
 
         // The only Swift module that imports C: decoding, conversion, ALSA output, the player thread.
         .target(
@@ -65,7 +68,7 @@ let package = Package(
         .target(
             name: "DalabaServer",
             dependencies: [
-                "DalabaCore", "DalabaStore", "DalabaStation", "DalabaSchedule", "DalabaAlerts", "DalabaIntake",
+                "DalabaCore", "DalabaStore", "DalabaStation", "DalabaSchedule", "DalabaAlerts", "DalabaIntake", "DalabaXMLSignature",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "MultipartKit", package: "multipart-kit"),
                 .product(name: "Prometheus", package: "swift-prometheus"),
@@ -116,6 +119,7 @@ let package = Package(
         .executableTarget(name: "FuzzAnnouncementRequest", dependencies: ["DalabaIntake"], path: "Tests/Fuzz/FuzzAnnouncementRequest"),
         .executableTarget(name: "FuzzMultipart", dependencies: ["DalabaIntake"], path: "Tests/Fuzz/FuzzMultipart"),
         .testTarget(name: "DalabaAlertsTests", dependencies: ["DalabaAlerts", "DalabaCore"]),
+        .testTarget(name: "DalabaXMLSignatureTests", dependencies: ["DalabaXMLSignature", "DalabaAlerts"], resources: [.copy("Fixtures")]),
         // Malformed/ is the malformed-schedule corpus, read by path as data (by the CLI and service tests too).
         .testTarget(name: "DalabaScheduleTests", dependencies: ["DalabaSchedule", "DalabaCore"], exclude: ["Malformed"]),
         .testTarget(name: "DalabaDaemonTests", dependencies: ["DalabaTestSupport", "DalabaStation", "DalabaAudio", "DalabaCore"]),

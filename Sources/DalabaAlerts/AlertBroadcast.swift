@@ -9,6 +9,9 @@ public enum CAPDecision: Sendable, Hashable {
     case replace(ids: [String], with: AlertBroadcast)
     /// Stop and unqueue the referenced alerts, even mid-play.
     case cancel(ids: [String])
+    /// An Update that expired before it arrived: nothing is broadcast, but the alerts it replaces are stopped and
+    /// unqueued as for a cancel; `reason` says so to the sender and the log.
+    case expiredUpdate(ids: [String], reason: String)
     /// Nothing to broadcast; `reason` goes to the log so an operator sees why an alert stayed silent.
     case ignore(reason: String)
 }

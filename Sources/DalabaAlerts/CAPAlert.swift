@@ -1,6 +1,6 @@
 import Foundation
 
-/// One OASIS CAP 1.2 `<alert>` message, as parsed and validated by `CAPParser`: every required field is present and
+/// One OASIS CAP `<alert>` message (1.0, 1.1 or 1.2, read into 1.2's terms), as parsed and validated by `CAPParser`: every required field is present and
 /// every enumeration is one CAP defines, so the station's policy never meets a half-formed alert.
 public struct CAPAlert: Sendable, Hashable, Codable {
     /// Unique per sender (CAP forbids spaces, commas, `<` and `&` in it).
@@ -16,11 +16,18 @@ public struct CAPAlert: Sendable, Hashable, Codable {
     /// The earlier messages an Update, Cancel, Ack or Error refers to.
     public var references: [CAPReference]
     public var info: [CAPInfo]
+    /// The CAP version its namespace declared.
+    public var version: CAPVersion
+    /// How many XML-DSig `<Signature>` elements are children of `<alert>` (CAP allows one); checking them is a
+    /// `CAPSignatureVerifier`'s job, on the document's bytes.
+    public var signatureCount: Int
 
     public init(
         identifier: String, sender: String, sent: Date, sentText: String, status: CAPStatus, msgType: CAPMessageType,
-        scope: CAPScope, references: [CAPReference] = [], info: [CAPInfo] = []
+        scope: CAPScope, references: [CAPReference] = [], info: [CAPInfo] = [], version: CAPVersion = .v1_2, signatureCount: Int = 0
     ) {
+        self.version = version
+        self.signatureCount = signatureCount
         self.identifier = identifier
         self.sender = sender
         self.sent = sent
@@ -137,6 +144,35 @@ public struct CAPArea: Sendable, Hashable, Codable {
     public var areaDesc: String
 
     public init(areaDesc: String) { self.areaDesc = areaDesc }
+}
+
+/// The CAP version, from the alert's namespace.
+///
+/// 1.0 and 1.1 are read into 1.2's terms: certainty "Very Likely" (1.0, deprecated in 1.1) is read as "Likely", and a
+/// resource's `size` is not held against an embedded payload because before 1.2 it was only approximate.
+public enum CAPVersion: String, Sendable, Hashable, Codable, CaseIterable {
+    case v1_0 = "1.0"
+    case v1_1 = "1.1"
+    case v1_2 = "1.2"
+
+    /// The namespace the version's schema defines; CAP 1.0 predates the OASIS URN.
+    public var namespace: String {
+        switch self {
+        case .v1_0: "http://www.incident.com/cap/1.0"
+        case .v1_1: "urn:oasis:names:tc:emergency:cap:1.1"
+        case .v1_2: "urn:oasis:names:tc:emergency:cap:1.2"
+        }
+    }
+
+    /// The version whose namespace this is. The URN form of 1.0, which some 1.0 senders wrote, is accepted too.
+    public init?(namespace: String) {
+        if namespace == "urn:oasis:names:tc:emergency:cap:1.0" {
+            self = .v1_0
+            return
+        }
+        guard let version = CAPVersion.allCases.first(where: { $0.namespace == namespace }) else { return nil }
+        self = version
+    }
 }
 
 /// CAP `<status>`.

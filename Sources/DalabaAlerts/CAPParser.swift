@@ -4,11 +4,13 @@ import Foundation
     import FoundationXML
 #endif
 
-/// Parses and validates OASIS CAP 1.2 documents given as bytes. Pure: it reads no file, opens no socket and
-/// resolves no entity, so an alert from an untrusted upstream can do nothing but be accepted or refused with a reason.
+/// Parses and validates OASIS CAP 1.0, 1.1 and 1.2 documents given as bytes, in any encoding their XML declaration names
+/// that Foundation can convert. Pure: it reads no file, opens no socket and resolves no entity, so an alert from an
+/// untrusted upstream can do nothing but be accepted or refused with a reason.
 public struct CAPParser: Sendable {
-    /// The only namespace accepted: CAP 1.0 and 1.1 differ in meaning (1.1 sizes are kilobytes, 1.0 has "Very Likely").
-    public static let namespace = "urn:oasis:names:tc:emergency:cap:1.2"
+    /// The CAP 1.2 namespace. Every version's namespace is accepted (`CAPVersion`); 1.0 and 1.1 are read with their
+    /// differences noted there.
+    public static let namespace = CAPVersion.v1_2.namespace
 
     /// Documents longer than this are refused before parsing; 1 MiB fits a text alert with a short embedded recording.
     public var maximumBytes: Int
@@ -25,83 +27,35 @@ public struct CAPParser: Sendable {
 
     /// Parses one `<alert>`; every refusal names its field (`CAPError.field`).
     public func parse(_ data: Data) throws(CAPError) -> CAPAlert {
-        try screen(data)
-        let root = try buildTree(data)
+        try parse(document(data))
+    }
+
+    /// Converts `data` to UTF-8 and screens it (`CAPDocument`): the bytes a signature check and the parser both read.
+    public func document(_ data: Data) throws(CAPError) -> CAPDocument {
+        try CAPDocument(data, maximumBytes: maximumBytes, screensDeclarations: screensDeclarations)
+    }
+
+    /// Parses an already converted and screened document.
+    public func parse(_ document: CAPDocument) throws(CAPError) -> CAPAlert {
+        let root = try buildTree(document.utf8)
         guard root.name == "alert" else {
             throw CAPError(field: "document", reason: "the root element is <\(root.name)>, not a CAP <alert>")
         }
         guard let namespace = root.namespace, !namespace.isEmpty else {
             throw CAPError(field: "alert", reason: "missing namespace: expected xmlns=\"\(CAPParser.namespace)\"")
         }
-        guard namespace == CAPParser.namespace else {
-            throw CAPError(field: "alert", reason: "wrong namespace '\(namespace)': expected '\(CAPParser.namespace)' (CAP 1.2)")
+        guard let version = CAPVersion(namespace: namespace) else {
+            let known = CAPVersion.allCases.map { "'\($0.namespace)' (CAP \($0.rawValue))" }.joined(separator: ", ")
+            throw CAPError(field: "alert", reason: "wrong namespace '\(namespace)': expected one of \(known)")
         }
-        return try alert(root)
+        let signatures = root.children.filter { $0.name == "Signature" && $0.namespace == CAPParser.signatureNamespace }.count
+        var alert = try alert(root, version: version)
+        alert.signatureCount = signatures
+        return alert
     }
 
-    // MARK: - Before XMLParser sees a byte
-
-    /// Refuses what must never reach an XML parser: oversize input, non-UTF-8 encodings (a UTF-16 document would hide a
-    /// DOCTYPE from a byte scan), and any DTD or entity declaration (XXE, billion laughs).
-    private func screen(_ data: Data) throws(CAPError) {
-        if data.isEmpty { throw CAPError(field: "document", reason: "is empty") }
-        if data.count > maximumBytes {
-            throw CAPError(field: "document", reason: "is \(data.count) bytes, over the limit of \(maximumBytes) bytes")
-        }
-        if data.starts(with: [0xFE, 0xFF]) || data.starts(with: [0xFF, 0xFE]) || data.contains(0) {
-            throw CAPError(field: "document", reason: "only UTF-8 documents are accepted")
-        }
-        let bytes = [UInt8](data)
-        let body = bytes.starts(with: [0xEF, 0xBB, 0xBF]) ? bytes[3...] : bytes[...]
-        // EBCDIC and other ASCII-incompatible encodings would hide a DOCTYPE from the scan below; in them '<' is not 0x3C.
-        guard body.first(where: { ![0x20, 0x09, 0x0A, 0x0D].contains($0) }) == UInt8(ascii: "<") else {
-            throw CAPError(field: "document", reason: "is not an XML document in UTF-8 (it must start with '<')")
-        }
-        if body.starts(with: Array("<?xml".utf8)), let declarationEnd = find(Array("?>".utf8), in: Array(body)) {
-            let declaration = String(decoding: body.prefix(declarationEnd), as: UTF8.self).lowercased()
-            if let range = declaration.range(of: "encoding") {
-                let value = declaration[range.upperBound...].drop(while: { $0 == " " || $0 == "=" || $0 == "\"" || $0 == "'" })
-                    .prefix(while: { $0 != "\"" && $0 != "'" })
-                guard ["utf-8", "utf8", "us-ascii", "ascii"].contains(String(value)) else {
-                    throw CAPError(field: "document", reason: "declares encoding '\(value)'; only UTF-8 documents are accepted")
-                }
-            }
-        }
-        guard screensDeclarations else { return }
-        if findIgnoringCase("<!DOCTYPE", in: bytes) != nil {
-            throw CAPError(field: "document", reason: "contains a DOCTYPE; DTDs are refused (external and internal entities are never expanded)")
-        }
-        if findIgnoringCase("<!ENTITY", in: bytes) != nil {
-            throw CAPError(
-                field: "document", reason: "contains an entity declaration; DTDs are refused (external and internal entities are never expanded)")
-        }
-    }
-
-    private func find(_ needle: [UInt8], in bytes: [UInt8]) -> Int? {
-        guard bytes.count >= needle.count else { return nil }
-        for start in 0...(bytes.count - needle.count) where bytes[start] == needle[0] {
-            if bytes[start..<(start + needle.count)].elementsEqual(needle) { return start }
-        }
-        return nil
-    }
-
-    private func findIgnoringCase(_ needle: String, in bytes: [UInt8]) -> Int? {
-        let needle = Array(needle.uppercased().utf8)
-        guard bytes.count >= needle.count else { return nil }
-        for start in 0...(bytes.count - needle.count) where bytes[start] == needle[0] {
-            var matches = true
-            for offset in 1..<needle.count {
-                var byte = bytes[start + offset]
-                if (UInt8(ascii: "a")...UInt8(ascii: "z")).contains(byte) { byte -= 32 }
-                if byte != needle[offset] {
-                    matches = false
-                    break
-                }
-            }
-            if matches { return start }
-        }
-        return nil
-    }
+    /// XML-DSig's namespace: a `<Signature>` child of `<alert>` signs the whole alert (CAP 1.2 section 3.3.2.1).
+    public static let signatureNamespace = "http://www.w3.org/2000/09/xmldsig#"
 
     // MARK: - XML to a small tree
 
@@ -128,7 +82,7 @@ public struct CAPParser: Sendable {
 
     // MARK: - The tree to a validated alert
 
-    private func alert(_ root: Element) throws(CAPError) -> CAPAlert {
+    private func alert(_ root: Element, version: CAPVersion) throws(CAPError) -> CAPAlert {
         let identifier = try root.required("identifier", in: "")
         try checkToken(identifier, field: "identifier")
         let sender = try root.required("sender", in: "")
@@ -152,15 +106,15 @@ public struct CAPParser: Sendable {
         }
         var infos: [CAPInfo] = []
         for (index, element) in root.children(named: "info").enumerated() {
-            infos.append(try info(element, path: "info[\(index + 1)]"))
+            infos.append(try info(element, path: "info[\(index + 1)]", version: version))
         }
         return CAPAlert(
             identifier: identifier, sender: sender, sent: sent, sentText: sentText, status: status, msgType: msgType, scope: scope,
-            references: references, info: infos
+            references: references, info: infos, version: version
         )
     }
 
-    private func info(_ element: Element, path: String) throws(CAPError) -> CAPInfo {
+    private func info(_ element: Element, path: String, version: CAPVersion) throws(CAPError) -> CAPInfo {
         let language = try element.optional("language", in: path) ?? "en-US"
         let categoryTexts = element.children(named: "category").map { $0.trimmedText }
         if categoryTexts.isEmpty { throw CAPError(field: "\(path)/category", reason: "is missing (at least one is required)") }
@@ -169,7 +123,10 @@ public struct CAPParser: Sendable {
         let event = try element.required("event", in: path)
         let urgency: CAPUrgency = try enumeration(element.required("urgency", in: path), field: "\(path)/urgency")
         let severity: CAPSeverity = try enumeration(element.required("severity", in: path), field: "\(path)/severity")
-        let certainty: CAPCertainty = try enumeration(element.required("certainty", in: path), field: "\(path)/certainty")
+        var certaintyText = try element.required("certainty", in: path)
+        // CAP 1.0 had "Very Likely"; 1.1 deprecated it as meaning "Likely", and 1.2 dropped it.
+        if version != .v1_2 && certaintyText == "Very Likely" { certaintyText = CAPCertainty.likely.rawValue }
+        let certainty: CAPCertainty = try enumeration(certaintyText, field: "\(path)/certainty")
         var onset: Date?
         if let text = try element.optional("onset", in: path) {
             onset = try CAPDateTime.parse(text, field: "\(path)/onset", acceptZulu: acceptsZuluTime)
@@ -180,7 +137,7 @@ public struct CAPParser: Sendable {
         }
         var resources: [CAPResource] = []
         for (index, child) in element.children(named: "resource").enumerated() {
-            resources.append(try resource(child, path: "\(path)/resource[\(index + 1)]"))
+            resources.append(try resource(child, path: "\(path)/resource[\(index + 1)]", version: version))
         }
         var areas: [CAPArea] = []
         for (index, child) in element.children(named: "area").enumerated() {
@@ -188,13 +145,14 @@ public struct CAPParser: Sendable {
         }
         return CAPInfo(
             language: language, categories: categories, event: event, urgency: urgency, severity: severity, certainty: certainty,
-            senderName: try element.optional("senderName", in: path), headline: try element.optional("headline", in: path),
-            description: try element.optional("description", in: path), instruction: try element.optional("instruction", in: path),
+            senderName: try element.optional("senderName", in: path), headline: try element.optional("headline", in: path).map(CAPText.plain),
+            description: try element.optional("description", in: path).map(CAPText.plain),
+            instruction: try element.optional("instruction", in: path).map(CAPText.plain),
             onset: onset, expires: expires, resources: resources, areas: areas
         )
     }
 
-    private func resource(_ element: Element, path: String) throws(CAPError) -> CAPResource {
+    private func resource(_ element: Element, path: String, version: CAPVersion) throws(CAPError) -> CAPResource {
         let description = try element.required("resourceDesc", in: path)
         let mimeType = try element.required("mimeType", in: path)
         var size: Int?
@@ -217,7 +175,8 @@ public struct CAPParser: Sendable {
             guard let data = Data(base64Encoded: compact) else {
                 throw CAPError(field: "\(path)/derefUri", reason: "is not valid base64")
             }
-            try AlertAudio.verify(payload: data, size: size, digest: digest, field: path)
+            // Before 1.2 `size` was approximate (and read by some as kilobytes): only the digest can be held against it.
+            try AlertAudio.verify(payload: data, size: version == .v1_2 ? size : nil, digest: digest, field: path)
             payload = data
         }
         var resource = CAPResource(
@@ -274,9 +233,9 @@ private final class Element {
 
     var trimmedText: String { text.trimmingCharacters(in: .whitespacesAndNewlines) }
 
-    /// CAP children only: elements of other namespaces (XML signatures, extensions) are not CAP fields.
+    /// CAP children only (those in the alert's own namespace): XML signatures and extensions are not CAP fields.
     func children(named name: String) -> [Element] {
-        children.filter { $0.name == name && $0.namespace == CAPParser.namespace }
+        children.filter { $0.name == name && $0.namespace == namespace }
     }
 
     func optional(_ name: String, in path: String) throws(CAPError) -> String? {
@@ -323,8 +282,18 @@ private final class TreeBuilder: NSObject, XMLParserDelegate {
     }
 
     func parser(_ parser: XMLParser, didEndElement elementName: String, namespaceURI: String?, qualifiedName: String?) {
-        _ = stack.popLast()
+        guard let element = stack.popLast() else { return }
+        // Unescaped HTML in a text field (`<description>a<br/>b</description>`) parses as child elements: their text
+        // belongs to the field, with a line break for block tags, so that `CAPText.plain` sees the words in order.
+        let name = element.name.lowercased()
+        if let parent = stack.last, TreeBuilder.inlineTags.contains(name) || TreeBuilder.blockTags.contains(name) {
+            let isBlock = TreeBuilder.blockTags.contains(name)
+            parent.text += name == "br" ? "\n" : (isBlock ? "\n" : "") + element.text + (isBlock ? "\n" : "")
+        }
     }
+
+    static let blockTags: Set<String> = ["br", "p", "div", "li", "ul", "ol", "tr", "table", "h1", "h2", "h3", "h4", "h5", "h6", "hr", "blockquote", "pre"]
+    static let inlineTags: Set<String> = ["b", "i", "u", "em", "strong", "span", "a", "font", "small", "big", "sub", "sup", "td", "th", "tbody", "thead"]
 
     func parser(_ parser: XMLParser, foundCharacters string: String) {
         stack.last?.text += string

@@ -8,6 +8,7 @@ import Foundation
 /// * urgency shifts it: Immediate → one level higher (−1, never above level 1), the others → unchanged;
 /// * status: Actual → a real broadcast, Exercise and Test → a drill (`isTest`), Draft and System → not broadcast;
 /// * msgType: Alert → queue, Update → replace the referenced alerts, Cancel → cancel them, Ack and Error → ignore;
+///   an Update that has already expired is not broadcast but still stops what it replaces (`expiredUpdate`);
 /// * scope: only Public alerts reach loudspeakers (Restricted and Private are for named recipients, not a whole village);
 /// * language: the first info in `zh-CN`, else any `zh-…`, else the first info.
 public struct CAPPolicy: Codable, Sendable, Hashable {
@@ -91,9 +92,11 @@ public struct CAPPolicy: Codable, Sendable, Hashable {
             if alert.info.isEmpty {
                 return .ignore(reason: "the \(alert.msgType.rawValue) has no info block to broadcast")
             }
-            // An update that has already expired still says the earlier alerts are outdated: silence them.
-            if alert.msgType == .update { return .cancel(ids: referenced) }
             let expiry = alert.info.compactMap(\.expires).max().map { " at \(Self.isoString($0))" } ?? ""
+            // An update that has already expired still says the earlier alerts are outdated: silence them, and say so.
+            if alert.msgType == .update {
+                return .expiredUpdate(ids: referenced, reason: "the Update expired\(expiry) and was not broadcast; the alerts it replaces are stopped")
+            }
             return .ignore(reason: "expired\(expiry)")
         }
         let broadcast = AlertBroadcast(

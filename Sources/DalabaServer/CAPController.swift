@@ -1,11 +1,13 @@
 import DalabaAlerts
 import DalabaCore
 import DalabaStation
+import DalabaXMLSignature
 import Foundation
 import Hummingbird
 
-/// `POST /v1/cap`: a CAP 1.2 alert becomes an emergency announcement (Alert), replaces the alerts it references even
+/// `POST /v1/cap`: a CAP 1.0–1.2 alert becomes an emergency announcement (Alert), replaces the alerts it references even
 /// mid-play (Update), or cancels them (Cancel). Drills (Exercise, Test) are marked; Draft and System are not broadcast.
+/// The alert's XML signature is checked against the station's policy before anything is done with it.
 struct CAPController {
     let station: Station
     let intake: AnnouncementIntake
@@ -13,7 +15,21 @@ struct CAPController {
     let policy: CAPPolicy
     let tier: Tier
     let alertDirectory: String
+    let signatures: CAPSignatureCheck
     let parser = CAPParser()
+
+    init(
+        station: Station, intake: AnnouncementIntake, preparation: AudioPreparation?, policy: CAPPolicy, tier: Tier, alertDirectory: String,
+        signatures: CAPSignatureCheck = .off
+    ) {
+        self.station = station
+        self.intake = intake
+        self.preparation = preparation
+        self.policy = policy
+        self.tier = tier
+        self.alertDirectory = alertDirectory
+        self.signatures = signatures
+    }
 
     /// What the station did with the alert.
     struct Outcome: Codable {
@@ -22,6 +38,10 @@ struct CAPController {
         var position: Int?
         var cancelled: [String]?
         var reason: String?
+        /// `verified`, `unsigned`, `invalid`, `unchecked` (policy off) or `unsupported`.
+        var signature: String?
+        /// Who signed, for a verified signature.
+        var signer: String?
     }
 
     func addRoutes(to router: Router<StationRequestContext>) {
@@ -37,38 +57,80 @@ struct CAPController {
             throw APIError(.contentTooLarge, "the alert is larger than \(parser.maximumBytes) bytes", field: "document")
         }
         let alert: CAPAlert
-        do {
-            alert = try parser.parse(Data(body.readableBytesView))
+        let signature: CAPSignatureResult
+        do throws(CAPError) {
+            // Converted to UTF-8 and screened first: nothing unscreened reaches either XML parser.
+            let document = try parser.document(Data(body.readableBytesView))
+            alert = try parser.parse(document)
+            signature = signatures.check(document)
+            do throws(CAPError) {
+                try signatures.policy.admit(signature)
+            } catch {
+                context.logger.warning(
+                    "CAP alert refused: signature \(signature)", metadata: ["id": "\(alert.announcementID)", "caller": "\(caller.name)"])
+                throw error
+            }
         } catch {
             throw APIError(.badRequest, StationAPI.Failure(error: error.reason, field: error.field))
         }
-        let now = Date()
-        switch policy.decide(alert, now: now) {
+        context.logger.notice(
+            "CAP \(alert.msgType.rawValue) \(alert.announcementID) (CAP \(alert.version.rawValue)): signature \(signature)",
+            metadata: ["caller": "\(caller.name)"])
+        var outcome: Outcome
+        var status: HTTPResponse.Status = .ok
+        switch policy.decide(alert, now: Date()) {
         case .ignore(let reason):
-            return try JSONResponse.make(Outcome(status: "ignored", id: alert.announcementID, reason: reason))
+            outcome = Outcome(status: "ignored", id: alert.announcementID, reason: reason)
         case .cancel(let ids):
-            var cancelled: [String] = []
-            for id in ids where await station.cancel(id: id, by: "\(caller.name) (CAP \(alert.sender))") { cancelled.append(id) }
-            return try JSONResponse.make(Outcome(status: "cancelled", id: alert.announcementID, cancelled: cancelled))
+            let cancelled = await cancel(ids, by: "\(caller.name) (CAP \(alert.sender))")
+            outcome = Outcome(
+                status: "cancelled", id: alert.announcementID, cancelled: cancelled,
+                reason: Self.cancelReason(referenced: ids, cancelled: cancelled))
+        case .expiredUpdate(let ids, let reason):
+            let cancelled = await cancel(ids, by: "CAP expired update from \(alert.sender)")
+            outcome = Outcome(
+                status: "expired", id: alert.announcementID, cancelled: cancelled,
+                reason: reason + "; " + Self.cancelReason(referenced: ids, cancelled: cancelled))
         case .broadcast(let broadcast):
-            return try await queue(broadcast, replacing: [], caller: caller)
+            (outcome, status) = try await queue(broadcast, replacing: [], caller: caller, signature: signature)
         case .replace(let ids, let broadcast):
-            return try await queue(broadcast, replacing: ids, caller: caller)
+            (outcome, status) = try await queue(broadcast, replacing: ids, caller: caller, signature: signature)
         }
+        outcome.signature = signature.status
+        if case .verified(let signer) = signature { outcome.signer = signer }
+        return try JSONResponse.make(outcome, status: status)
     }
 
-    private func queue(_ broadcast: AlertBroadcast, replacing ids: [String], caller: Configuration.Token) async throws -> Response {
+    private func cancel(_ ids: [String], by who: String) async -> [String] {
+        var cancelled: [String] = []
+        for id in ids where await station.cancel(id: id, by: who) { cancelled.append(id) }
+        return cancelled
+    }
+
+    /// Which referenced alerts were stopped, and why the others were not: a sender must be able to tell "done" from
+    /// "nothing to do".
+    static func cancelReason(referenced: [String], cancelled: [String]) -> String {
+        let missing = referenced.filter { !cancelled.contains($0) }
+        if referenced.isEmpty { return "it references no alerts" }
+        if missing.isEmpty { return "stopped \(cancelled.count) of \(referenced.count) referenced alerts" }
+        return "stopped \(cancelled.count) of \(referenced.count) referenced alerts; not queued or playing here "
+            + "(already finished, cancelled, or never received): \(missing.joined(separator: ", "))"
+    }
+
+    private func queue(
+        _ broadcast: AlertBroadcast, replacing ids: [String], caller: Configuration.Token, signature: CAPSignatureResult
+    ) async throws -> (Outcome, HTTPResponse.Status) {
         let audio = try await audioPath(for: broadcast)
         var announcement = broadcast.announcement(audio: audio, tier: tier, queuedAt: Date())
-        announcement.source = "CAP \(broadcast.sender) via \(caller.name)"
+        // The source is what the queue entry and the airtime log row carry, so the signature result goes with it.
+        announcement.source = "CAP \(broadcast.sender) via \(caller.name), signature \(signatures.summary(of: signature))"
         do {
             try announcement.validate()
         } catch {
             throw APIError(.badRequest, StationAPI.Failure(error: error.reason, field: error.field))
         }
         if announcement.kind == .emergency { preparation?.measureWithoutWaiting(audio) } else { await preparation?.measure(audio) }
-        var cancelled: [String] = []
-        for id in ids where await station.cancel(id: id, by: "CAP update from \(broadcast.sender)") { cancelled.append(id) }
+        let cancelled = await cancel(ids, by: "CAP update from \(broadcast.sender)")
         let receipt: StationAPI.QueueReceipt
         do {
             receipt = try await station.enqueue(announcement)
@@ -76,9 +138,10 @@ struct CAPController {
             throw APIError(error)
         }
         let status = ids.isEmpty ? receipt.status.rawValue : (receipt.status == .queued ? "replaced" : receipt.status.rawValue)
-        return try JSONResponse.make(
+        return (
             Outcome(status: status, id: receipt.id, position: receipt.position, cancelled: ids.isEmpty ? nil : cancelled),
-            status: receipt.status == .queued ? .created : .ok)
+            receipt.status == .queued ? .created : .ok
+        )
     }
 
     /// The alert's own audio (embedded, or a file already on the station), else its text spoken in its language.
@@ -127,5 +190,50 @@ extension CAPPolicy {
             if let severity = CAPSeverity(rawValue: name) { policy.severityLevels[severity] = level }
         }
         return policy
+    }
+}
+
+/// The station's signature policy and, unless it is `off`, the verifier holding its trusted certificates.
+struct CAPSignatureCheck: Sendable {
+    let policy: CAPSignaturePolicy
+    let verifier: (any CAPSignatureVerifier)?
+    /// Why there is no verifier although the policy wants one (a certificate xmlsec cannot load).
+    let setupFailure: String?
+
+    static let off = CAPSignatureCheck(policy: .off, verifier: nil, setupFailure: nil)
+
+    /// From `cap.signature` and `cap.trusted-certificates`. A certificate that cannot be loaded leaves every signed
+    /// alert `unsupported`, which `require` refuses; the reason is in every such refusal.
+    init(configuration: Configuration) {
+        let policy = CAPSignaturePolicy(rawValue: configuration.capSignature) ?? .off
+        guard policy != .off else {
+            self.init(policy: .off, verifier: nil, setupFailure: nil)
+            return
+        }
+        do {
+            let verifier = try XMLSignatureVerifier(certificateFiles: configuration.capTrustedCertificates.map(configuration.resolve))
+            self.init(policy: policy, verifier: verifier, setupFailure: nil)
+        } catch {
+            self.init(policy: policy, verifier: nil, setupFailure: error.description)
+        }
+    }
+
+    init(policy: CAPSignaturePolicy, verifier: (any CAPSignatureVerifier)?, setupFailure: String?) {
+        self.policy = policy
+        self.verifier = verifier
+        self.setupFailure = setupFailure
+    }
+
+    func check(_ document: CAPDocument) -> CAPSignatureResult {
+        guard policy != .off else { return .unchecked }
+        guard let verifier else { return .unsupported(reason: setupFailure ?? "no verifier") }
+        return verifier.verify(document)
+    }
+
+    /// Short enough for the announcement's source: the status, and the signer's common name when verified.
+    func summary(of result: CAPSignatureResult) -> String {
+        guard case .verified(let signer) = result else { return result.status }
+        let commonName = signer.split(separator: "/").last(where: { $0.hasPrefix("CN=") }).map { String($0.dropFirst(3)) }
+        return "verified (\(commonName ?? signer))"
     }
 }

@@ -69,6 +69,11 @@ public struct Configuration: Sendable {
     public var capSeverityLevels: [String: Int] = [:]
     /// The tier CAP alerts are queued at (they come from above the village).
     public var capTier = Tier.county
+    /// `cap.signature`: `require`, `prefer` or `off` for CAP XML signatures; prefer when trusted certificates are
+    /// configured, else off.
+    public var capSignature = "off"
+    /// `cap.trusted-certificates`: PEM files whose certificates (or the CAs that issued them) may sign CAP alerts.
+    public var capTrustedCertificates: [String] = []
     /// Days of airtime log to keep; 0 keeps everything (the default).
     public var retentionDays = 0
 
@@ -222,7 +227,29 @@ public struct Configuration: Sendable {
             if let v = try reader.int(speech, "max-characters", in: "speech", range: 1...100_000) { config.maxSpeechCharacters = v }
         }
         if let cap = try reader.table(table, "cap") {
-            try reader.allow(cap, keys: ["tier", "severity-levels"], in: "cap")
+            try reader.allow(cap, keys: ["tier", "severity-levels", "signature", "trusted-certificates"], in: "cap")
+            if let value = cap["trusted-certificates"] {
+                let paths = value.array?.compactMap(\.string) ?? []
+                guard let array = value.array, paths.count == array.count else {
+                    throw reader.invalid("cap.trusted-certificates", "must be a list of PEM file paths")
+                }
+                for path in paths {
+                    let text = FileManager.default.contents(atPath: config.resolve(path)).map { String(decoding: $0, as: UTF8.self) }
+                    guard let text else { throw reader.invalid("cap.trusted-certificates", "cannot read \(path)") }
+                    guard text.contains("-----BEGIN CERTIFICATE-----") else {
+                        throw reader.invalid("cap.trusted-certificates", "\(path) holds no PEM certificate (-----BEGIN CERTIFICATE-----)")
+                    }
+                }
+                config.capTrustedCertificates = paths
+                config.capSignature = paths.isEmpty ? "off" : "prefer"
+            }
+            if let v = try reader.string(cap, "signature", in: "cap") {
+                guard ["require", "prefer", "off"].contains(v) else { throw reader.invalid("cap.signature", "must be require, prefer or off") }
+                if v != "off" && config.capTrustedCertificates.isEmpty {
+                    throw reader.invalid("cap.signature", "\(v) needs cap.trusted-certificates (the certificates that may sign alerts)")
+                }
+                config.capSignature = v
+            }
             if let v = try reader.string(cap, "tier", in: "cap") {
                 guard let tier = Tier(name: v) else { throw reader.invalid("cap.tier", "must be county, township or village") }
                 config.capTier = tier

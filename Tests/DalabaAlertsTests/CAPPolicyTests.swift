@@ -143,7 +143,10 @@ struct CAPPolicyTests {
         let late = CAPParserTests.utc("2026-07-14T05:00:00Z")
         #expect(policy.decide(try parse(CAPFixtures.flood), now: late) == .ignore(reason: "expired at 2026-07-14T00:00:00Z"))
         #expect(
-            policy.decide(try parse(CAPFixtures.floodUpdate), now: late) == .cancel(ids: ["cap:flood@hydrology.example.cn:SW-FLOOD-2026-0713"]))
+            policy.decide(try parse(CAPFixtures.floodUpdate), now: late)
+                == .expiredUpdate(
+                    ids: ["cap:flood@hydrology.example.cn:SW-FLOOD-2026-0713"],
+                    reason: "the Update expired at 2026-07-14T04:00:00Z and was not broadcast; the alerts it replaces are stopped"))
         // Exactly at expiry it is already too late: an item is never started at or after its end.
         let atExpiry = CAPParserTests.utc("2026-07-14T00:00:00Z")
         #expect(policy.decide(try parse(CAPFixtures.flood), now: atExpiry) == .ignore(reason: "expired at 2026-07-14T00:00:00Z"))

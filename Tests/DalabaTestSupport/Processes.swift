@@ -54,7 +54,8 @@ public enum Processes {
             readers.enter()
             let handle = pipe.fileHandleForReading
             DispatchQueue.global().async {
-                collected.append(handle.readDataToEndOfFile())
+                // Chunk by chunk, so what a child printed before it hung is there for the error message.
+                while case let chunk = handle.availableData, !chunk.isEmpty { collected.append(chunk) }
                 readers.leave()
             }
         }

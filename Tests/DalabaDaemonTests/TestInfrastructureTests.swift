@@ -1,0 +1,58 @@
+import DalabaTestSupport
+import Foundation
+import Testing
+
+/// The test harness itself: nothing in it may hang a run, and no two tests may collide on a port.
+@Suite struct TestInfrastructureTests {
+    @Test(.timeLimit(.minutes(1))) func aChildFillingBothPipesDoesNotDeadlock() throws {
+        // 1 MiB on each pipe, stderr first: reading stdout to the end before stderr would block both sides for ever.
+        let result = try Processes.run("sh", ["-c", "head -c 1048576 /dev/zero | tr '\\0' e >&2; head -c 1048576 /dev/zero | tr '\\0' o"])
+        #expect(result.status == 0)
+        #expect(result.stdout.utf8.count == 1_048_576 && result.stderr.utf8.count == 1_048_576)
+    }
+
+    @Test(.timeLimit(.minutes(1))) func aChildThatNeverEndsIsKilledAndNamed() throws {
+        let started = Date()
+        let error = #expect(throws: ProcessError.self) { try Processes.run("sh", ["-c", "echo before; sleep 600"], timeout: 1) }
+        #expect(error?.description.hasPrefix("sh -c echo before; sleep 600 did not finish within 1.0 s (killed); stdout: before") == true)
+        #expect(Date().timeIntervalSince(started) < 10)
+    }
+
+    @Test(.timeLimit(.minutes(1))) func theEnvironmentGoesToTheChildOnly() throws {
+        let result = try Processes.run("sh", ["-c", "echo $DALABA_TEST_ONLY_IN_CHILD"], environment: ["DALABA_TEST_ONLY_IN_CHILD": "child"])
+        #expect(result.stdout == "child\n")
+        #expect(ProcessInfo.processInfo.environment["DALABA_TEST_ONLY_IN_CHILD"] == nil)
+    }
+
+    @Test(.timeLimit(.minutes(2))) func stoppingAPacedDeviceWhoseJackdDiedLetsTheNextTestHaveIt() async throws {
+        let first = try await PacedDevice.start()
+        kill(first.jackdPID, SIGKILL)
+        let deadline = Date().addingTimeInterval(5)
+        while first.isRunning, Date() < deadline { try await Task.sleep(for: .milliseconds(10)) }
+        #expect(!first.isRunning)
+        await first.stop()
+        await first.stop()
+        // The gate was released: the next holder gets the device at once, not after the wait limit.
+        let second = try await PacedDevice.start(waitLimit: 30)
+        #expect(second.isRunning)
+        await second.stop()
+    }
+
+    @Test(.timeLimit(.minutes(1))) func daemonsBindPortZeroAndReportTheAddressTheyGot() async throws {
+        let one = try DaemonHarness(name: "port-one")
+        let two = try DaemonHarness(name: "port-two")
+        try await one.start()
+        defer { one.stop() }
+        try await two.start()
+        defer { two.stop() }
+        #expect(one.port > 0 && two.port > 0 && one.port != two.port)
+        #expect(try String(contentsOfFile: one.listenFile, encoding: .utf8) == "127.0.0.1:\(one.port)\n")
+        #expect(one.log.contains("listening") && one.log.contains("address=127.0.0.1:\(one.port)"), "\(one.log)")
+        #expect(try await one.request("GET", "/v1/status", role: "admin").0 == 200)
+        #expect(one.stop() == 0)
+        #expect(!FileManager.default.fileExists(atPath: one.listenFile), "the address goes with the server")
+        // A restart gets a port of its own again.
+        try await one.start()
+        #expect(try await one.request("GET", "/v1/status", role: "admin").0 == 200)
+    }
+}
