@@ -157,8 +157,10 @@ public enum MultipartIntake {
                     return fail(error)
                 }
             } else {
-                guard part.byteCount <= limits.memoryPartBytes else {
-                    return fail(StationAPI.Failure(error: "is larger than \(limits.memoryPartBytes) bytes", field: part.name))
+                // Without a sink (`parse`), a file part is kept in memory too, up to the file limit.
+                let limit = MultipartIntake.fileParts.contains(part.name) ? limits.fileBytes : limits.memoryPartBytes
+                guard part.byteCount <= limit else {
+                    return fail(StationAPI.Failure(error: "is larger than \(limit) bytes", field: part.name))
                 }
                 part.body.append(contentsOf: chunk.readableBytesView)
             }

@@ -31,10 +31,14 @@ public func buildApplication(
         clock: { Date() }, listenHost: configuration.listenHost, listenPort: configuration.listenPort
     ).addRoutes(to: router)
     // The idle timeout closes a connection that has not sent a complete request head in time (slow loris) or sits idle
-    // between requests; the connection bound keeps what is left from exhausting file descriptors.
+    // between requests; the connection bound keeps what is left from exhausting file descriptors; request heads are
+    // bounded at 100 fields of 8 KiB, 32 KiB in all (an API request needs a few hundred bytes).
     return Application(
         router: router,
-        server: .http1(configuration: .init(idleTimeout: .seconds(Int64(configuration.httpIdleTimeout)))),
+        server: .http1(
+            configuration: .init(
+                idleTimeout: .seconds(Int64(configuration.httpIdleTimeout)),
+                httpDecoderConfiguration: .init(maxHeaderFieldSize: 8 << 10, maxHeaderListSize: 32 << 10, maxHeaderFieldCount: 100))),
         configuration: .init(
             address: .hostname(configuration.listenHost, port: configuration.listenPort), serverName: "dalabad",
             availableConnectionsDelegate: MaximumAvailableConnections(configuration.httpMaxConnections, logger: logger)),

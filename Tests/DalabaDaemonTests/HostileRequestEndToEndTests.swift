@@ -84,14 +84,15 @@ import Glibc
     }
 
     /// Issue 13 finding 4: every id that can be queued can be cancelled, by the tool and by a hand-encoded path or query.
+    /// (`.` and `..` themselves are refused at intake: see the corpus.)
     @Test func everyAcceptedIDCanBeCancelled() async throws {
         let daemon = try DaemonHarness(name: "hostile-ids")
         try daemon.tone("ok.wav", frequency: 440, seconds: 1)
         try await daemon.start()
         defer { daemon.stop() }
         let ids = [
-            "a b", "a/b", "a?b", "a#b", "a%b", "a\\b", "a+b", "a&id=b", "通知-1", "cap:http://earthquake.usgs.gov/ak0123/2026-11-21", ".",
-            "..", "...", ".a", "~x", "emoji-📢",
+            "a b", "a/b", "a?b", "a#b", "a%b", "a\\b", "a+b", "a&id=b", "通知-1", "cap:http://earthquake.usgs.gov/ak0123/2026-11-21", "...",
+            "a..", ".a", "~x", "emoji-📢",
         ]
         for id in ids {
             let escaped = id.replacingOccurrences(of: "\\", with: "\\\\")
@@ -193,10 +194,12 @@ import Glibc
             try RawHTTP.send(fd, Array("GET /v1/status HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Slow: a".utf8))
             sockets.append(fd)
         }
+        // Issue 13: whatever it is sent, the station answers /v1/status within 100 ms.
         let started = ContinuousClock.now
-        #expect(try await daemon.request("GET", "/v1/status", role: "admin").0 == 200)
+        let answer = try RawHTTP.exchange(port: daemon.port, method: "GET", path: "/v1/status", headers: Self.headers(daemon, role: "admin", contentType: nil))
         let elapsed = ContinuousClock.now - started
-        #expect(elapsed < .milliseconds(500), "status took \(elapsed) beside \(count) slow connections")
+        #expect(answer.status == 200)
+        #expect(elapsed < .milliseconds(100), "status took \(elapsed) beside \(count) slow connections")
         // Keep trickling: one byte a second does not keep a head alive past the timeout.
         try await Task.sleep(for: .seconds(1))
         for fd in sockets { try? RawHTTP.send(fd, Array("b".utf8)) }

@@ -25,8 +25,8 @@ import Testing
              "notBefore":"2026-11-21T08:00:00+08:00","expires":"2026-11-21T09:00Z","id":"通知-1","test":true}
             """)
         #expect(request.kind == .emergency && request.level == 2 && request.repeat == 3 && request.repeatInterval == 60.5)
-        #expect(request.notBefore == Date(timeIntervalSince1970: 1_795_737_600))
-        #expect(request.expires == Date(timeIntervalSince1970: 1_795_741_200))
+        #expect(request.notBefore == Date(timeIntervalSince1970: 1_795_219_200))
+        #expect(request.expires == Date(timeIntervalSince1970: 1_795_251_600))
         #expect(request.id == "通知-1" && request.test == true && request.tier == "village")
     }
 
@@ -93,7 +93,7 @@ import Testing
     }
 
     @Test func boundsTimesByTheTimeOfArrival() throws {
-        let now = Date(timeIntervalSince1970: 1_795_737_600)
+        let now = Date(timeIntervalSince1970: 1_795_219_200)
         let near = try decode(#"{"kind":"policy","text":"a","notBefore":"2027-11-01T08:00+08:00"}"#)
         try QueueRequestDecoder.checkTimes(near, now: now)
         let far = try decode(#"{"kind":"policy","text":"a","notBefore":"2030-11-21T08:00+08:00"}"#)
@@ -105,7 +105,7 @@ import Testing
     @Test func strictDatesAreExact() throws {
         #expect(try StrictDate.parse("2024-02-29T00:00:00Z") == Date(timeIntervalSince1970: 1_709_164_800))
         #expect(throws: StrictDate.Invalid.self) { try StrictDate.parse("2023-02-29T00:00:00Z") }
-        #expect(try StrictDate.parse("2026-11-21T08:00:00.5+0800") == Date(timeIntervalSince1970: 1_795_737_600.5))
+        #expect(try StrictDate.parse("2026-11-21T08:00:00.5+0800") == Date(timeIntervalSince1970: 1_795_219_200.5))
         #expect(throws: StrictDate.Invalid.self) { try StrictDate.parse("2026-11-21T08:00:00+15:00") }
     }
 }
