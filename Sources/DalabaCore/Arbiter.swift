@@ -188,6 +188,14 @@ public struct Arbiter: Sendable {
     /// Waiting entries in the order they would play, held ones (not-before, repeat interval, quiet hours) included.
     public var queue: [QueueEntry] { waiting.sorted }
 
+    /// The audio of every entry waiting, on air or stopping.
+    public var referencedAudio: Set<String> {
+        var paths = Set(waiting.entries.values.map(\.announcement.audio))
+        if let playing { paths.insert(playing.entry.announcement.audio) }
+        for stopped in stopping.values { paths.insert(stopped.play.entry.announcement.audio) }
+        return paths
+    }
+
     /// How many entries wait (held ones included), without building the list.
     public var queueCount: Int { waiting.count }
 

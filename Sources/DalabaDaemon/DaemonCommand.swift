@@ -98,6 +98,10 @@ public struct DaemonCommand: AsyncParsableCommand {
                 services: [
                     .init(service: StationService(station: station)), .init(service: ScheduleRunner(schedules: schedules)),
                     .init(service: LogRetention(store: store, days: configuration.retentionDays, logger: logger)),
+                    .init(
+                        service: CacheSweeping(
+                            station: station,
+                            sweeper: CacheSweeper(policies: CacheSweeper.defaultPolicies(stateDirectory: state), metrics: metrics, logger: logger))),
                     .init(service: ListenReport(app: app, stateDirectory: state)),
                 ],
                 gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))
@@ -171,6 +175,27 @@ struct LogRetention: Service {
                 logger.error("airtime log retention failed", metadata: ["error": "\(error)"])
             }
             try? await cancelWhenGracefulShutdown { try await Task.sleep(for: .seconds(6 * 3600)) }
+        }
+    }
+}
+
+/// Sweeps the audio caches at start and every ten minutes, never removing what a queued item needs.
+struct CacheSweeping: Service {
+    let station: Station
+    let sweeper: CacheSweeper
+
+    func run() async throws {
+        while !Task.isShuttingDownGracefully {
+            let referenced = await station.referencedAudio()
+            let sweeper = self.sweeper
+            // Listing and removing files blocks: on a dispatch thread, not the cooperative pool.
+            await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
+                DispatchQueue.global(qos: .utility).async {
+                    sweeper.sweep(referenced: referenced, now: Date())
+                    continuation.resume()
+                }
+            }
+            try? await cancelWhenGracefulShutdown { try await Task.sleep(for: .seconds(600)) }
         }
     }
 }

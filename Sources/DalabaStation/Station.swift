@@ -287,6 +287,9 @@ public actor Station {
 
     public func contains(id: String) -> Bool { arbiter.contains(id: id) }
 
+    /// Every audio file a queued, playing or stopping item needs: what the cache sweeper must leave alone.
+    public func referencedAudio() -> Set<String> { arbiter.referencedAudio }
+
     public func status() -> StationAPI.Status {
         let health = player.health
         var nowPlaying: StationAPI.NowPlaying?
