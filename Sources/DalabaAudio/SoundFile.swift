@@ -51,8 +51,12 @@ public final class SoundFile {
         self.channels = Int(info.channels)
         self.frames = Int64(info.frames)
         self.format = info.format
-        // Float files read as integers must be scaled and clipped, not wrapped.
-        sf_command(handle, Int32(SFC_SET_SCALE_FLOAT_INT_READ), nil, Int32(SF_TRUE))
+        // Float files read as integers must be scaled and clipped, not wrapped. Only float files: for any other, libsndfile
+        // answers this by decoding the whole file for its peak (seconds for a long one, on the way to the loudspeaker).
+        let subtype = Int(info.format) & Int(SF_FORMAT_SUBMASK)
+        if subtype == Int(SF_FORMAT_FLOAT) || subtype == Int(SF_FORMAT_DOUBLE) {
+            sf_command(handle, Int32(SFC_SET_SCALE_FLOAT_INT_READ), nil, Int32(SF_TRUE))
+        }
         sf_command(handle, Int32(SFC_SET_CLIPPING), nil, Int32(SF_TRUE))
     }
 

@@ -62,6 +62,8 @@ struct WaitingQueue: Sendable {
         if let expires = entry.announcement.expires { expiries.remove(Moment(at: expires, id: id)) }
         for time in Self.times(entry) { moments.remove(Moment(at: time, id: id)) }
         if Self.isQuietHoldable(entry) { quietHoldable -= 1 }
+        // An emptied queue gives its storage back, so a flood that was cancelled leaves nothing behind.
+        if entries.isEmpty { self = WaitingQueue() }
         return entry
     }
 

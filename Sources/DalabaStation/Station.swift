@@ -419,14 +419,8 @@ public actor Station {
         return .checkpoint(PlayCheckpoint(record: record, updatedAt: clock()))
     }
 
-    /// glibc keeps freed memory in its arenas; after a flood is cancelled this hands it back.
-    private func releaseFreeMemory() {
-        #if os(Linux)
-        // RTLD_DEFAULT is a null handle in glibc; malloc_trim is not in the Glibc module's headers.
-        typealias Trim = @convention(c) (Int) -> Int32
-        if let symbol = dlsym(nil, "malloc_trim") { _ = unsafeBitCast(symbol, to: Trim.self)(0) }
-        #endif
-    }
+    /// SQLite's caches and glibc's arenas keep what a flood used; after it is cancelled this hands it back.
+    private func releaseFreeMemory() { writer.releaseMemory() }
 
     private func updateGauges() {
         metrics.queueLength.set(to: Double(arbiter.queueCount))

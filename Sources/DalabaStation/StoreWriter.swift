@@ -70,6 +70,19 @@ public final class StoreWriter: Sendable {
         }
     }
 
+    /// Frees the database's caches on the writer's own thread, after what was submitted before.
+    public func releaseMemory() {
+        queue.async {
+            self.store.releaseMemory()
+            #if os(Linux)
+            // glibc keeps freed memory in its arenas until asked; malloc_trim is not in the Glibc module's headers, and
+            // RTLD_DEFAULT is a null handle in glibc.
+            typealias Trim = @convention(c) (Int) -> Int32
+            if let symbol = dlsym(nil, "malloc_trim") { _ = unsafeBitCast(symbol, to: Trim.self)(0) }
+            #endif
+        }
+    }
+
     private func enqueue(_ job: Job) {
         state.withLock { $0.inbox.append(job) }
         queue.async { self.drain() }

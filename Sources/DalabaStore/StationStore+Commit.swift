@@ -51,3 +51,22 @@ extension StationStore {
         }
     }
 }
+
+extension StationStore {
+    /// Frees SQLite's caches (page caches of the writer and of idle readers, statement caches), so a flood that was
+    /// cancelled leaves no lasting footprint. Blocking: call it off the cooperative pool.
+    public func releaseMemory() {
+        if let pool = writer as? DatabasePool { pool.releaseMemory() } else if let queue = writer as? DatabaseQueue { queue.releaseMemory() }
+    }
+}
+
+extension StationStore {
+    /// `PRAGMA synchronous` of the connection that commits (2 is FULL), for tests and `dalaba doctor`.
+    public func synchronousMode() throws -> Int {
+        do {
+            return try writer.writeWithoutTransaction { db in try Int.fetchOne(db, sql: "PRAGMA synchronous") ?? -1 }
+        } catch {
+            throw StoreError(operation: "read the sync mode", path: path, wrapping: error)
+        }
+    }
+}

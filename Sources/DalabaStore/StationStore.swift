@@ -60,6 +60,9 @@ public struct StationStore: Sendable {
         let pool: DatabasePool
         do {
             pool = try DatabasePool(path: path, configuration: makeConfiguration())
+            // GRDB sets `synchronous = NORMAL` when it turns WAL on, after `prepareDatabase` ran: in WAL that syncs only at
+            // checkpoints, so a power cut could lose the last commits. Every commit is synced again here.
+            try pool.writeWithoutTransaction { db in try db.execute(sql: "PRAGMA synchronous = FULL") }
         } catch {
             throw StoreError(operation: "open the station database", path: path, wrapping: error)
         }

@@ -83,3 +83,13 @@ import Testing
         Announcement(id: "x", title: "x", kind: .policy, audio: "/x.wav", source: "op", queuedAt: Date(timeIntervalSince1970: 0))
     }
 }
+
+/// A power cut must not lose an acknowledged commit: the daemon's WAL pool syncs every commit (GRDB would leave it NORMAL).
+@Suite struct StoreDurabilityTests {
+    @Test func theStationDatabaseSyncsEveryCommit() throws {
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("dalaba-sync-\(UUID().uuidString.prefix(8))")
+        let store = try StationStore.open(path: dir.appendingPathComponent("station.sqlite").path)
+        let mode = try store.synchronousMode()
+        #expect(mode == 2, "PRAGMA synchronous is \(mode), not FULL (2)")
+    }
+}
