@@ -163,6 +163,7 @@ import Glibc
             for headers in [
                 [("Origin", "http://evil.example")], [("Origin", "null")], [("Sec-Fetch-Site", "cross-site")], [("Sec-Fetch-Site", "same-site")],
                 [("Origin", "http://127.0.0.1:\(daemon.port + 1)")], [("Origin", "http://evil.example"), ("Sec-Fetch-Site", "same-origin")],
+                [("Origin", "null"), ("Sec-Fetch-Site", "cross-site")],
             ] {
                 let response = try post(path, headers)
                 #expect(response.status == 403 && response.headers["set-cookie"] == nil, "\(path) \(headers): \(response.status)")
@@ -170,6 +171,9 @@ import Glibc
         }
         let own = try post("/login", [("Origin", "http://127.0.0.1:\(daemon.port)"), ("Sec-Fetch-Site", "same-origin")])
         #expect(own.status == 303 && own.headers["set-cookie"]?.contains("dalaba_session=") == true, "\(own.status) \(own.text.prefix(200))")
+        // A page whose referrer policy hides its origin sends Origin: null; Sec-Fetch-Site still says it is our own.
+        let hidden = try post("/login", [("Origin", "null"), ("Sec-Fetch-Site", "same-origin")])
+        #expect(hidden.status == 303, "\(hidden.status)")
         let tool = try post("/login", [])
         #expect(tool.status == 200 && tool.headers["set-cookie"] != nil, "a client that is not a browser: \(tool.status)")
         let out = try post("/logout", [("Origin", "http://127.0.0.1:\(daemon.port)")])
