@@ -288,4 +288,25 @@ import Glibc
             #expect(Array(try Data(contentsOf: daemon.stateDirectory.appendingPathComponent("uploads/\(name)"))) == small)
         }
     }
+
+    /// Issue 9 finding 9: an upload the disk cannot take while keeping `http.upload-min-free-bytes` free is a 507 naming
+    /// `audio`, counted in the metrics, and leaves nothing behind (here the reserve is set beyond any disk).
+    @Test func anUploadTheDiskCannotKeepIsInsufficientStorage() async throws {
+        let daemon = try DaemonHarness(name: "hostile-disk")
+        daemon.extraConfiguration = """
+            [http]
+            upload-min-free-bytes = 1099511627776
+            """
+        try await daemon.start()
+        defer { daemon.stop() }
+        let response = try RawHTTP.exchange(
+            port: daemon.port, method: "POST", path: "/v1/announcements",
+            headers: Self.headers(daemon, contentType: "multipart/form-data; boundary=XyZ"), body: HostileRequest.upload(audio: try Self.wav(daemon)))
+        #expect(response.status == 507 && response.json["field"] as? String == "audio", "\(response.text)")
+        #expect((response.json["error"] as? String)?.contains("disk is too full") == true)
+        #expect(Self.uploads(daemon).isEmpty)
+        #expect(DaemonHarness.isIdle(try await daemon.status()))
+        let (_, metrics) = try await daemon.request("GET", "/metrics", role: "admin")
+        #expect(String(decoding: metrics, as: UTF8.self).contains(#"dalaba_http_refusals_total{reason="disk-full"} 1"#))
+    }
 }
