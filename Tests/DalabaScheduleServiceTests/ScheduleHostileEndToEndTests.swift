@@ -80,7 +80,9 @@ import Testing
             }
             guard connected == 0 else { return false }
             let request = "GET /v1/status HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Bearer \(token)\r\nConnection: close\r\n\r\n"
-            guard request.utf8CString.withUnsafeBufferPointer({ send(fd, $0.baseAddress, $0.count - 1, 0) }) == request.utf8.count else { return false }
+            guard request.utf8CString.withUnsafeBufferPointer({ send(fd, $0.baseAddress, $0.count - 1, 0) }) == request.utf8.count else {
+                return false
+            }
             var response: [UInt8] = []
             var buffer = [UInt8](repeating: 0, count: 4096)
             while true {

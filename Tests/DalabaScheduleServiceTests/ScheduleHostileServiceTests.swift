@@ -118,7 +118,9 @@ private let goodDay = """
         #expect(result.status == 1)
         let expected = "\(file.path):\(malformed.line): "
         let lines = result.stdout.split(separator: "\n")
-        #expect(lines.contains { $0.hasPrefix(expected) && $0.contains(malformed.fragment) }, "expected \(expected)…\(malformed.fragment)…, got:\n\(result.stdout)")
+        #expect(
+            lines.contains { $0.hasPrefix(expected) && $0.contains(malformed.fragment) },
+            "expected \(expected)…\(malformed.fragment)…, got:\n\(result.stdout)")
         #expect(result.stderr.hasPrefix("dalaba: ") && result.stderr.contains(" in 1 file"), "\(result.stderr)")
         // Nothing from the file reaches the terminal as a control or bidi character.
         #expect(!result.stdout.unicodeScalars.contains { $0.value < 0x20 && $0 != "\n" || $0.value == 0x7F || $0 == "\u{202E}" })
