@@ -35,7 +35,8 @@ let package = Package(
         .target(name: "DalabaCore"),
 
         // Schedule files, recurrence rules and the Scheduler state machine: pure, takes file contents and `now` as values.
-        // YAML because Yams gives every node's line, so `dalaba schedule check` names file and line for every error.
+        // YAML through the libyaml that Yams builds (CYaml), read event by event with limits: every node keeps its line, so
+        // `dalaba schedule check` names file and line for every error, and no file can make the parser hold a core.
         .target(name: "DalabaSchedule", dependencies: ["DalabaCore", .product(name: "Yams", package: "Yams")]),
 
         // CAP 1.2 alerts: parsing, validation and the broadcast policy; pure (no file or network I/O).

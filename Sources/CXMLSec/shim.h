@@ -39,6 +39,7 @@
 #include <xmlsec/openssl/crypto.h>
 #include <xmlsec/openssl/x509.h>
 #include <openssl/x509.h>
+#include <time.h>
 
 /// 1 when the loaded library is ABI-compatible with these headers.
 static inline int dalaba_xmlsec_check_version(void) {
@@ -60,6 +61,7 @@ static inline int dalaba_xmlsec_restrict_transforms(xmlSecDSigCtxPtr ctx) {
     if (xmlSecDSigCtxEnableReferenceTransform(ctx, xmlSecTransformExclC14NId) < 0) return -1;
     if (xmlSecDSigCtxEnableReferenceTransform(ctx, xmlSecTransformExclC14NWithCommentsId) < 0) return -1;
     if (xmlSecDSigCtxEnableReferenceTransform(ctx, xmlSecTransformInclC14NId) < 0) return -1;
+    if (xmlSecDSigCtxEnableReferenceTransform(ctx, xmlSecTransformInclC14NWithCommentsId) < 0) return -1;
     if (xmlSecDSigCtxEnableReferenceTransform(ctx, xmlSecTransformInclC14N11Id) < 0) return -1;
     // The digest method is read as a reference transform too.
     if (xmlSecDSigCtxEnableReferenceTransform(ctx, xmlSecOpenSSLTransformSha1Id) < 0) return -1;
@@ -82,16 +84,42 @@ static inline int dalaba_xmlsec_reference_is_whole_document(xmlSecDSigCtxPtr ctx
     return (ref->uri == NULL || ref->uri[0] == '\0') ? 1 : 0;
 }
 
-/// The subject of the certificate that supplied the signing key, into `buffer`; 0 on success.
-static inline int dalaba_xmlsec_signer(xmlSecDSigCtxPtr ctx, char *buffer, int size) {
-    if (ctx->signKey == NULL || size <= 0) return -1;
-    xmlSecKeyDataPtr data = xmlSecKeyGetData(ctx->signKey, xmlSecOpenSSLKeyDataX509Id);
-    if (data == NULL) return -1;
+/// The certificate `key` came from: the one it was verified with, else (a key made from a trusted certificate) the
+/// first attached; NULL when there is none.
+static inline X509 *dalaba_xmlsec_key_certificate(xmlSecKeyPtr key) {
+    xmlSecKeyDataPtr data = xmlSecKeyGetData(key, xmlSecOpenSSLKeyDataX509Id);
+    if (data == NULL) return NULL;
     X509 *cert = xmlSecOpenSSLKeyDataX509GetKeyCert(data);
+    if (cert == NULL && xmlSecOpenSSLKeyDataX509GetCertsSize(data) > 0) cert = xmlSecOpenSSLKeyDataX509GetCert(data, 0);
+    return cert;
+}
+
+/// The subject of the certificate `key` came from, into `buffer`; 0 on success.
+static inline int dalaba_xmlsec_key_subject(xmlSecKeyPtr key, char *buffer, int size) {
+    if (key == NULL || size <= 0) return -1;
+    X509 *cert = dalaba_xmlsec_key_certificate(key);
     if (cert == NULL) return -1;
     X509_NAME *name = X509_get_subject_name(cert);
     if (name == NULL) return -1;
     return X509_NAME_oneline(name, buffer, size) == NULL ? -1 : 0;
+}
+
+/// The subject of the certificate that supplied the signing key, into `buffer`; 0 on success.
+static inline int dalaba_xmlsec_signer(xmlSecDSigCtxPtr ctx, char *buffer, int size) {
+    return dalaba_xmlsec_key_subject(ctx->signKey, buffer, size);
+}
+
+/// The public key of a PEM certificate, with the certificate attached; NULL when it cannot be read.
+static inline xmlSecKeyPtr dalaba_xmlsec_certificate_key(const unsigned char *pem, unsigned int size) {
+    return xmlSecOpenSSLAppKeyLoadMemory(pem, size, xmlSecKeyDataFormatCertPem, NULL, NULL, NULL);
+}
+
+/// 1 when the certificate `key` came from is valid at `when` (0: now), 0 when it is not yet or no longer valid.
+static inline int dalaba_xmlsec_certificate_valid_at(xmlSecKeyPtr key, time_t when) {
+    X509 *cert = dalaba_xmlsec_key_certificate(key);
+    if (cert == NULL) return 0;
+    time_t t = when != 0 ? when : time(NULL);
+    return (X509_cmp_time(X509_get0_notBefore(cert), &t) < 0 && X509_cmp_time(X509_get0_notAfter(cert), &t) > 0) ? 1 : 0;
 }
 
 /// 1 when the signature verified.

@@ -15,7 +15,10 @@ struct ScheduleRunner: Service {
         let hangups = await UnixSignalsSequence(trapping: .sighup)
         await withTaskGroup(of: Void.self) { group in
             group.addTask {
-                for await _ in hangups.cancelOnGracefulShutdown() { await schedules.reload(reason: "SIGHUP") }
+                // A reload still reading when shutdown comes is cancelled with it, so SIGTERM never waits on a file.
+                for await _ in hangups.cancelOnGracefulShutdown() {
+                    await cancelWhenGracefulShutdown { await schedules.reload(reason: "SIGHUP") }
+                }
             }
             group.addTask { await schedules.run { try? await gracefulShutdown() } }
             await group.waitForAll()

@@ -77,10 +77,12 @@ public enum MultipartIntake {
     public final class Stream {
         private let parser: MultipartParser
         private let state: State
+        private var scanner: Guard
 
         public init(contentType: String, limits: Limits = Limits(), sink: (any FileSink)? = nil) throws(StationAPI.Failure) {
             let boundary = try MultipartIntake.boundary(fromContentType: contentType)
             state = State(limits: limits, sink: sink)
+            scanner = Guard(boundary: boundary)
             parser = MultipartParser(boundary: boundary)
             let state = state
             parser.onHeader = { name, value in state.header(name, value) }
@@ -90,6 +92,12 @@ public enum MultipartIntake {
 
         public func feed(_ chunk: ByteBuffer) throws(StationAPI.Failure) {
             if let failure = state.failure { throw failure }
+            // MultipartKit 4.7 indexes a 128-entry table with each header-name byte, so a byte ≥ 0x80 there traps (found by
+            // FuzzMultipart); `Guard` walks the same states first and refuses such a body before the parser sees it.
+            guard scanner.accepts(chunk.readableBytesView) else {
+                state.fail(StationAPI.Failure(error: "the multipart body is malformed (a part's header name is not ASCII)"))
+                throw state.failure!
+            }
             do {
                 try parser.execute(chunk)
             } catch {
@@ -106,6 +114,85 @@ public enum MultipartIntake {
                 throw StationAPI.Failure(error: "the multipart body holds no parts (does the boundary match the Content-Type?)")
             }
             return state.parts
+        }
+    }
+
+    /// MultipartParser's states, byte for byte (preamble, delimiter, part headers, body, epilogue), walked ahead of it to
+    /// find what it would trap on. Where MultipartKit throws, this stops checking: the parser throws at the same byte and
+    /// never reads further.
+    struct Guard {
+        enum Phase {
+            case preamble(Int)
+            case crlf(expectingLF: Bool)
+            case name(empty: Bool)
+            case value
+            case valueLF
+            case headersLF
+            case body
+            case delimiter(Int)
+            case epilogue
+            case stopped
+        }
+        let delimiter: [UInt8]
+        var phase = Phase.preamble(0)
+
+        init(boundary: String) {
+            delimiter = Array("\r\n--\(boundary)".utf8)
+        }
+
+        /// false when `bytes` would make MultipartParser trap.
+        mutating func accepts(_ bytes: some Sequence<UInt8>) -> Bool {
+            let cr: UInt8 = 13
+            let lf: UInt8 = 10
+            for byte in bytes {
+                switch phase {
+                case .preamble(let index):
+                    var next: Int
+                    if index == 0, byte == delimiter[2] {
+                        next = 3
+                    } else if byte == delimiter[index] {
+                        next = index + 1
+                    } else if index > 0, byte == delimiter[0] {
+                        next = 1
+                    } else {
+                        next = 0
+                    }
+                    phase = next >= delimiter.count ? .crlf(expectingLF: false) : .preamble(next)
+                case .crlf(let expectingLF):
+                    if !expectingLF, byte == cr {
+                        phase = .crlf(expectingLF: true)
+                    } else if expectingLF, byte == lf {
+                        phase = .name(empty: true)
+                    } else {
+                        phase = .stopped
+                    }
+                case .name(let empty):
+                    if byte >= 0x80 { return false }
+                    if byte == UInt8(ascii: ":"), !empty {
+                        phase = .value
+                    } else if byte == cr, empty {
+                        phase = .headersLF
+                    } else {
+                        // Any other ASCII byte: MultipartKit takes it as part of the name or throws here; either way
+                        // following it as a name byte is exact for every byte the parser goes on to read.
+                        phase = .name(empty: false)
+                    }
+                case .value: if byte == cr { phase = .valueLF }
+                case .valueLF: phase = byte == lf ? .name(empty: true) : .stopped
+                case .headersLF: phase = byte == lf ? .body : .stopped
+                case .body: if byte == delimiter[0] { phase = .delimiter(1) }
+                case .delimiter(let index):
+                    if index == delimiter.count {
+                        phase = byte == cr ? .crlf(expectingLF: true) : byte == UInt8(ascii: "-") ? .epilogue : .stopped
+                    } else if byte == delimiter[index] {
+                        phase = .delimiter(index + 1)
+                    } else {
+                        phase = byte == delimiter[0] ? .delimiter(1) : .body
+                    }
+                case .epilogue, .stopped: return true
+                }
+            }
+            return true
         }
     }
 

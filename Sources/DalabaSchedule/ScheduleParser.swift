@@ -89,6 +89,7 @@ struct ScheduleParser {
         }
     }
 
+    // MARK: - One programme
 
     private mutating func parseEntry(_ entry: YAMLNode, zone fileZone: TimeZone) {
         guard case .mapping(let mapping, _) = entry else {
@@ -410,7 +411,9 @@ struct ScheduleParser {
         let word = key.scalar.map { ScheduleText.echo($0) } ?? describe(key)
         // Suggestions only for words short enough to be a typo: the distance costs their length times the key's.
         let close = word.count > 40 ? nil : known.map { ($0, editDistance($0, word)) }.filter { $0.1 <= 2 }.min { $0.1 < $1.1 }
-        report(key, field: key.scalar.map { ScheduleText.echo($0, limit: 40) }, "unknown key '\(word)'" + (close.map { " (did you mean '\($0.0)'?)" } ?? ""))
+        report(
+            key, field: key.scalar.map { ScheduleText.echo($0, limit: 40) },
+            "unknown key '\(word)'" + (close.map { " (did you mean '\($0.0)'?)" } ?? ""))
     }
 }
 

@@ -295,7 +295,8 @@ private final class EventStream {
                 let code = String(state.problem_value, radix: 16, uppercase: true)
                 let padded = String(repeating: "0", count: max(0, 4 - code.count)) + code
                 return YAMLProblem(
-                    line: line, column: column, message: "control character U+\(padded) is not allowed in a schedule file (write it out, or remove it)")
+                    line: line, column: column,
+                    message: "control character U+\(padded) is not allowed in a schedule file (write it out, or remove it)")
             }
             return YAMLProblem(line: line, column: column, message: "not valid YAML: \(problem)")
         default:
@@ -312,7 +313,8 @@ private final class EventStream {
                     line: contextMark.line, column: contextMark.column,
                     message: "not valid YAML: \(problem) (\(what) that starts here; noticed at line \(problemMark.line))")
             }
-            return YAMLProblem(line: problemMark.line, column: problemMark.column, message: "not valid YAML: \(problem) (\(context) at line \(contextMark.line))")
+            return YAMLProblem(
+                line: problemMark.line, column: problemMark.column, message: "not valid YAML: \(problem) (\(context) at line \(contextMark.line))")
         }
     }
 

@@ -198,8 +198,12 @@ struct ConsoleController {
                 title: "拒绝跨站请求 Cross-site request refused", message: "请在本站的登录页面登录。Sign in from this station's own sign-in page.",
                 user: nil),
             status: .forbidden)
-        if let site = request.headers[.init("Sec-Fetch-Site")!]?.lowercased(), site != "same-origin", site != "none" { return refusal }
+        let site = request.headers[.init("Sec-Fetch-Site")!]?.lowercased()
+        if let site, site != "same-origin", site != "none" { return refusal }
         guard let origin = request.headers[.origin] else { return nil }
+        // "null" is what a browser sends from an opaque origin (a file, a sandboxed frame) and also from a page whose
+        // referrer policy hides its origin; only Sec-Fetch-Site tells the two apart.
+        if origin == "null" { return site == nil ? refusal : nil }
         guard let url = URL(string: origin), let scheme = url.scheme?.lowercased(), scheme == "http" || scheme == "https", let host = url.host,
             url.path.isEmpty || url.path == "/"
         else { return refusal }
@@ -279,7 +283,9 @@ struct ConsoleController {
             .contentSecurityPolicy:
                 "default-src 'none'; style-src 'unsafe-inline'; img-src 'self' data:; form-action 'self'; frame-ancestors 'none'; base-uri 'none'",
         ]
-        headers[.init("Referrer-Policy")!] = "no-referrer"
+        // same-origin, not no-referrer: the browser then names our origin in `Origin` on our own forms (no-referrer makes it
+        // "null"), which the sign-in's cross-site check reads; other sites still learn nothing.
+        headers[.init("Referrer-Policy")!] = "same-origin"
         return Response(status: status, headers: headers, body: .init(byteBuffer: ByteBuffer(string: html)))
     }
 }

@@ -9,7 +9,8 @@ import Synchronization
 /// A signature counts as verified only when all of this holds: it is the one `<Signature>` child of `<alert>`; its one
 /// `<Reference>` has URI "" (the whole alert, so nothing can be added beside the signed part); the reference uses only
 /// the enveloped-signature transform and canonicalisation; and the key comes from an `<X509Data>` certificate that
-/// chains to a trusted certificate (a `<KeyValue>` in the document is never used, or anyone could sign).
+/// chains to a trusted certificate, or the signature verifies with a trusted certificate's own key (a key the document
+/// carries in `<KeyValue>` is never trusted, or anyone could sign; a trusted certificate is used only while it is valid).
 public final class XMLSignatureVerifier: CAPSignatureVerifier {
     /// Why the verifier could not be set up, naming the certificate at fault.
     public struct SetupError: Error, CustomStringConvertible {
@@ -19,9 +20,16 @@ public final class XMLSignatureVerifier: CAPSignatureVerifier {
     /// xmlsec1 keeps global state (its own and libxml2's) and its contexts are not shared across threads: one owner,
     /// one verification at a time. Alerts are rare; the lock is never contended for long.
     private let manager: Mutex<KeysManager>
+    /// The time certificates are checked at; nil (now) except in tests of archived alerts whose certificates expired.
+    let certificateTime: Date?
 
     /// Loads `certificates` (PEM, name for messages → bytes) as trusted roots.
-    public init(trustedCertificates certificates: [(name: String, pem: Data)]) throws(SetupError) {
+    public convenience init(trustedCertificates certificates: [(name: String, pem: Data)]) throws(SetupError) {
+        try self.init(trustedCertificates: certificates, certificateTime: nil)
+    }
+
+    init(trustedCertificates certificates: [(name: String, pem: Data)], certificateTime: Date?) throws(SetupError) {
+        self.certificateTime = certificateTime
         try XMLSecLibrary.initialize()
         guard !certificates.isEmpty else { throw SetupError(description: "no trusted certificates given") }
         let keys = try KeysManager()
@@ -44,11 +52,11 @@ public final class XMLSignatureVerifier: CAPSignatureVerifier {
     public func verify(_ document: CAPDocument) -> CAPSignatureResult {
         manager.withLock { keys in
             XMLSecLibrary.lastError.withLock { $0 = nil }
-            return Self.verify(document.utf8, keys: keys)
+            return Self.verify(document.utf8, keys: keys, certificateTime: certificateTime)
         }
     }
 
-    private static func verify(_ utf8: Data, keys: KeysManager) -> CAPSignatureResult {
+    private static func verify(_ utf8: Data, keys: KeysManager, certificateTime: Date?) -> CAPSignatureResult {
         // No DTD loading, no entity substitution, no network, no messages on stderr: the bytes were screened already,
         // and this parse must see exactly what the CAP parser sees.
         let options = Int32(XML_PARSE_NONET.rawValue | XML_PARSE_NOERROR.rawValue | XML_PARSE_NOWARNING.rawValue)
@@ -63,28 +71,78 @@ public final class XMLSignatureVerifier: CAPSignatureVerifier {
         let all = signatureElements(under: root)
         guard !all.isEmpty else { return .unsigned }
         let direct = all.filter { $0.pointee.parent == UnsafeMutablePointer(root) }
-        guard all.count == 1, let signature = direct.first else {
-            return .invalid(reason: "an alert carries one <Signature>, as a child of <alert>; this one has \(all.count) (\(direct.count) there)")
+        guard !direct.isEmpty else { return .invalid(reason: "the <Signature> is not a child of <alert>, so it does not sign the alert") }
+        // Relays countersign (Canada's NAAD adds its signature beside the issuer's), and in practice each was computed
+        // over the alert without the others. So each is checked on a copy of the alert from which the other
+        // <Signature>s of <alert> are removed: they are not CAP fields, and everything the station reads stays covered.
+        // One signature that verifies suffices.
+        var failures: [String] = []
+        let when = certificateTime.map { time_t($0.timeIntervalSince1970) } ?? time(nil)
+        for index in direct.indices.reversed() {
+            guard let copy = xmlCopyDoc(document, 1) else { return .invalid(reason: "libxml2 could not copy the document") }
+            defer { xmlFreeDoc(copy) }
+            guard let copyRoot = xmlDocGetRootElement(copy) else { return .invalid(reason: "the document has no root element") }
+            let signatures = signatureElements(under: copyRoot).filter { $0.pointee.parent == UnsafeMutablePointer(copyRoot) }
+            guard signatures.count == direct.count else { return .invalid(reason: "libxml2 copied the document differently") }
+            for (other, node) in signatures.enumerated() where other != index {
+                xmlUnlinkNode(node)
+                xmlFreeNode(node)
+            }
+            let signature = signatures[index]
+            // First the certificate the signature carries, if it chains to a trusted one; then each trusted
+            // certificate's own key, which is how feeds that send only a <KeyValue>, or a certificate the station pins
+            // without its CA, are checked (key material in the document is never trusted by itself).
+            switch verifySignature(signature, keys: keys, time: when, key: nil) {
+            case .success(let signer): return .verified(signer: signer)
+            case .failure(let failure): failures.append(failure.description)
+            }
+            for pinned in keys.pinned {
+                guard dalaba_xmlsec_certificate_valid_at(pinned.key, when) == 1 else {
+                    failures.append("\(pinned.name) is not valid at that time")
+                    continue
+                }
+                switch verifySignature(signature, keys: keys, time: when, key: pinned.key) {
+                case .success(let signer): return .verified(signer: signer)
+                case .failure(let failure): failures.append("with \(pinned.name)'s key: \(failure)")
+                }
+            }
         }
+        let summary = direct.count == 1 ? "it does not verify" : "none of its \(direct.count) signatures verifies"
+        return .invalid(reason: "\(summary) with a trusted certificate: " + failures.joined(separator: "; "))
+    }
 
-        guard let context = xmlSecDSigCtxCreate(keys.handle) else { return .invalid(reason: "xmlsec could not create a context") }
+    /// One signature, with the key from its `<X509Data>` chained to a trusted certificate, or with `key` when given.
+    private static func verifySignature(_ signature: xmlNodePtr, keys: KeysManager, time: time_t, key: xmlSecKeyPtr?) -> Result<String, Failure> {
+        guard let context = xmlSecDSigCtxCreate(keys.handle) else { return .failure("xmlsec could not create a context") }
         defer { xmlSecDSigCtxDestroy(context) }
         guard dalaba_xmlsec_restrict_key_info(context) == 0, dalaba_xmlsec_restrict_transforms(context) == 0 else {
-            return .invalid(reason: "xmlsec could not restrict keys and transforms: \(XMLSecLibrary.takeError())")
+            return .failure(Failure("xmlsec could not restrict keys and transforms: \(XMLSecLibrary.takeError())"))
+        }
+        context.pointee.keyInfoReadCtx.certsVerificationTime = time
+        if let key {
+            // The context owns and frees its signing key, so it gets a copy; with it set, KeyInfo is not read.
+            guard let copy = xmlSecKeyDuplicate(key) else { return .failure("xmlsec could not copy a trusted key") }
+            context.pointee.signKey = copy
         }
         guard xmlSecDSigCtxVerify(context, signature) == 0 else {
-            return .invalid(reason: "the signature could not be processed: \(XMLSecLibrary.takeError())")
+            return .failure(Failure("the signature could not be processed: \(XMLSecLibrary.takeError())"))
         }
         guard dalaba_xmlsec_succeeded(context) == 1 else {
-            return .invalid(reason: "the signature does not match the alert (altered after signing, or signed by another key)")
+            return .failure("the signature does not match the alert (altered after signing, or signed by another key)")
         }
         let references = dalaba_xmlsec_reference_count(context)
         guard references == 1, dalaba_xmlsec_reference_is_whole_document(context, 0) == 1 else {
-            return .invalid(reason: "the signature must have one Reference with URI=\"\" covering the whole alert; it has \(references)")
+            return .failure(Failure("the signature must have one Reference with URI=\"\" covering the whole alert; it has \(references)"))
         }
         var buffer = [CChar](repeating: 0, count: 512)
-        let signer = dalaba_xmlsec_signer(context, &buffer, Int32(buffer.count)) == 0 ? Self.string(buffer) : "unknown signer"
-        return .verified(signer: signer)
+        return .success(dalaba_xmlsec_signer(context, &buffer, Int32(buffer.count)) == 0 ? Self.string(buffer) : "unknown signer")
+    }
+
+    /// Why one signature did not verify.
+    struct Failure: Error, ExpressibleByStringLiteral, CustomStringConvertible {
+        var description: String
+        init(_ description: String) { self.description = description }
+        init(stringLiteral value: String) { description = value }
     }
 
     /// Every dsig `<Signature>` element anywhere in the document, in document order.
@@ -121,6 +179,8 @@ public final class XMLSignatureVerifier: CAPSignatureVerifier {
 /// One xmlsec keys manager holding the trusted certificates; freed in `deinit`.
 final class KeysManager {
     let handle: xmlSecKeysMngrPtr
+    /// Each trusted certificate's public key, with the certificate attached (for its validity and subject).
+    private(set) var pinned: [(name: String, key: xmlSecKeyPtr)] = []
 
     init() throws(XMLSignatureVerifier.SetupError) {
         guard let handle = xmlSecKeysMngrCreate() else {
@@ -143,9 +203,20 @@ final class KeysManager {
         guard status == 0 else {
             throw XMLSignatureVerifier.SetupError(description: "\(name): not a PEM certificate xmlsec can load: \(XMLSecLibrary.takeError())")
         }
+        let key = pem.withUnsafeBytes { buffer -> xmlSecKeyPtr? in
+            guard let base = buffer.baseAddress else { return nil }
+            return dalaba_xmlsec_certificate_key(base.assumingMemoryBound(to: UInt8.self), UInt32(buffer.count))
+        }
+        guard let key else {
+            throw XMLSignatureVerifier.SetupError(description: "\(name): xmlsec cannot read the certificate's key: \(XMLSecLibrary.takeError())")
+        }
+        pinned.append((name, key))
     }
 
-    deinit { xmlSecKeysMngrDestroy(handle) }
+    deinit {
+        for (_, key) in pinned { xmlSecKeyDestroy(key) }
+        xmlSecKeysMngrDestroy(handle)
+    }
 }
 
 /// xmlsec1's process-wide initialisation, done once, and its error callback, which keeps the last message instead of

@@ -163,6 +163,7 @@ import Glibc
             for headers in [
                 [("Origin", "http://evil.example")], [("Origin", "null")], [("Sec-Fetch-Site", "cross-site")], [("Sec-Fetch-Site", "same-site")],
                 [("Origin", "http://127.0.0.1:\(daemon.port + 1)")], [("Origin", "http://evil.example"), ("Sec-Fetch-Site", "same-origin")],
+                [("Origin", "null"), ("Sec-Fetch-Site", "cross-site")],
             ] {
                 let response = try post(path, headers)
                 #expect(response.status == 403 && response.headers["set-cookie"] == nil, "\(path) \(headers): \(response.status)")
@@ -170,6 +171,9 @@ import Glibc
         }
         let own = try post("/login", [("Origin", "http://127.0.0.1:\(daemon.port)"), ("Sec-Fetch-Site", "same-origin")])
         #expect(own.status == 303 && own.headers["set-cookie"]?.contains("dalaba_session=") == true, "\(own.status) \(own.text.prefix(200))")
+        // A page whose referrer policy hides its origin sends Origin: null; Sec-Fetch-Site still says it is our own.
+        let hidden = try post("/login", [("Origin", "null"), ("Sec-Fetch-Site", "same-origin")])
+        #expect(hidden.status == 303, "\(hidden.status)")
         let tool = try post("/login", [])
         #expect(tool.status == 200 && tool.headers["set-cookie"] != nil, "a client that is not a browser: \(tool.status)")
         let out = try post("/logout", [("Origin", "http://127.0.0.1:\(daemon.port)")])
@@ -283,5 +287,26 @@ import Glibc
         if let name = stored.first {
             #expect(Array(try Data(contentsOf: daemon.stateDirectory.appendingPathComponent("uploads/\(name)"))) == small)
         }
+    }
+
+    /// Issue 9 finding 9: an upload the disk cannot take while keeping `http.upload-min-free-bytes` free is a 507 naming
+    /// `audio`, counted in the metrics, and leaves nothing behind (here the reserve is set beyond any disk).
+    @Test func anUploadTheDiskCannotKeepIsInsufficientStorage() async throws {
+        let daemon = try DaemonHarness(name: "hostile-disk")
+        daemon.extraConfiguration = """
+            [http]
+            upload-min-free-bytes = 1099511627776
+            """
+        try await daemon.start()
+        defer { daemon.stop() }
+        let response = try RawHTTP.exchange(
+            port: daemon.port, method: "POST", path: "/v1/announcements",
+            headers: Self.headers(daemon, contentType: "multipart/form-data; boundary=XyZ"), body: HostileRequest.upload(audio: try Self.wav(daemon)))
+        #expect(response.status == 507 && response.json["field"] as? String == "audio", "\(response.text)")
+        #expect((response.json["error"] as? String)?.contains("disk is too full") == true)
+        #expect(Self.uploads(daemon).isEmpty)
+        #expect(DaemonHarness.isIdle(try await daemon.status()))
+        let (_, metrics) = try await daemon.request("GET", "/metrics", role: "admin")
+        #expect(String(decoding: metrics, as: UTF8.self).contains(#"dalaba_http_refusals_total{reason="disk-full"} 1"#))
     }
 }

@@ -251,6 +251,9 @@ struct HostileRequest: Sendable, CustomStringConvertible {
             multipart("truncated", Array(upload(audio: wav).dropLast(12)), field: nil, "ends inside a part"),
             multipart("broken part header", Array("--XyZ\r\nno colon here\r\n\r\nx\r\n--XyZ--\r\n".utf8), field: nil, "malformed"),
             multipart("no parts", Array("hello".utf8), field: nil, "no parts"),
+            multipart(
+                "non-ASCII header name (a MultipartKit trap)", Array("--XyZ\r\n".utf8) + [0xFF, 0xFE] + Array(": x\r\n\r\nx\r\n--XyZ--\r\n".utf8),
+                field: nil, "header name is not ASCII"),
             multipart("not form-data", parts([("Content-Disposition: attachment; name=\"audio\"", wav)]), field: nil, "must be form-data"),
             multipart("multipart/mixed", contentType: "multipart/mixed; boundary=XyZ", upload(audio: wav), 415, field: nil, "unsupported Content-Type"),
             // cancelling

@@ -81,6 +81,22 @@ import Testing
         #expect(failure(Array("--XyZ\r\nbroken header line\r\n\r\nx\r\n--XyZ--".utf8))?.error.contains("malformed") == true)
     }
 
+    /// Found by FuzzMultipart: MultipartKit traps on a header-name byte ≥ 0x80; it must be a 400, in any chunking.
+    @Test func aNonASCIIHeaderNameIsRefusedNotATrap() throws {
+        let body = Array("--XyZ\r\n".utf8) + [0xFF] + Array(": x\r\n\r\nbody\r\n--XyZ--\r\n".utf8)
+        #expect(failure(body)?.error.contains("header name is not ASCII") == true)
+        let stream = try MultipartIntake.Stream(contentType: "multipart/form-data; boundary=XyZ")
+        try stream.feed(ByteBuffer(bytes: body.prefix(7)))
+        #expect(throws: StationAPI.Failure.self) { try stream.feed(ByteBuffer(bytes: body.dropFirst(7))) }
+        // Non-ASCII in a header value (a file name) is fine.
+        let named = Self.body(parts: [(Self.audioHeader("通知.wav"), "x")])
+        #expect(try MultipartIntake.parse(body: named, contentType: "multipart/form-data; boundary=XyZ").first?.filename == "通知.wav")
+    }
+
+    static func audioHeader(_ filename: String) -> String {
+        "Content-Disposition: form-data; name=\"audio\"; filename=\"\(filename)\""
+    }
+
     @Test func boundsPartsKeptInMemory() {
         let big = String(repeating: "x", count: 70_000)
         let failure = failure(Self.body(parts: [("Content-Disposition: form-data; name=\"metadata\"", big)]))

@@ -108,7 +108,8 @@ struct ScheduleHostileInputTests {
     func timeBudget() {
         let yaml = generatedSchedule(count: 200)
         // Each read of this clock is a second later: the budget of 2 s is gone at the third look.
-        let problems = ScheduleBook.check([ScheduleFile(name: "slow.yaml", contents: yaml)], defaults: defaults, clock: SteppingClock(step: .seconds(1)))
+        let problems = ScheduleBook.check(
+            [ScheduleFile(name: "slow.yaml", contents: yaml)], defaults: defaults, clock: SteppingClock(step: .seconds(1)))
         #expect(problems.count == 1)
         #expect(problems.first?.message.hasPrefix("took longer than 2.0 seconds to read: refused") == true, "\(problems)")
         #expect(ScheduleBook.check([ScheduleFile(name: "slow.yaml", contents: yaml)], defaults: defaults, clock: SteppingClock(step: .zero)) == [])
@@ -122,7 +123,12 @@ struct ScheduleHostileInputTests {
         #expect(problems.isEmpty)
         do {
             _ = try ScheduleBook.parse(
-                [ScheduleFile(name: "c.yaml", contents: yaml)], defaults: defaults, isCancelled: { looks.withLock { $0 += 1; return $0 > 3 } })
+                [ScheduleFile(name: "c.yaml", contents: yaml)], defaults: defaults,
+                isCancelled: {
+                    looks.withLock {
+                        $0 += 1; return $0 > 3
+                    }
+                })
             Issue.record("a cancelled read returned a book")
         } catch {
             #expect(error.problems.map(\.message) == ["reading was cancelled (the daemon is stopping)"])
@@ -148,7 +154,8 @@ struct ScheduleHostileInputTests {
         #expect(bracket.first?.column == 12)
         #expect(bracket.first?.message.contains("'[' list that starts here; noticed at line 8") == true, "\(bracket)")
 
-        let control = "programmes:\n  - name: p\n    kind: routine\n    title: 早间\u{07}新闻\n    audio: chime.wav\n    times: ['08:00']\n    days: daily\n"
+        let control =
+            "programmes:\n  - name: p\n    kind: routine\n    title: 早间\u{07}新闻\n    audio: chime.wav\n    times: ['08:00']\n    days: daily\n"
         let bell = ScheduleBook.check([ScheduleFile(name: "c.yaml", contents: control)], defaults: defaults)
         #expect(bell.map(\.description) == ["c.yaml:4: control character U+0007 is not allowed in a schedule file (write it out, or remove it)"])
         #expect(bell.first?.column == 14)
@@ -163,7 +170,8 @@ struct ScheduleHostileInputTests {
         var count = 0
         let small = measureCPU { _ = ScheduleBook.check([ScheduleFile(name: "q.yaml", contents: quarter)], defaults: defaults, limits: limits) }
         let large = measureCPU {
-            count = (try? ScheduleBook.parse([ScheduleFile(name: "w.yaml", contents: whole)], defaults: defaults, limits: limits))?.programmes.count ?? 0
+            count =
+                (try? ScheduleBook.parse([ScheduleFile(name: "w.yaml", contents: whole)], defaults: defaults, limits: limits))?.programmes.count ?? 0
         }
         print("check: \(quarter.utf8.count) bytes in \(small) CPU, \(whole.utf8.count) bytes in \(large) CPU")
         #expect(count == 31_600)

@@ -13,14 +13,13 @@ import Testing
 
 /// The console in a real browser: a real `dalabad` (device `null`) over a prepared log, and Debian's headless Chromium.
 ///
-/// Signing in: the token must never travel in a URL, and Chromium's cookie jar cannot be filled from outside without the
-/// DevTools protocol. So the test does what an official's browser does: it loads a local page (a file only this user can read,
-/// deleted afterwards) holding the sign-in form filled in, which posts the token to `POST /login`. The daemon answers a
-/// cross-site sign-in with a same-site hop (a SameSite=Strict cookie is not sent on a redirect that a cross-site post started),
-/// and `--virtual-time-budget` lets Chromium follow it before `--dump-dom` prints the console page.
+/// Signing in: the token must never travel in a URL, and `/login` refuses a post another page made (login CSRF). So the test
+/// does what an official does: it opens the station's own sign-in page, types the token and submits the form, driving
+/// Chromium over the DevTools protocol (`DevToolsSignIn`), then reads the console page it lands on.
 @Suite(.serialized) struct ConsoleBrowserTests {
     static let chromium: String? = ["chromium", "chromium-browser", "google-chrome"].map(Processes.resolve).first { $0.hasPrefix("/") }
-    static let enabled = chromium != nil && FileManager.default.isExecutableFile(atPath: Processes.resolve("dalabad"))
+    static let enabled =
+        chromium != nil && FileManager.default.isExecutableFile(atPath: Processes.resolve("dalabad")) && Processes.resolve("python3").hasPrefix("/")
     static let screenshotPath = "/tmp/dalaba-console.png"
 
     @Test(.enabled(if: enabled), .timeLimit(.minutes(5))) func theConsoleRendersInHeadlessChromium() async throws {
@@ -222,39 +221,33 @@ final class Daemon: @unchecked Sendable {
     }
 }
 
-/// Headless Chromium, signing in through a local form page each run (a fresh profile, so runs share nothing).
+/// Headless Chromium, signing in on the station's own page each run (a fresh profile, so runs share nothing).
 struct Browser {
     let directory: URL
     let base: String
 
     func dumpDOM(next: String, token: String) throws -> String {
-        try run(next: next, token: token, extra: ["--dump-dom"])
+        try run(next: next, token: token, mode: "dom", output: "-", size: "1280,900")
     }
 
     func screenshot(next: String, token: String, to path: String, size: String) throws {
         try? FileManager.default.removeItem(atPath: path)
-        _ = try run(next: next, token: token, extra: ["--screenshot=\(path)", "--window-size=\(size)", "--hide-scrollbars"])
+        _ = try run(next: next, token: token, mode: "png", output: path, size: size)
     }
 
-    private func run(next: String, token: String, extra: [String]) throws -> String {
+    /// Signs in on the station's own `/login` page over DevTools (see `DevToolsSignIn`), then reads the page it lands on.
+    private func run(next: String, token: String, mode: String, output: String, size: String) throws -> String {
         let run = UUID().uuidString.prefix(8)
-        let page = directory.appendingPathComponent("signin-\(run).html")
-        let html = """
-            <!doctype html><meta charset="utf-8"><title>sign in</title>
-            <form method="post" action="\(base)/login"><input name="token" value="\(escape(token))"><input name="next" value="\(escape(next))"></form>
-            <script>document.forms[0].submit()</script>
-            """
-        _ = FileManager.default.createFile(atPath: page.path, contents: Data(html.utf8), attributes: [.posixPermissions: 0o600])
-        defer { try? FileManager.default.removeItem(at: page) }
+        let script = directory.appendingPathComponent("signin-\(run).py")
+        try DevToolsSignIn.script.write(to: script, atomically: true, encoding: .utf8)
+        defer { try? FileManager.default.removeItem(at: script) }
         let profile = directory.appendingPathComponent("chromium-\(run)")
         defer { try? FileManager.default.removeItem(at: profile) }
         let process = Process()
-        process.executableURL = URL(fileURLWithPath: ConsoleBrowserTests.chromium!)
-        process.arguments =
-            [
-                "--headless", "--no-sandbox", "--disable-gpu", "--no-first-run", "--disable-dev-shm-usage", "--user-data-dir=\(profile.path)",
-                "--virtual-time-budget=10000",
-            ] + extra + [page.absoluteString]
+        process.executableURL = URL(fileURLWithPath: Processes.resolve("python3"))
+        let encodedNext = next.addingPercentEncoding(withAllowedCharacters: .alphanumerics) ?? "/"
+        // The token goes to the script in its arguments, which only this user can read (never into a URL or a file).
+        process.arguments = [script.path, ConsoleBrowserTests.chromium!, profile.path, base, encodedNext, token, mode, output, size]
         let outPath = directory.appendingPathComponent("chromium-\(run).out").path
         let errPath = directory.appendingPathComponent("chromium-\(run).err").path
         _ = FileManager.default.createFile(atPath: outPath, contents: nil)
@@ -274,9 +267,5 @@ struct Browser {
             throw BrowserTestError("chromium exited \(process.terminationStatus): \((try? String(contentsOfFile: errPath, encoding: .utf8)) ?? "")")
         }
         return output
-    }
-
-    private func escape(_ text: String) -> String {
-        text.replacingOccurrences(of: "&", with: "&amp;").replacingOccurrences(of: "\"", with: "&quot;").replacingOccurrences(of: "<", with: "&lt;")
     }
 }

@@ -7,7 +7,8 @@ import Testing
 /// Fixtures were signed with the `xmlsec1` command-line tool (independently of the code under test): `signed-alert.xml`
 /// and `signed-latin1-alert.xml` by `county-alerts.pem`'s key with its certificate in `<X509Data>`,
 /// `impostor-signed-alert.xml` the same way by `impostor.pem`'s key, and `keyvalue-signed-alert.xml` by the impostor's
-/// key with only a `<KeyValue>` (which `xmlsec1 --verify` itself accepts). The private keys are not kept.
+/// key with only a `<KeyValue>` (which `xmlsec1 --verify` itself accepts, trusting nothing). The private keys are not
+/// kept; the certificates are valid from 2026 for 100 years.
 @Suite("Enveloped XML-DSig on CAP alerts")
 struct XMLSignatureVerifierTests {
     static func fixture(_ name: String) throws -> Data {
@@ -69,15 +70,30 @@ struct XMLSignatureVerifierTests {
     func untrusted() throws {
         let result = try Self.result("impostor-signed-alert.xml")
         #expect(result.status == "invalid", "\(result)")
-        #expect(result.description.contains("certificate verification failed"), "\(result)")
+        #expect(result.description.contains("self-signed certificate"), "\(result)")
         // Trusting the impostor's certificate makes the same document verify: the failure above is about trust.
         #expect(try Self.result("impostor-signed-alert.xml", trusting: ["impostor.pem"]).status == "verified")
     }
 
-    @Test("a key carried in the document's own <KeyValue> is never used")
+    @Test("a key carried in the document's own <KeyValue> is never trusted; a trusted certificate's key is")
     func keyValue() throws {
-        let result = try Self.result("keyvalue-signed-alert.xml", trusting: ["county-alerts.pem", "impostor.pem"])
+        // Signed by the impostor's key, which the document carries: the station trusts only the county.
+        let result = try Self.result("keyvalue-signed-alert.xml")
         #expect(result.status == "invalid", "\(result)")
+        // Feeds that send only a <KeyValue> verify when the station trusts the signer's certificate.
+        let pinned = try Self.result("keyvalue-signed-alert.xml", trusting: ["county-alerts.pem", "impostor.pem"])
+        guard case .verified(let signer) = pinned else { Issue.record("got \(pinned)"); return }
+        #expect(signer.contains("CN=alerts.example.net"))
+    }
+
+    @Test("a trusted certificate is used only while it is valid")
+    func validity() throws {
+        let county = [("county-alerts.pem", try Self.fixture("county-alerts.pem"))]
+        let document = try CAPParser().document(Self.fixture("signed-alert.xml"))
+        let before = try XMLSignatureVerifier(trustedCertificates: county, certificateTime: Date(timeIntervalSince1970: 1_000_000_000))
+        #expect(before.verify(document).status == "invalid")
+        let during = try XMLSignatureVerifier(trustedCertificates: county, certificateTime: Date(timeIntervalSince1970: 2_000_000_000))
+        #expect(during.verify(document).status == "verified")
     }
 
     @Test("an alert without a signature is unsigned")
@@ -90,7 +106,7 @@ struct XMLSignatureVerifierTests {
         #expect(try Self.verifier().verify(document) == .unsigned)
     }
 
-    @Test("a signature moved inside <info>, or a second one, is invalid")
+    @Test("a signature moved inside <info> is invalid; a second signature beside a valid one changes nothing that is read")
     func misplaced() throws {
         let text = String(decoding: try Self.fixture("signed-alert.xml"), as: UTF8.self)
         let start = try #require(text.range(of: "<Signature"))
@@ -98,8 +114,13 @@ struct XMLSignatureVerifierTests {
         let signature = String(text[start.lowerBound..<end.upperBound])
         let moved = text.replacingOccurrences(of: signature, with: "").replacingOccurrences(of: "</info>", with: signature + "</info>")
         #expect(try Self.verifier().verify(CAPParser().document(Data(moved.utf8))).status == "invalid")
-        let doubled = text.replacingOccurrences(of: "</alert>", with: signature + "</alert>")
-        #expect(try Self.verifier().verify(CAPParser().document(Data(doubled.utf8))).status == "invalid")
+        // A relay's countersignature (here a forged one) sits beside the issuer's: each is checked without the others.
+        let forged = signature.replacingOccurrences(of: "<SignatureValue>", with: "<SignatureValue>AAAA")
+        let countersigned = text.replacingOccurrences(of: "</alert>", with: forged + "</alert>")
+        #expect(try Self.verifier().verify(CAPParser().document(Data(countersigned.utf8))).status == "verified")
+        // But not when the alert itself was changed.
+        let altered = countersigned.replacingOccurrences(of: "<severity>Severe</severity>", with: "<severity>Extreme</severity>")
+        #expect(try Self.verifier().verify(CAPParser().document(Data(altered.utf8))).status == "invalid")
     }
 
     @Test("a file that is not a certificate is refused when the verifier is set up, naming it")

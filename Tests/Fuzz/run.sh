@@ -14,7 +14,8 @@ set -euo pipefail
 cd "$(dirname "$0")/../.."
 
 seconds=${1:-30}
-[[ $seconds =~ ^[0-9]+$ ]] || { echo "usage: Tests/Fuzz/run.sh [SECONDS] [TARGET...]" >&2; exit 2; }
+# libFuzzer reads -max_total_time=0 as "no limit", so 0 is refused too.
+[[ $seconds =~ ^[1-9][0-9]*$ ]] || { echo "usage: Tests/Fuzz/run.sh [SECONDS] [TARGET...]" >&2; exit 2; }
 shift $(($# > 0 ? 1 : 0))
 
 all=()
@@ -98,18 +99,19 @@ fuzz() {
 
 # What an input does to the sanitized binary: the first error line and the first frame in Dalaba or a dependency.
 diagnose() {
-    local name=$1 file=$2 out
-    out=$(timeout 120 "$bin/$name" -timeout=10 -detect_leaks=0 -rss_limit_mb=2048 "$file" 2>&1) && {
+    local name=$1 file=$2 out leaks=0
+    [[ $(basename "$file") == leak-* ]] && leaks=1
+    out=$(timeout 120 "$bin/$name" -timeout=10 -detect_leaks=$leaks -rss_limit_mb=2048 "$file" 2>&1) && {
         echo "does not crash when replayed"
         return
     }
     local what where
-    what=$(grep -m1 -oE 'Fatal error: .*|ERROR: (AddressSanitizer|libFuzzer): [a-zA-Z -]+( on [a-z ]+)?|ALARM: .*|out-of-memory.*' <<<"$out" || true)
+    what=$(grep -m1 -oE 'Fatal error: .*|ERROR: (AddressSanitizer|libFuzzer): [a-zA-Z -]+( on [a-z ]+)?|ALARM: .*|out-of-memory.*|ERROR: LeakSanitizer: .*' <<<"$out" || true)
     [[ $what == *"deadly signal"* ]] && what=$(grep -m1 -oE '[A-Za-z_/.]+\.swift:[0-9]+: Fatal error: .*' <<<"$out" || echo "$what")
     where=$(grep -E '^ +#[0-9]+ ' <<<"$out" | grep -oE "($root/(Sources|Tests/Fuzz)|$root/$scratch/checkouts)/[^ ]+:[0-9]+" | head -3 |
         sed "s|$root/$scratch/checkouts/|checkouts/|; s|$root/||" | paste -sd' ' - || true)
     what=$(sed 's/ *$//' <<<"$what")
-    echo "${what:-exit $?}${where:+ at $where}"
+    echo "${what:-stopped without a sanitizer report}${where:+ at $where}"
 }
 
 report() {
