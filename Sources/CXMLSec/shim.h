@@ -72,6 +72,23 @@ static inline int dalaba_xmlsec_restrict_transforms(xmlSecDSigCtxPtr ctx) {
     return 0;
 }
 
+/// Public-key signature methods only (RSA and ECDSA with SHA-1 or SHA-2; feeds still sign with RSA-SHA1), and the
+/// standard canonicalisations of <SignedInfo>: no MD5, no HMAC.
+static inline int dalaba_xmlsec_restrict_signature_methods(xmlSecDSigCtxPtr ctx) {
+    xmlSecTransformId ids[] = {
+        xmlSecTransformInclC14NId, xmlSecTransformInclC14NWithCommentsId, xmlSecTransformInclC14N11Id,
+        xmlSecTransformInclC14N11WithCommentsId, xmlSecTransformExclC14NId, xmlSecTransformExclC14NWithCommentsId,
+        xmlSecOpenSSLTransformRsaSha1Id, xmlSecOpenSSLTransformRsaSha224Id, xmlSecOpenSSLTransformRsaSha256Id,
+        xmlSecOpenSSLTransformRsaSha384Id, xmlSecOpenSSLTransformRsaSha512Id,
+        xmlSecOpenSSLTransformEcdsaSha1Id, xmlSecOpenSSLTransformEcdsaSha224Id, xmlSecOpenSSLTransformEcdsaSha256Id,
+        xmlSecOpenSSLTransformEcdsaSha384Id, xmlSecOpenSSLTransformEcdsaSha512Id,
+    };
+    for (unsigned int i = 0; i < sizeof(ids) / sizeof(ids[0]); i++) {
+        if (xmlSecDSigCtxEnableSignatureTransform(ctx, ids[i]) < 0) return -1;
+    }
+    return 0;
+}
+
 /// The number of <Reference>s in <SignedInfo> after verification.
 static inline unsigned int dalaba_xmlsec_reference_count(xmlSecDSigCtxPtr ctx) {
     return (unsigned int)xmlSecPtrListGetSize(&(ctx->signedInfoReferences));

@@ -232,7 +232,10 @@ public enum MultipartIntake {
             guard failure == nil else { return }
             inPart = true
             if current == nil { begin() }
-            guard failure == nil, var part = current else { return }
+            // Taken out and put back, so appending never copies the part's bytes (MultipartKit calls this once per run of
+            // bytes between CRs, which an attacker can make one byte long).
+            guard failure == nil, var part = current.take() else { return }
+            defer { current = part }
             part.byteCount += chunk.readableBytes
             if toSink {
                 guard part.byteCount <= limits.fileBytes else {
@@ -251,7 +254,6 @@ public enum MultipartIntake {
                 }
                 part.body.append(contentsOf: chunk.readableBytesView)
             }
-            current = part
         }
 
         func complete() {

@@ -1,18 +1,17 @@
+import DalabaCore
+
 /// Which characters a schedule may put in one-line text (names, titles, audio names) and how messages quote what a file
 /// says, so that nothing in a schedule reaches a terminal (`dalaba schedule check`, `dalaba status`), a log line or the
 /// console as an escape sequence or a bidi override.
 ///
-/// The rule is the API's (`DisplayText` in the intake): refused are control characters (NUL, ESC, LF, CR, DEL, C1), format
+/// The rule is the API's, `DisplayText` in the core: refused are control characters (NUL, ESC, LF, CR, DEL, C1), format
 /// characters (U+202E and the other bidi controls, zero-width characters, the BOM), line and paragraph separators,
 /// surrogates and private-use characters. Spoken text may also hold tab and line breaks.
 enum ScheduleText {
     static func isForbidden(_ scalar: Unicode.Scalar) -> Bool {
         // ASCII first: it is nearly all a schedule holds, and the Unicode property lookup is the slow part.
         if scalar.value < 0x80 { return scalar.value < 0x20 || scalar.value == 0x7F }
-        switch scalar.properties.generalCategory {
-        case .control, .format, .lineSeparator, .paragraphSeparator, .surrogate, .privateUse: return true
-        default: return false
-        }
+        return DisplayText.isForbidden(scalar)
     }
 
     static func firstForbidden(in text: String, allowingLineBreaks: Bool = false) -> Unicode.Scalar? {
@@ -42,14 +41,8 @@ enum ScheduleText {
         }
     }
 
-    /// "U+202E (RIGHT-TO-LEFT OVERRIDE)", "U+0000 (a control character)".
-    static func name(of scalar: Unicode.Scalar) -> String {
-        let hex = String(scalar.value, radix: 16, uppercase: true)
-        let code = "U+" + String(repeating: "0", count: max(0, 4 - hex.count)) + hex
-        if let name = scalar.properties.name { return "\(code) (\(name))" }
-        if scalar.properties.generalCategory == .control { return "\(code) (a control character)" }
-        return code
-    }
+    /// "U+202E (RIGHT-TO-LEFT OVERRIDE)", "U+0000 (a control character)", as the API names them.
+    static func name(of scalar: Unicode.Scalar) -> String { DisplayText.name(of: scalar) }
 
     /// `text` safe to quote in a message: forbidden scalars written as `\u{1B}`, at most `limit` characters.
     static func echo(_ text: String, limit: Int = 60) -> String {

@@ -11,6 +11,7 @@ final class UploadFile: MultipartIntake.FileSink {
     private(set) var filename: String?
     private var handle: FileHandle?
     private var written = 0
+    private var pending = Data()
     /// Bytes of audio stored.
     var byteCount: Int { written }
     private var sinceCheck = 0
@@ -46,12 +47,20 @@ final class UploadFile: MultipartIntake.FileSink {
             sinceCheck = 0
             if let free = Self.freeBytes(at: directory), free < minimumFreeBytes { throw full() }
         }
+        // Gathered into writes of 256 KiB: the parser hands over one run of bytes between CRs at a time, which can be tiny.
+        pending.append(contentsOf: chunk.readableBytesView)
+        written += chunk.readableBytes
+        if pending.count >= 256 << 10 { try flush() }
+    }
+
+    private func flush() throws(StationAPI.Failure) {
+        guard let handle, !pending.isEmpty else { return }
         do {
-            try handle.write(contentsOf: Data(chunk.readableBytesView))
+            try handle.write(contentsOf: pending)
         } catch {
             throw full()
         }
-        written += chunk.readableBytes
+        pending.removeAll(keepingCapacity: true)
     }
 
     private func full() -> StationAPI.Failure {
@@ -61,6 +70,7 @@ final class UploadFile: MultipartIntake.FileSink {
 
     /// Closes the file; the upload is complete.
     func close() throws(StationAPI.Failure) {
+        try flush()
         guard let handle else { return }
         self.handle = nil
         do {

@@ -6,11 +6,12 @@ import Synchronization
 /// Verifies enveloped XML-DSig signatures on CAP alerts with xmlsec1 (OpenSSL), against the station's trusted
 /// certificates. The only Swift module that imports `CXMLSec`.
 ///
-/// A signature counts as verified only when all of this holds: it is the one `<Signature>` child of `<alert>`; its one
+/// A signature counts as verified only when all of this holds: it is a `<Signature>` child of `<alert>`; its one
 /// `<Reference>` has URI "" (the whole alert, so nothing can be added beside the signed part); the reference uses only
-/// the enveloped-signature transform and canonicalisation; and the key comes from an `<X509Data>` certificate that
-/// chains to a trusted certificate, or the signature verifies with a trusted certificate's own key (a key the document
-/// carries in `<KeyValue>` is never trusted, or anyone could sign; a trusted certificate is used only while it is valid).
+/// the enveloped-signature transform, canonicalisation and a SHA digest; the method is RSA or ECDSA (no MD5, no HMAC);
+/// and the key comes from an `<X509Data>` certificate that chains to a trusted certificate, or the signature verifies
+/// with a trusted certificate's own key. A key the document carries in `<KeyValue>` is never trusted by itself, or
+/// anyone could sign; a trusted certificate counts only while it is valid.
 public final class XMLSignatureVerifier: CAPSignatureVerifier {
     /// Why the verifier could not be set up, naming the certificate at fault.
     public struct SetupError: Error, CustomStringConvertible {
@@ -115,7 +116,9 @@ public final class XMLSignatureVerifier: CAPSignatureVerifier {
     private static func verifySignature(_ signature: xmlNodePtr, keys: KeysManager, time: time_t, key: xmlSecKeyPtr?) -> Result<String, Failure> {
         guard let context = xmlSecDSigCtxCreate(keys.handle) else { return .failure("xmlsec could not create a context") }
         defer { xmlSecDSigCtxDestroy(context) }
-        guard dalaba_xmlsec_restrict_key_info(context) == 0, dalaba_xmlsec_restrict_transforms(context) == 0 else {
+        guard dalaba_xmlsec_restrict_key_info(context) == 0, dalaba_xmlsec_restrict_transforms(context) == 0,
+            dalaba_xmlsec_restrict_signature_methods(context) == 0
+        else {
             return .failure(Failure("xmlsec could not restrict keys and transforms: \(XMLSecLibrary.takeError())"))
         }
         context.pointee.keyInfoReadCtx.certsVerificationTime = time

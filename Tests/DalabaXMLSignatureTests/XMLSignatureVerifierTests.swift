@@ -7,7 +7,8 @@ import Testing
 /// Fixtures were signed with the `xmlsec1` command-line tool (independently of the code under test): `signed-alert.xml`
 /// and `signed-latin1-alert.xml` by `county-alerts.pem`'s key with its certificate in `<X509Data>`,
 /// `impostor-signed-alert.xml` the same way by `impostor.pem`'s key, and `keyvalue-signed-alert.xml` by the impostor's
-/// key with only a `<KeyValue>` (which `xmlsec1 --verify` itself accepts, trusting nothing). The private keys are not
+/// key with only a `<KeyValue>` (which `xmlsec1 --verify` itself accepts, trusting nothing), and `md5-signed-alert.xml` by
+/// the county's key with RSA-MD5 (which `xmlsec1 --verify` also accepts). The private keys are not
 /// kept; the certificates are valid from 2026 for 100 years.
 @Suite("Enveloped XML-DSig on CAP alerts")
 struct XMLSignatureVerifierTests {
@@ -94,6 +95,12 @@ struct XMLSignatureVerifierTests {
         #expect(before.verify(document).status == "invalid")
         let during = try XMLSignatureVerifier(trustedCertificates: county, certificateTime: Date(timeIntervalSince1970: 2_000_000_000))
         #expect(during.verify(document).status == "verified")
+    }
+
+    @Test("a signature made with RSA-MD5 is not accepted, even from a trusted certificate")
+    func md5() throws {
+        let result = try Self.result("md5-signed-alert.xml")
+        #expect(result.status == "invalid", "\(result)")
     }
 
     @Test("an alert without a signature is unsigned")
