@@ -26,6 +26,7 @@ public struct DaemonCommand: AsyncParsableCommand {
     public init() {}
 
     public func run() async throws {
+        Self.limitMallocArenas()
         var configuration: Configuration
         do {
             configuration = try config.map { try Configuration.load(path: $0) } ?? Configuration()
@@ -118,6 +119,17 @@ public struct DaemonCommand: AsyncParsableCommand {
             throw error
         }
         logger.info("station stopped")
+    }
+
+    /// glibc gives each busy thread its own malloc arena and rarely hands their pages back: after a flood of requests over
+    /// the HTTP server's threads the daemon kept 13 MB it no longer used. Two arenas keep it within 2 MB of idle.
+    /// (`mallopt` is not in the Glibc module's headers; M_ARENA_MAX is -8.)
+    static func limitMallocArenas() {
+        #if os(Linux)
+        typealias MallOpt = @convention(c) (Int32, Int32) -> Int32
+        guard ProcessInfo.processInfo.environment["MALLOC_ARENA_MAX"] == nil, let symbol = dlsym(nil, "mallopt") else { return }
+        _ = unsafeBitCast(symbol, to: MallOpt.self)(-8, 2)
+        #endif
     }
 
     /// Tries the listen address before anything starts, so a port in use is one line naming `http.listen`, not an
