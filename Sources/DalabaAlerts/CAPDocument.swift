@@ -67,7 +67,8 @@ public struct CAPDocument: Sendable, Hashable {
             if let offset = bytes.firstIndex(where: { $0 >= 0x80 }) {
                 throw CAPError(
                     field: "document",
-                    reason: "declares encoding US-ASCII but has the byte 0x\(String(bytes[offset], radix: 16, uppercase: true)) at byte offset \(offset)")
+                    reason:
+                        "declares encoding US-ASCII but has the byte 0x\(String(bytes[offset], radix: 16, uppercase: true)) at byte offset \(offset)")
             }
             encoding = "US-ASCII"
             utf8 = data

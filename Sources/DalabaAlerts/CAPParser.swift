@@ -292,8 +292,12 @@ private final class TreeBuilder: NSObject, XMLParserDelegate {
         }
     }
 
-    static let blockTags: Set<String> = ["br", "p", "div", "li", "ul", "ol", "tr", "table", "h1", "h2", "h3", "h4", "h5", "h6", "hr", "blockquote", "pre"]
-    static let inlineTags: Set<String> = ["b", "i", "u", "em", "strong", "span", "a", "font", "small", "big", "sub", "sup", "td", "th", "tbody", "thead"]
+    static let blockTags: Set<String> = [
+        "br", "p", "div", "li", "ul", "ol", "tr", "table", "h1", "h2", "h3", "h4", "h5", "h6", "hr", "blockquote", "pre",
+    ]
+    static let inlineTags: Set<String> = [
+        "b", "i", "u", "em", "strong", "span", "a", "font", "small", "big", "sub", "sup", "td", "th", "tbody", "thead",
+    ]
 
     func parser(_ parser: XMLParser, foundCharacters string: String) {
         stack.last?.text += string

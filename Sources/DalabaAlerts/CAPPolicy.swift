@@ -95,7 +95,8 @@ public struct CAPPolicy: Codable, Sendable, Hashable {
             let expiry = alert.info.compactMap(\.expires).max().map { " at \(Self.isoString($0))" } ?? ""
             // An update that has already expired still says the earlier alerts are outdated: silence them, and say so.
             if alert.msgType == .update {
-                return .expiredUpdate(ids: referenced, reason: "the Update expired\(expiry) and was not broadcast; the alerts it replaces are stopped")
+                return .expiredUpdate(
+                    ids: referenced, reason: "the Update expired\(expiry) and was not broadcast; the alerts it replaces are stopped")
             }
             return .ignore(reason: "expired\(expiry)")
         }

@@ -91,15 +91,17 @@ enum CAPFieldFixtures {
     /// `floodLatin1Text` as ISO-8859-1 bytes: each code point up to U+00FF is one byte of the same value.
     static var floodLatin1: Data {
         let text = floodLatin1Text.replacingOccurrences(of: "–", with: "-")
-        return Data(text.unicodeScalars.map { scalar in
-            precondition(scalar.value <= 0xFF, "not Latin-1: \(scalar)")
-            return UInt8(scalar.value)
-        })
+        return Data(
+            text.unicodeScalars.map { scalar in
+                precondition(scalar.value <= 0xFF, "not Latin-1: \(scalar)")
+                return UInt8(scalar.value)
+            })
     }
 
     /// An alert whose headline and description are given as raw bytes in a legacy encoding.
     static func alert(encoding: String, headline: [UInt8], description: [UInt8] = Array("-".utf8)) -> Data {
-        var data = Data("""
+        var data = Data(
+            """
             <?xml version="1.0" encoding="\(encoding)"?>
             <alert xmlns="urn:oasis:names:tc:emergency:cap:1.2">
               <identifier>ENC-TEST-1</identifier>

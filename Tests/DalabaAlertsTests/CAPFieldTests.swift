@@ -28,7 +28,8 @@ struct CAPFieldTests {
         #expect(alert.version == .v1_0)
         #expect(alert.info.first?.certainty == .likely)
         // The URN form some 1.0 senders used is read as 1.0 too.
-        let urn = CAPFieldFixtures.earthquake10.replacingOccurrences(of: "http://www.incident.com/cap/1.0", with: "urn:oasis:names:tc:emergency:cap:1.0")
+        let urn = CAPFieldFixtures.earthquake10.replacingOccurrences(
+            of: "http://www.incident.com/cap/1.0", with: "urn:oasis:names:tc:emergency:cap:1.0")
         #expect(try CAPParser().parse(Data(urn.utf8)).version == .v1_0)
     }
 
@@ -112,7 +113,8 @@ struct CAPFieldTests {
 
     @Test("a UTF-16 document whose declaration names another encoding is refused")
     func wideMismatch() {
-        let bytes = Data([0xFF, 0xFE]) + CAPFixtures.earthquake.replacingOccurrences(of: "UTF-8", with: "ISO-8859-1").data(using: .utf16LittleEndian)!
+        let bytes =
+            Data([0xFF, 0xFE]) + CAPFixtures.earthquake.replacingOccurrences(of: "UTF-8", with: "ISO-8859-1").data(using: .utf16LittleEndian)!
         #expect(throws: CAPError(field: "document", reason: "declares encoding 'ISO-8859-1' but its bytes are UTF-16LE")) {
             try CAPParser().parse(bytes)
         }

@@ -30,7 +30,9 @@ struct CAPHostileBytesTests {
     static let cases: [Case] = [
         Case("the issue's reproducer: 0xFF in an element name", "<alert", [0xFF], " xmlns=\"\(namespace)\"/>"),
         Case("the issue's second reproducer: 0xFF in a comment", "<!-- ", [0xFF], " -->"),
-        Case("a comment inside a valid alert", String(CAPFixtures.earthquake.prefix(39)) + "<!-- ", [0xFF], " -->" + CAPFixtures.earthquake.dropFirst(39)),
+        Case(
+            "a comment inside a valid alert", String(CAPFixtures.earthquake.prefix(39)) + "<!-- ", [0xFF],
+            " -->" + CAPFixtures.earthquake.dropFirst(39)),
         Case("an attribute name", "<alert xmlns=\"\(namespace)\" a", [0xFE], "=\"1\"/>"),
         Case("a namespace prefix", "<c", [0xC0, 0xAF], ":alert xmlns:c=\"\(namespace)\"/>"),
         Case("a namespace prefix declaration", "<c:alert xmlns:c", [0xC3], "=\"\(namespace)\"/>"),
@@ -62,8 +64,12 @@ struct CAPHostileBytesTests {
         var sequences: [[UInt8]] = []
         for a in 0...255 { sequences.append([UInt8(a)]) }
         for a in 0xC0...0xFF { for b in 0...255 { sequences.append([UInt8(a), UInt8(b)]) } }
-        for a in [0xE0, 0xE1, 0xEC, 0xED, 0xEE, 0xEF] { for b in 0x70...0xCF { for c in [0x7F, 0x80, 0xBF, 0xC0] { sequences.append([UInt8(a), UInt8(b), UInt8(c)]) } } }
-        for a in [0xF0, 0xF1, 0xF3, 0xF4, 0xF5] { for b in [0x7F, 0x80, 0x8F, 0x90, 0xBF, 0xC0] { sequences.append([UInt8(a), UInt8(b), 0x80, 0x80]) } }
+        for a in [0xE0, 0xE1, 0xEC, 0xED, 0xEE, 0xEF] {
+            for b in 0x70...0xCF { for c in [0x7F, 0x80, 0xBF, 0xC0] { sequences.append([UInt8(a), UInt8(b), UInt8(c)]) } }
+        }
+        for a in [0xF0, 0xF1, 0xF3, 0xF4, 0xF5] {
+            for b in [0x7F, 0x80, 0x8F, 0x90, 0xBF, 0xC0] { sequences.append([UInt8(a), UInt8(b), 0x80, 0x80]) }
+        }
         for sequence in sequences {
             let swift = String(validating: sequence, as: UTF8.self) != nil
             #expect((CAPDocument.firstInvalidUTF8(sequence) == nil) == swift, "\(sequence.map { String($0, radix: 16) })")
@@ -82,10 +88,11 @@ struct CAPHostileBytesTests {
     @Test("3,000 mutations of the fixtures: refused or parsed, never a trap")
     func mutations() {
         var generator = SplitMix64(seed: 13)
-        let fixtures = [
-            CAPFixtures.earthquake, CAPFixtures.flood, CAPFixtures.weatherExercise, CAPFixtures.floodUpdate, CAPFixtures.floodCancel,
-            CAPFieldFixtures.thunderstorm11, CAPFieldFixtures.htmlDescription,
-        ].map { Array($0.utf8) } + [Array(CAPFieldFixtures.floodLatin1)]
+        let fixtures =
+            [
+                CAPFixtures.earthquake, CAPFixtures.flood, CAPFixtures.weatherExercise, CAPFixtures.floodUpdate, CAPFixtures.floodCancel,
+                CAPFieldFixtures.thunderstorm11, CAPFieldFixtures.htmlDescription,
+            ].map { Array($0.utf8) } + [Array(CAPFieldFixtures.floodLatin1)]
         let insertions: [[UInt8]] = [
             [0xFF], [0xC0, 0x80], [0xED, 0xA0, 0x80], [0xEF, 0xBF, 0xBE], [0xEF, 0xBF, 0xBF], [0x01], [0x0B], [0x7F], Array("&#0;".utf8),
             Array("&#xD800;".utf8), Array("&#x110000;".utf8), Array("<!--".utf8), Array("]]>".utf8), Array(" xmlns:a=\"\"".utf8),
@@ -107,7 +114,8 @@ struct CAPHostileBytesTests {
             if (try? CAPParser().parse(data)) != nil { parsed += 1 }
             // Invalid UTF-8 in a document read as UTF-8 (not one a mutation made look like UTF-16) is always refused.
             let readAsUTF8 = !bytes.prefix(2).contains(0) && !bytes.starts(with: [0xFE, 0xFF]) && !bytes.starts(with: [0xFF, 0xFE])
-            if readAsUTF8, CAPDocument.firstInvalidUTF8(bytes) != nil, CAPDocument.declaredEncoding(bytes).map({ $0.lowercased() == "utf-8" }) ?? true {
+            if readAsUTF8, CAPDocument.firstInvalidUTF8(bytes) != nil, CAPDocument.declaredEncoding(bytes).map({ $0.lowercased() == "utf-8" }) ?? true
+            {
                 #expect(throws: CAPError.self) { try CAPParser().document(data) }
             }
         }

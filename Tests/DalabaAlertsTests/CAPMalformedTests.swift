@@ -210,7 +210,9 @@ struct CAPMalformedTests {
     func utf16Doctype() {
         var bytes = Data([0xFF, 0xFE])
         bytes.append(CAPMalformedTests.xxe.replacingOccurrences(of: "UTF-8", with: "UTF-16").data(using: .utf16LittleEndian)!)
-        #expect(throws: CAPError(field: "document", reason: "contains a DOCTYPE; DTDs are refused (external and internal entities are never expanded)")) {
+        #expect(
+            throws: CAPError(field: "document", reason: "contains a DOCTYPE; DTDs are refused (external and internal entities are never expanded)")
+        ) {
             try CAPParser().parse(bytes)
         }
     }

@@ -105,11 +105,12 @@ struct XMLSignatureVerifierTests {
 
     @Test("an alert without a signature is unsigned")
     func unsigned() throws {
-        let document = try CAPParser().document(Data(
-            """
-            <?xml version="1.0" encoding="UTF-8"?>
-            <alert xmlns="urn:oasis:names:tc:emergency:cap:1.2"><identifier>X</identifier></alert>
-            """.utf8))
+        let document = try CAPParser().document(
+            Data(
+                """
+                <?xml version="1.0" encoding="UTF-8"?>
+                <alert xmlns="urn:oasis:names:tc:emergency:cap:1.2"><identifier>X</identifier></alert>
+                """.utf8))
         #expect(try Self.verifier().verify(document) == .unsigned)
     }
 
