@@ -28,7 +28,6 @@ public struct CAPDocument: Sendable, Hashable {
         "iso_8859-1": .isoLatin1,
         "cp1252": .windowsCP1252,
         "shift_jis": .shiftJIS,
-        "euc-jp": .japaneseEUC,
     ]
 
     /// Converts and screens `data`; every refusal names `document` and says what is wrong and where.
@@ -82,7 +81,7 @@ public struct CAPDocument: Sendable, Hashable {
                 throw CAPError(
                     field: "document",
                     reason: "declares encoding '\(declared!)', which this station cannot convert (it reads UTF-8, UTF-16, UTF-32, "
-                        + "ISO-8859-1…-15, windows-1250…1254, GB2312, GBK, GB18030, Big5, Shift_JIS and EUC-JP)")
+                        + "US-ASCII, ISO-8859-1, ISO-8859-2, windows-1250 to 1254, GB2312, GBK, GB18030, Big5, Shift_JIS and ISO-2022-JP)")
             }
             guard let text = String(data: Data(hasBOM ? bytes[3...] : bytes[...]), encoding: encoding) else {
                 throw CAPError(field: "document", reason: "is not valid \(declared!): a byte does not belong to that encoding")

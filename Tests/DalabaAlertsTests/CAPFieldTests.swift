@@ -68,6 +68,7 @@ struct CAPFieldTests {
             ("gb18030", CAPFieldFixtures.earthquakeWarningGBK + CAPFieldFixtures.gb18030FourByte, "地震预警𠀀"),
             ("Big5", CAPFieldFixtures.earthquakeBig5, "地震"),
             ("US-ASCII", Array("Earthquake".utf8), "Earthquake"),
+            ("windows-1251", [0xC7, 0xE5, 0xEC, 0xEB, 0xE5, 0xF2, 0xF0, 0xFF, 0xF1, 0xE5, 0xED, 0xE8, 0xE5], "Землетрясение"),
         ] as [(String, [UInt8], String)])
     func legacyEncodings(encoding: String, headline: [UInt8], expected: String) throws {
         let alert = try CAPParser().parse(CAPFieldFixtures.alert(encoding: encoding, headline: headline))
@@ -96,6 +97,9 @@ struct CAPFieldTests {
         arguments: [
             ("x-klingon", [0x41], "declares encoding 'x-klingon', which this station cannot convert"),
             ("IBM037", [0x41], "declares encoding 'IBM037', which this station cannot convert"),
+            // Foundation on Linux knows these names but has no converter for them.
+            ("EUC-JP", [0x41], "declares encoding 'EUC-JP', which this station cannot convert"),
+            ("ISO-8859-15", [0x41], "declares encoding 'ISO-8859-15', which this station cannot convert"),
             ("windows-1252", [0x81], "is not valid windows-1252"),
             ("UTF-16", [0x41], "declares encoding 'UTF-16' but its bytes are not UTF-16"),
             ("US-ASCII", [0xC3, 0xA9], "declares encoding US-ASCII but has the byte 0xC3 at byte offset"),
