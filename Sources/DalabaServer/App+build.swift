@@ -21,7 +21,8 @@ public func buildApplication(
     ).addRoutes(to: router)
     CAPController(
         station: station, intake: intake, preparation: preparation, policy: .station(overrides: configuration.capSeverityLevels),
-        tier: configuration.capTier, alertDirectory: configuration.resolve(configuration.stateDirectory) + "/alerts"
+        tier: configuration.capTier, alertDirectory: configuration.resolve(configuration.stateDirectory) + "/alerts",
+        signatures: CAPSignatureCheck(configuration: configuration)
     ).addRoutes(to: router)
     if let schedules { ScheduleController(schedules: schedules).addRoutes(to: router) }
     let log = LogController(source: store, timeZone: configuration.timeZone)

@@ -118,6 +118,36 @@ import Testing
         #expect(reason.contains("the Update expired at") && reason.contains("was not broadcast"), "\(reason)")
         #expect(reason.contains("not queued or playing here") && reason.contains("cap:alerts@county.example.cn:E2E-ORIG-1"), "\(reason)")
     }
+
+    /// `cap.signature = "require"` on the real daemon: an unsigned alert and a tampered copy of a signed one are refused
+    /// naming the signature; the signed original is verified (whatever its age makes of it afterwards).
+    @Test func aStationThatRequiresSignaturesRefusesUnsignedAndTamperedAlerts() async throws {
+        let fixtures = Processes.packageRoot.appendingPathComponent("Tests/DalabaXMLSignatureTests/Fixtures")
+        let daemon = try DaemonHarness(name: "cap-signed")
+        daemon.extraConfiguration = """
+            [cap]
+            signature = "require"
+            trusted-certificates = ["\(fixtures.appendingPathComponent("county-alerts.pem").path)"]
+            """
+        try await daemon.start()
+        defer { daemon.stop() }
+        let signed = try Data(contentsOf: fixtures.appendingPathComponent("signed-alert.xml"))
+        let (verified, answer) = try await Self.post(daemon, signed)
+        #expect(answer["signature"] as? String == "verified", "\(verified) \(answer)")
+
+        let text = String(decoding: signed, as: UTF8.self)
+        let unsigned = text.replacingOccurrences(of: #"<Signature[\s\S]*</Signature>"#, with: "", options: .regularExpression)
+        #expect(unsigned != text)
+        let (refusedUnsigned, unsignedBody) = try await Self.post(daemon, Data(unsigned.utf8))
+        #expect(refusedUnsigned == 400, "\(unsignedBody)")
+        #expect((unsignedBody["error"] as? String ?? "").localizedCaseInsensitiveContains("sign"), "\(unsignedBody)")
+
+        let tampered = text.replacingOccurrences(of: "COUNTY-EQ-2026-1130-01", with: "COUNTY-EQ-2026-1130-99")
+        let (refusedTampered, tamperedBody) = try await Self.post(daemon, Data(tampered.utf8))
+        #expect(refusedTampered == 400, "\(tamperedBody)")
+        #expect(!DaemonHarness.queueIDs(try await daemon.status()).contains { $0.contains("1130-99") })
+    }
+
 }
 
 extension ISO8601DateFormatter {
