@@ -16,6 +16,9 @@ import Testing
         let error = #expect(throws: ProcessError.self) { try Processes.run("sh", ["-c", "echo before; sleep 600"], timeout: 1) }
         #expect(error?.description.hasPrefix("sh -c echo before; sleep 600 did not finish within 1.0 s (killed); stdout: before") == true)
         #expect(Date().timeIntervalSince(started) < 10)
+        // The grandchild (sleep) went too: nothing is left holding the pipes or the child unreaped.
+        let left = try Processes.run("pgrep", ["-f", "^sleep 600$"])
+        #expect(left.stdout.isEmpty, "left running: \(left.stdout)")
     }
 
     @Test(.timeLimit(.minutes(1))) func theEnvironmentGoesToTheChildOnly() throws {
@@ -24,7 +27,8 @@ import Testing
         #expect(ProcessInfo.processInfo.environment["DALABA_TEST_ONLY_IN_CHILD"] == nil)
     }
 
-    @Test(.timeLimit(.minutes(2))) func stoppingAPacedDeviceWhoseJackdDiedLetsTheNextTestHaveIt() async throws {
+    // The limit covers waiting behind the other paced tests of the run, which take the device in turn.
+    @Test(.timeLimit(.minutes(10))) func stoppingAPacedDeviceWhoseJackdDiedLetsTheNextTestHaveIt() async throws {
         let first = try await PacedDevice.start()
         kill(first.jackdPID, SIGKILL)
         let deadline = Date().addingTimeInterval(5)
@@ -32,8 +36,8 @@ import Testing
         #expect(!first.isRunning)
         await first.stop()
         await first.stop()
-        // The gate was released: the next holder gets the device at once, not after the wait limit.
-        let second = try await PacedDevice.start(waitLimit: 30)
+        // The gate was released: the next holder gets the device (after any test already waiting), not a hang.
+        let second = try await PacedDevice.start()
         #expect(second.isRunning)
         await second.stop()
     }

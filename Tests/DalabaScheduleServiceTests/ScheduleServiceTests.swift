@@ -92,7 +92,7 @@ private let villageDay = """
         #expect(late.scheduledAt == cst(2026, 3, 2, 8, 55))
     }
 
-    @Test("a reload while a slot plays leaves the play alone and does not queue the slot again", .timeLimit(.minutes(2)))
+    @Test("a reload while a slot plays leaves the play alone and does not queue the slot again", .timeLimit(.minutes(10)))
     func reloadMidPlay() async throws {
         // The player runs in-process and finds the device through the environment: an exit test's child may set its own.
         try await PacedDevice.with { paced in

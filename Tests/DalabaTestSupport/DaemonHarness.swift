@@ -148,7 +148,7 @@ public final class DaemonHarness: @unchecked Sendable {
     /// `kill -9`: no chance to record anything.
     public func kill() {
         guard let process, process.isRunning else { return }
-        Foundation.kill(process.processIdentifier, SIGKILL)
+        Processes.killTree(process.processIdentifier)
         _ = Processes.wait(for: process, timeout: 10)
     }
 

@@ -61,7 +61,7 @@ public enum Processes {
         }
         let exited = wait(for: process, timeout: timeout)
         if !exited {
-            kill(process.processIdentifier, SIGKILL)
+            killTree(process.processIdentifier)
             _ = wait(for: process, timeout: 5)
         }
         // A grandchild holding a pipe open (a daemon the child started) must not hang the test either.
@@ -102,13 +102,35 @@ public enum Processes {
         return true
     }
 
+    /// SIGKILL to `pid` and to every process below it. A grandchild left running would keep the child's end of the socket
+    /// by which Foundation learns that the child exited: the child would stay a zombie, unreaped, and (as swift-testing
+    /// waits for any child) exit tests in this process would wait for ever.
+    public static func killTree(_ pid: Int32) {
+        var children: [Int32: [Int32]] = [:]
+        for entry in (try? FileManager.default.contentsOfDirectory(atPath: "/proc")) ?? [] {
+            guard let child = Int32(entry), let stat = try? String(contentsOfFile: "/proc/\(entry)/stat", encoding: .utf8),
+                let close = stat.lastIndex(of: ")")
+            else { continue }
+            // "pid (comm) state ppid …": the name may hold spaces and parentheses, so read after the last ")".
+            let fields = stat[stat.index(after: close)...].split(separator: " ")
+            if fields.count > 1, let parent = Int32(fields[1]) { children[parent, default: []].append(child) }
+        }
+        var order: [Int32] = []
+        var pending = [pid]
+        while let next = pending.popLast() {
+            order.append(next)
+            pending += children[next] ?? []
+        }
+        for victim in order { kill(victim, SIGKILL) }
+    }
+
     /// SIGTERM, then SIGKILL if `process` has not exited after `grace` seconds. Returns whether it exited on SIGTERM.
     @discardableResult
     public static func terminate(_ process: Process, grace: Double = 10) -> Bool {
         guard process.isRunning else { return true }
         process.terminate()
         if wait(for: process, timeout: grace) { return true }
-        kill(process.processIdentifier, SIGKILL)
+        killTree(process.processIdentifier)
         _ = wait(for: process, timeout: 5)
         return false
     }
