@@ -3,7 +3,8 @@
 set -euo pipefail
 packages=(
     pkg-config libasound2-dev libsndfile1-dev libsamplerate0-dev libsoxr-dev libebur128-dev libsqlite3-dev
-    alsa-utils libasound2-plugins jackd2 sox espeak-ng sqlite3 time
+    libxmlsec1-dev libxml2-dev libssl-dev  # CAP XML-DSig (xmlsec1 with OpenSSL)
+    alsa-utils libasound2-plugins jackd2 sox espeak-ng sqlite3 time python3
     chromium fonts-wqy-zenhei  # the console test in a real browser, and a CJK font so its screenshots show Chinese
 )
 missing=()
