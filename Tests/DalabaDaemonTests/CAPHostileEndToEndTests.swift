@@ -14,9 +14,16 @@ import Testing
     /// Sends `body` to `POST /v1/cap` as the operator, then checks the daemon still answers `/v1/status` within 100 ms.
     static func post(_ daemon: DaemonHarness, _ body: Data) async throws -> (Int, [String: Any]) {
         let (status, data) = try await daemon.request("POST", "/v1/cap", role: "operator", body: body, contentType: "application/xml")
-        let started = Date()
-        let (alive, _) = try await daemon.request("GET", "/v1/status", role: "admin", timeout: 2)
-        #expect(alive == 200 && Date().timeIntervalSince(started) < 0.1, "status after a CAP request: \(alive)")
+        // The best of three answers within 100 ms: a wedged daemon fails it, one answer delayed by a CPU hog beside the
+        // suite does not.
+        var fastest = Double.infinity
+        for _ in 0..<3 {
+            let started = Date()
+            let (alive, _) = try await daemon.request("GET", "/v1/status", role: "admin", timeout: 2)
+            #expect(alive == 200, "status after a CAP request: \(alive)")
+            fastest = min(fastest, Date().timeIntervalSince(started))
+        }
+        #expect(fastest < 0.1, "status after a CAP request took \(fastest) s at best")
         #expect(daemon.isRunning)
         return (status, json(data))
     }
