@@ -1,4 +1,5 @@
 import Foundation
+import DalabaCore
 
 /// A CAP document as the XML parser is allowed to see it: UTF-8 bytes, converted from whatever encoding it arrived in,
 /// and screened so that nothing that traps FoundationXML or expands entities ever reaches a parser.
@@ -171,6 +172,7 @@ public struct CAPDocument: Sendable, Hashable {
         guard body.first(where: { ![0x20, 0x09, 0x0A, 0x0D].contains($0) }) == UInt8(ascii: "<") else {
             throw CAPError(field: "document", reason: "is not an XML document (it must start with '<')")
         }
+        try screenProcessingInstructions(Array(body), place: place, offsetBase: bytes.count - body.count)
         guard declarations else { return }
         if findIgnoringCase("<!DOCTYPE", in: bytes) != nil {
             throw CAPError(field: "document", reason: "contains a DOCTYPE; DTDs are refused (external and internal entities are never expanded)")
@@ -178,6 +180,42 @@ public struct CAPDocument: Sendable, Hashable {
         if findIgnoringCase("<!ENTITY", in: bytes) != nil {
             throw CAPError(
                 field: "document", reason: "contains an entity declaration; DTDs are refused (external and internal entities are never expanded)")
+        }
+    }
+
+    /// FoundationXML segfaults on a processing instruction without data (`<?pi?>`, `<?xml?>`): every one must have a
+    /// target and data, and `<?xml …?>` may only be the declaration that opens the document, with its version.
+    static func screenProcessingInstructions(_ bytes: [UInt8], place: String, offsetBase: Int) throws(CAPError) {
+        var index = 0
+        let whitespace: Set<UInt8> = [0x20, 0x09, 0x0A, 0x0D]
+        while index + 1 < bytes.count {
+            guard bytes[index] == UInt8(ascii: "<"), bytes[index + 1] == UInt8(ascii: "?") else {
+                index += 1
+                continue
+            }
+            let start = index
+            var cursor = index + 2
+            while cursor < bytes.count, !whitespace.contains(bytes[cursor]), bytes[cursor] != UInt8(ascii: "?") { cursor += 1 }
+            let target = String(decoding: bytes[(start + 2)..<cursor], as: UTF8.self)
+            // The data runs to the next "?>"; only whitespace, or nothing, is no data.
+            var end = cursor
+            while end + 1 < bytes.count, !(bytes[end] == UInt8(ascii: "?") && bytes[end + 1] == UInt8(ascii: ">")) { end += 1 }
+            let data = bytes[cursor..<min(end, bytes.count)]
+            let offset = offsetBase + start
+            guard !target.isEmpty, data.contains(where: { !whitespace.contains($0) }) else {
+                throw CAPError(
+                    field: "document",
+                    reason: "has a processing instruction without data (<?\(DisplayText.echo(target))?>) at byte offset \(offset)\(place)")
+            }
+            if target.lowercased() == "xml" {
+                guard start == 0 else {
+                    throw CAPError(field: "document", reason: "has an XML declaration at byte offset \(offset)\(place): it may only open the document")
+                }
+                guard String(decoding: data, as: UTF8.self).contains("version") else {
+                    throw CAPError(field: "document", reason: "has an XML declaration without its version (<?xml version=\"1.0\"?>)")
+                }
+            }
+            index = end + 2
         }
     }
 

@@ -76,6 +76,28 @@ struct CAPHostileBytesTests {
         }
     }
 
+    /// FoundationXML segfaults on these (found by FuzzCAP): refused before it sees them.
+    @Test(
+        "a processing instruction without data, or an XML declaration anywhere but first, is refused with its offset",
+        arguments: [
+            ("<?xml?>", "has a processing instruction without data (<?xml?>) at byte offset 0"),
+            (#"<alert xmlns="urn:oasis:names:tc:emergency:cap:1.2"><?pi?></alert>"#, "has a processing instruction without data (<?pi?>) at byte offset 52"),
+            (#"<alert xmlns="urn:oasis:names:tc:emergency:cap:1.2"><?pi   ?></alert>"#, "has a processing instruction without data (<?pi?>) at byte offset 52"),
+            (#"<alert xmlns="urn:oasis:names:tc:emergency:cap:1.2"><??></alert>"#, "has a processing instruction without data (<??>) at byte offset 52"),
+            (#"<!-- x --><?xml version="1.0"?><alert/>"#, "has an XML declaration at byte offset 10: it may only open the document"),
+            (#"<?xml encoding="UTF-8"?><alert/>"#, #"has an XML declaration without its version (<?xml version="1.0"?>)"#),
+        ])
+    func processingInstructions(document: String, reason: String) {
+        #expect(throws: CAPError(field: "document", reason: reason)) { try CAPParser().parse(Data(document.utf8)) }
+    }
+
+    @Test("a processing instruction with data, such as a feed's stylesheet, still parses")
+    func stylesheet() throws {
+        let alert = String(decoding: CAPFixtures.earthquake.data(using: .utf8)!, as: UTF8.self)
+            .replacingOccurrences(of: "<alert", with: "<?xml-stylesheet href=\"cap.xsl\" type=\"text/xsl\"?><alert")
+        #expect(throws: Never.self) { try CAPParser().parse(Data(alert.utf8)) }
+    }
+
     @Test("NUL is refused with its offset")
     func nul() {
         let data = Data(Array("<alert>".utf8) + [0x00] + Array("</alert>".utf8))
