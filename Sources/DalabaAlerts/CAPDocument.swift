@@ -215,7 +215,8 @@ public struct CAPDocument: Sendable, Hashable {
                     throw CAPError(field: "document", reason: "has an XML declaration without its version (<?xml version=\"1.0\"?>)")
                 }
             }
-            index = end + 2
+            // Every "<?" is looked at, also one inside another's data: an unclosed declaration must not hide a `<?pi?>`.
+            index = start + 2
         }
     }
 

@@ -85,6 +85,7 @@ struct CAPHostileBytesTests {
             (#"<alert xmlns="urn:oasis:names:tc:emergency:cap:1.2"><?pi   ?></alert>"#, "has a processing instruction without data (<?pi?>) at byte offset 52"),
             (#"<alert xmlns="urn:oasis:names:tc:emergency:cap:1.2"><??></alert>"#, "has a processing instruction without data (<??>) at byte offset 52"),
             (#"<!-- x --><?xml version="1.0"?><alert/>"#, "has an XML declaration at byte offset 10: it may only open the document"),
+            (#"<?xml version="1.0" enc"><?pi?></alert>"#, "has a processing instruction without data (<?pi?>) at byte offset 25"),
             (#"<?xml encoding="UTF-8"?><alert/>"#, #"has an XML declaration without its version (<?xml version="1.0"?>)"#),
         ])
     func processingInstructions(document: String, reason: String) {

