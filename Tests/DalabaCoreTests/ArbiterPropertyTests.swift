@@ -61,7 +61,9 @@ struct ArbiterSimulation {
         var order: Arbiter.PlayOrder
         var heard: Int64 = 0
         var startedAt: Date
-        var key: PlayKey { PlayKey(id: order.entry.id, startedAt: startedAt, playNumber: order.playNumber) }
+        /// The life of its id this play belongs to (an id can be queued again once its life ended).
+        var life: Int
+        var key: PlayKey { PlayKey(id: order.entry.id, startedAt: startedAt, playNumber: order.playNumber, life: life) }
     }
 
     let configuration: Arbiter.Configuration
@@ -75,6 +77,8 @@ struct ArbiterSimulation {
     /// What is on disk: the queue and the log, changed only by whole commits.
     var durable: [String: QueueEntry] = [:]
     var durableLog: [AirtimeRecord] = []
+    /// The life of its id each row of `durableLog` belongs to.
+    var durableLogLives: [Int] = []
     /// Changes the store refused, kept in memory and written first by the next commit; lost in a crash.
     var backlog: [Change] = []
     /// Whether this run has a failing store at all, and whether the store refuses the next commit.
@@ -128,6 +132,7 @@ struct ArbiterSimulation {
         var id: String
         var startedAt: Date
         var playNumber: Int
+        var life: Int
     }
 
     mutating func perform(_ step: ArbiterPropertyTests.Step) {
@@ -226,6 +231,7 @@ struct ArbiterSimulation {
             life[entry.id, default: []] = Array(life[entry.id, default: []].prefix(lifeCommitted[entry.id, default: 0])) + [record]
             lifeCommitted[entry.id, default: 0] += 1
             durableLog.append(record)
+            durableLogLives.append(generation[entry.id, default: 0])
         }
         // The log and the queue agree on disk: an id whose last row ended its life is not queued any more.
         for id in ArbiterSimulation.ids {
@@ -341,8 +347,8 @@ struct ArbiterSimulation {
                     }
                     owed.append((current.order.entry.id, stoppedReport(current), current.key))
                 }
-                onAir = OnAir(order: order, startedAt: now)
-                plays.insert(PlayKey(id: id, startedAt: now, playNumber: order.playNumber))
+                onAir = OnAir(order: order, startedAt: now, life: generation[id, default: 0])
+                plays.insert(PlayKey(id: id, startedAt: now, playNumber: order.playNumber, life: generation[id, default: 0]))
             case .stop(let id):
                 guard let current = onAir, current.order.entry.id == id else {
                     violations.append("\(event): stop \(id) which is not on air")
@@ -384,6 +390,7 @@ struct ArbiterSimulation {
             case .remove(let id): durable[id] = nil
             case .record(let record, let recordLife):
                 durableLog.append(record)
+                durableLogLives.append(recordLife)
                 if recordLife == generation[record.announcementID, default: 0] { lifeCommitted[record.announcementID, default: 0] += 1 }
             }
         }
@@ -398,9 +405,9 @@ struct ArbiterSimulation {
     /// off, and its row has the frames the player reported.
     mutating func checkPlays() {
         var rows: [PlayKey: [AirtimeRecord]] = [:]
-        for record in durableLog where record.error != "daemon restarted" {
+        for (record, life) in zip(durableLog, durableLogLives) where record.error != "daemon restarted" {
             guard let startedAt = record.startedAt else { continue }
-            rows[PlayKey(id: record.announcementID, startedAt: startedAt, playNumber: record.playNumber), default: []].append(record)
+            rows[PlayKey(id: record.announcementID, startedAt: startedAt, playNumber: record.playNumber, life: life), default: []].append(record)
         }
         for (key, records) in rows {
             if records.count > 1 { violations.append("\(key.id) play at \(key.startedAt) has \(records.count) rows") }
