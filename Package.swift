@@ -117,8 +117,8 @@ let package = Package(
         ),
         .testTarget(name: "DalabaStoreTests", dependencies: ["DalabaStore", "DalabaCore", .product(name: "GRDB", package: "GRDB.swift")]),
         .testTarget(name: "DalabaIntakeTests", dependencies: ["DalabaIntake", "DalabaCore"]),
-        .executableTarget(name: "FuzzAnnouncementRequest", dependencies: ["DalabaIntake"], path: "Tests/Fuzz/FuzzAnnouncementRequest"),
-        .executableTarget(name: "FuzzMultipart", dependencies: ["DalabaIntake"], path: "Tests/Fuzz/FuzzMultipart"),
+        .executableTarget(name: "FuzzAnnouncementRequest", dependencies: ["FuzzReplay", "DalabaIntake"], path: "Tests/Fuzz/FuzzAnnouncementRequest"),
+        .executableTarget(name: "FuzzMultipart", dependencies: ["FuzzReplay", "DalabaIntake"], path: "Tests/Fuzz/FuzzMultipart"),
         .testTarget(name: "DalabaAlertsTests", dependencies: ["DalabaAlerts", "DalabaCore"]),
         .testTarget(name: "DalabaXMLSignatureTests", dependencies: ["DalabaXMLSignature", "DalabaAlerts"], resources: [.copy("Fixtures")]),
         // Malformed/ is the malformed-schedule corpus, read by path as data (by the CLI and service tests too).
@@ -136,8 +136,9 @@ let package = Package(
         ),
         // libFuzzer targets (Tests/Fuzz/run.sh builds them with -sanitize=fuzzer,address -DFUZZING); a plain build makes
         // corpus replayers, which FuzzCorpusTests runs over every seed and saved crash.
-        .executableTarget(name: "FuzzCAP", dependencies: ["DalabaAlerts"], path: "Tests/Fuzz/FuzzCAP"),
-        .executableTarget(name: "FuzzSchedule", dependencies: ["DalabaSchedule"], path: "Tests/Fuzz/FuzzSchedule"),
+        .target(name: "FuzzReplay", path: "Tests/Fuzz/Support/FuzzReplay"),
+        .executableTarget(name: "FuzzCAP", dependencies: ["FuzzReplay", "DalabaAlerts"], path: "Tests/Fuzz/FuzzCAP"),
+        .executableTarget(name: "FuzzSchedule", dependencies: ["FuzzReplay", "DalabaSchedule"], path: "Tests/Fuzz/FuzzSchedule"),
         .testTarget(name: "FuzzCorpusTests", path: "Tests/FuzzCorpusTests"),
         .testTarget(name: "DalabaAudioTests", dependencies: ["DalabaAudio", "DalabaCore", "DalabaTestSupport"]),
         .testTarget(
