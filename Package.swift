@@ -7,6 +7,7 @@ let package = Package(
     products: [
         .executable(name: "dalabad", targets: ["dalabad"]),
         .executable(name: "dalaba", targets: ["dalaba"]),
+        .executable(name: "dalaba-county", targets: ["dalaba-county"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser.git", from: "1.8.2"),
@@ -20,6 +21,9 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-crypto.git", from: "3.12.3"),
         .package(url: "https://github.com/swift-server/swift-prometheus.git", from: "2.4.1"),
         .package(url: "https://github.com/vapor/multipart-kit.git", from: "4.7.1"),
+        .package(url: "https://github.com/vapor/postgres-nio.git", from: "1.33.2"),
+        .package(url: "https://github.com/hummingbird-project/hummingbird-auth.git", from: "2.5.0"),
+        .package(url: "https://github.com/hummingbird-project/swift-mustache.git", from: "2.1.1"),
     ],
     targets: [
         // The C surface: system libraries and one shim for what Swift cannot call.
@@ -30,6 +34,8 @@ let package = Package(
         .systemLibrary(name: "CEBUR128", pkgConfig: "libebur128", providers: [.apt(["libebur128-dev"])]),
         .target(name: "CALSAShim", dependencies: ["CALSA"]),
         .systemLibrary(name: "CXMLSec", pkgConfig: "xmlsec1-openssl", providers: [.apt(["libxmlsec1-dev"])]),
+        .systemLibrary(name: "CMosquitto", pkgConfig: "libmosquitto", providers: [.apt(["libmosquitto-dev"])]),
+        .systemLibrary(name: "CGPIOD", pkgConfig: "libgpiod", providers: [.apt(["libgpiod-dev"])]),
 
         // Pure core: no I/O, no C, no clock reads.
         .target(name: "DalabaCore"),
@@ -73,6 +79,8 @@ let package = Package(
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "MultipartKit", package: "multipart-kit"),
                 .product(name: "Prometheus", package: "swift-prometheus"),
+                .product(name: "HummingbirdAuth", package: "hummingbird-auth"),
+                .product(name: "Mustache", package: "swift-mustache"),
             ]
         ),
 
@@ -111,12 +119,47 @@ let package = Package(
         ),
         .executableTarget(name: "dalaba", dependencies: ["DalabaCLI"]),
 
+        // The county link, shared by village and head-end: region codes, signed messages (Ed25519), topics, and the one
+        // Swift module on libmosquitto (one type per mosquitto handle, its network loop on its own thread).
+        .target(
+            name: "DalabaLink",
+            dependencies: [
+                "DalabaCore", "CMosquitto",
+                .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "Logging", package: "swift-log"),
+            ]
+        ),
+        // The county head-end: PostgreSQL (postgres-nio) for every village's log, receipts and state; fan-out; reports.
+        .target(
+            name: "DalabaCounty",
+            dependencies: [
+                "DalabaCore", "DalabaLink", "DalabaAudio", "DalabaIntake",
+                .product(name: "PostgresNIO", package: "postgres-nio"),
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                .product(name: "UnixSignals", package: "swift-service-lifecycle"),
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "TOMLKit", package: "TOMLKit"),
+            ]
+        ),
+        .executableTarget(name: "dalaba-county", dependencies: ["DalabaCounty"]),
+        // The amplifier and other loudspeaker hardware: the one Swift module on libgpiod; the command backend.
+        .target(name: "DalabaHardware", dependencies: ["DalabaCore", "CGPIOD", .product(name: "Logging", package: "swift-log")]),
+
         .testTarget(
             name: "DalabaCoreTests",
             dependencies: ["DalabaCore", .product(name: "PropertyBased", package: "swift-property-based")]
         ),
         .testTarget(name: "DalabaStoreTests", dependencies: ["DalabaStore", "DalabaCore", .product(name: "GRDB", package: "GRDB.swift")]),
         .testTarget(name: "DalabaIntakeTests", dependencies: ["DalabaIntake", "DalabaCore"]),
+        .testTarget(name: "DalabaLinkTests", dependencies: ["DalabaLink", "DalabaCore", "DalabaTestSupport"]),
+        .testTarget(
+            name: "DalabaCountyTests",
+            dependencies: ["DalabaCounty", "DalabaLink", "DalabaCore", "DalabaTestSupport", .product(name: "PostgresNIO", package: "postgres-nio")]
+        ),
+        .testTarget(name: "DalabaHardwareTests", dependencies: ["DalabaHardware", "DalabaCore", "DalabaTestSupport"]),
         .executableTarget(name: "FuzzAnnouncementRequest", dependencies: ["FuzzReplay", "DalabaIntake"], path: "Tests/Fuzz/FuzzAnnouncementRequest"),
         .executableTarget(name: "FuzzMultipart", dependencies: ["FuzzReplay", "DalabaIntake"], path: "Tests/Fuzz/FuzzMultipart"),
         .testTarget(name: "DalabaAlertsTests", dependencies: ["DalabaAlerts", "DalabaCore"]),

@@ -6,6 +6,10 @@ packages=(
     libxmlsec1-dev libxml2-dev libssl-dev  # CAP XML-DSig (xmlsec1 with OpenSSL)
     alsa-utils libasound2-plugins jackd2 sox espeak-ng sqlite3 time python3
     chromium fonts-wqy-zenhei  # the console test in a real browser, and a CJK font so its screenshots show Chinese
+    mosquitto mosquitto-clients libmosquitto-dev postgresql openssl  # the county platform: broker, central log, test CA
+    libgpiod-dev gpiod  # the amplifier's gpio backend
+    icecast2 ezstream  # relays: an Icecast server and a source client on loopback
+    dpkg-dev fakeroot lintian man-db systemd  # the Debian package: build, check, install
 )
 missing=()
 for p in "${packages[@]}"; do

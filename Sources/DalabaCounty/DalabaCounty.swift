@@ -1,0 +1,5 @@
+import DalabaLink
+import PostgresNIO
+
+/// The county head-end.
+public enum DalabaCounty {}

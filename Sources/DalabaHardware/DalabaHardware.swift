@@ -1,0 +1,5 @@
+import CGPIOD
+import DalabaCore
+
+/// Loudspeaker hardware: the amplifier backends.
+public enum DalabaHardware {}

@@ -1,0 +1,6 @@
+import DalabaCounty
+
+@main
+struct Main {
+    static func main() async {}
+}

@@ -1,0 +1,4 @@
+import Testing
+@testable import DalabaCounty
+
+@Test func moduleBuilds() {}

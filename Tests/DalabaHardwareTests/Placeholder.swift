@@ -1,0 +1,4 @@
+import Testing
+@testable import DalabaHardware
+
+@Test func moduleBuilds() {}

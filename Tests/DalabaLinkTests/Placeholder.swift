@@ -1,0 +1,4 @@
+import Testing
+@testable import DalabaLink
+
+@Test func moduleBuilds() {}
