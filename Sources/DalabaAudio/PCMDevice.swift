@@ -13,10 +13,19 @@ public final class PCMDevice {
     private let pcm: OpaquePointer
 
     public init(format requested: OutputFormat) throws(AudioError) {
+        let (pcm, negotiated) = try PCMDevice.open(requested, stream: SND_PCM_STREAM_PLAYBACK)
+        self.pcm = pcm
+        self.format = negotiated
+    }
+
+    /// Opens `requested.device` for `stream` with the requested format, period and buffer, non-blocking; returns the
+    /// handle (the caller owns it) and the format the device really gave. Playback and capture share this, so a live
+    /// input runs at exactly the output's format and its samples pass straight through.
+    static func open(_ requested: OutputFormat, stream: snd_pcm_stream_t) throws(AudioError) -> (OpaquePointer, OutputFormat) {
         PCMDevice.silenceLibraryMessages
         let name = requested.device
         var handle: OpaquePointer?
-        var status = snd_pcm_open(&handle, name, SND_PCM_STREAM_PLAYBACK, 0)
+        var status = snd_pcm_open(&handle, name, stream, 0)
         guard status >= 0, let pcm = handle else { throw .deviceUnavailable(device: name, reason: PCMDevice.reason(status)) }
         func fail(_ step: String, _ code: Int32) -> AudioError {
             snd_pcm_close(pcm)
@@ -52,8 +61,9 @@ public final class PCMDevice {
         snd_pcm_sw_params_malloc(&sw)
         defer { snd_pcm_sw_params_free(sw) }
         snd_pcm_sw_params_current(pcm, sw)
-        // Start as soon as one period is queued, so a switched-in item is heard without waiting for a full buffer.
-        snd_pcm_sw_params_set_start_threshold(pcm, sw, period)
+        // Playback starts as soon as one period is queued, so a switched-in item is heard without waiting for a full
+        // buffer; capture hands over every period as soon as it is recorded.
+        if stream == SND_PCM_STREAM_PLAYBACK { snd_pcm_sw_params_set_start_threshold(pcm, sw, period) }
         snd_pcm_sw_params_set_avail_min(pcm, sw, period)
         status = snd_pcm_sw_params(pcm, sw)
         guard status >= 0 else { throw fail("cannot apply software parameters", status) }
@@ -61,12 +71,11 @@ public final class PCMDevice {
         // Non-blocking: the player waits in poll() on the device and its mailbox together, so a switch is taken the
         // moment it is asked for instead of after the write in progress.
         snd_pcm_nonblock(pcm, 1)
-        self.pcm = pcm
         var negotiated = requested
         negotiated.rate = Int(rate)
         negotiated.periodFrames = Int(period)
         negotiated.bufferFrames = Int(buffer)
-        self.format = negotiated
+        return (pcm, negotiated)
     }
 
     deinit { snd_pcm_close(pcm) }
@@ -87,25 +96,28 @@ public final class PCMDevice {
 
     /// Waits until the device can take more frames or `wakeDescriptor` becomes readable; true when woken by the latter.
     public func waitForSpace(orWake wakeDescriptor: Int32) throws(AudioError) -> Bool {
+        try PCMDevice.wait(pcm, device: format.device, for: UInt16(POLLOUT), orWake: wakeDescriptor, idle: "the device took no data for 2 seconds")
+    }
+
+    /// Polls `pcm` for `ready` (POLLOUT or POLLIN) and `wakeDescriptor` together; true when woken by the latter. An error
+    /// condition (xrun, suspend) returns false so the next read or write recovers it.
+    static func wait(_ pcm: OpaquePointer, device: String, for ready: UInt16, orWake wakeDescriptor: Int32, idle: String) throws(AudioError) -> Bool {
         let count = Int(snd_pcm_poll_descriptors_count(pcm))
         var descriptors = [pollfd](repeating: pollfd(), count: count + 1)
         let filled = descriptors.withUnsafeMutableBufferPointer { snd_pcm_poll_descriptors(pcm, $0.baseAddress, UInt32(count)) }
-        guard filled >= 0 else { throw .deviceFailed(device: format.device, reason: PCMDevice.reason(filled)) }
+        guard filled >= 0 else { throw .deviceFailed(device: device, reason: PCMDevice.reason(filled)) }
         descriptors[count] = pollfd(fd: wakeDescriptor, events: Int16(POLLIN), revents: 0)
         while true {
-            // A bounded wait: a device that stops asking for data is noticed instead of hanging the player.
-            let ready = poll(&descriptors, nfds_t(descriptors.count), 2_000)
-            if ready < 0 && errno == EINTR { continue }
+            // A bounded wait: a device that stops asking for (or giving) data is noticed instead of hanging the player.
+            let polled = poll(&descriptors, nfds_t(descriptors.count), 2_000)
+            if polled < 0 && errno == EINTR { continue }
             if descriptors[count].revents & Int16(POLLIN) != 0 { return true }
-            if ready == 0 { throw .deviceFailed(device: format.device, reason: "the device took no data for 2 seconds") }
+            if polled == 0 { throw .deviceFailed(device: device, reason: idle) }
             var events: UInt16 = 0
             let status = descriptors.withUnsafeMutableBufferPointer { snd_pcm_poll_descriptors_revents(pcm, $0.baseAddress, UInt32(count), &events) }
-            guard status >= 0 else { throw .deviceFailed(device: format.device, reason: PCMDevice.reason(status)) }
-            if events & UInt16(POLLERR) != 0 {
-                // An xrun or a suspended device: the next write recovers it.
-                return false
-            }
-            if events & UInt16(POLLOUT) != 0 { return false }
+            guard status >= 0 else { throw .deviceFailed(device: device, reason: PCMDevice.reason(status)) }
+            if events & UInt16(POLLERR) != 0 { return false }
+            if events & ready != 0 { return false }
         }
     }
 
@@ -129,8 +141,8 @@ public final class PCMDevice {
         return snd_pcm_delay(pcm, &frames) >= 0 ? Int(frames) : 0
     }
 
-    private static func reason(_ code: Int32) -> String { String(cString: snd_strerror(code)) }
+    static func reason(_ code: Int32) -> String { String(cString: snd_strerror(code)) }
 
     /// alsa-lib's own stderr messages would duplicate (and garble) the errors we report with the device name.
-    private static let silenceLibraryMessages: Void = { dalaba_alsa_silence_errors() }()
+    static let silenceLibraryMessages: Void = { dalaba_alsa_silence_errors() }()
 }
