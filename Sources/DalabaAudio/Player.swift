@@ -27,11 +27,35 @@ public final class Player: Sendable {
         public var gain: Float
         /// Frames to skip at the device rate, to resume.
         public var startFrame: Int64
+        /// A live input played in place of the file at `path` (which then only names it).
+        public var live: LiveInput?
         public init(path: String, role: Role = .programme, gain: Float = 1, startFrame: Int64 = 0) {
             self.path = path
             self.role = role
             self.gain = gain
             self.startFrame = startFrame
+        }
+
+        /// A live programme: what `input` records goes to the device, period by period, until the item is ended.
+        public init(live input: LiveInput, gain: Float = 1) {
+            self.init(path: input.device, role: .programme, gain: gain)
+            live = input
+        }
+    }
+
+    /// A live input (a microphone or line-in on an ALSA capture PCM). It has no natural end: it ends on `endLive()`, after
+    /// `silenceSeconds` of continuous silence (VOX), or after `maximumSeconds` on air, each reported as completed.
+    public struct LiveInput: Sendable, Equatable {
+        public var device: String
+        public var silenceSeconds: Double?
+        /// Below this level (dBFS, the RMS of a period) the input counts as silent.
+        public var silenceThreshold: Double
+        public var maximumSeconds: Double?
+        public init(device: String, silenceSeconds: Double? = nil, silenceThreshold: Double = -45, maximumSeconds: Double? = nil) {
+            self.device = device
+            self.silenceSeconds = silenceSeconds
+            self.silenceThreshold = silenceThreshold
+            self.maximumSeconds = maximumSeconds
         }
     }
 
@@ -100,6 +124,9 @@ public final class Player: Sendable {
     /// Stops the current item within one period; the device stays open.
     public func stop() { mailbox.post(.stop) }
 
+    /// Ends a live item as completed (the speaker has finished) within one period; a file item plays on.
+    public func endLive() { mailbox.post(.endLive) }
+
     /// Stops the current item and ends the thread; `events` finishes after the last report.
     public func shutdown() { mailbox.post(.shutdown) }
 
@@ -119,6 +146,7 @@ final class HealthState: Sendable {
 enum PlayerCommand: Sendable {
     case play(Player.Item)
     case stop
+    case endLive
     case shutdown
 }
 

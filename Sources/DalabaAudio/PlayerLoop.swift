@@ -31,6 +31,10 @@ final class PlayerLoop: @unchecked Sendable {
         let item: Player.Item
         var segmentIndex = 0
         var reader: ConvertingReader?
+        /// The input of a live segment, open while it is on air.
+        var capture: CaptureDevice?
+        /// Continuous silence at the end of what the live input gave, for VOX.
+        var silentFrames: Int64 = 0
         var frames: Int64 = 0
         var signalFrames: Int64 = 0
         var startedAt: Date?
@@ -98,6 +102,9 @@ final class PlayerLoop: @unchecked Sendable {
         case .stop:
             cutOff()
             return true
+        case .endLive:
+            if let playback = current, playback.capture != nil { finish(playback, .completed) }
+            return true
         case .shutdown:
             cutOff()
             device = nil
@@ -162,6 +169,17 @@ final class PlayerLoop: @unchecked Sendable {
         guard let device else { return }
         while playback.segmentIndex < playback.item.segments.count {
             let segment = playback.item.segments[playback.segmentIndex]
+            if let live = segment.live {
+                do {
+                    playback.capture = try CaptureDevice(device: live.device, format: device.format)
+                } catch {
+                    // The input's fault, not the loudspeaker's: the item fails and the device is not marked down.
+                    throw .unreadable(path: live.device, reason: "live input: \(error)")
+                }
+                playback.rate = device.format.rate
+                playback.reader = nil
+                return
+            }
             do {
                 let reader = try ConvertingReader(
                     path: segment.path, output: device.format, gain: segment.gain, startFrame: segment.startFrame)
@@ -184,6 +202,10 @@ final class PlayerLoop: @unchecked Sendable {
         let period = device.format.periodFrames
         let bytesPerFrame = device.format.bytesPerFrame
         do {
+            if playback.heldEnd == 0, let capture = playback.capture {
+                try writeLive(playback, from: capture, to: device, buffer: buffer)
+                return
+            }
             if playback.heldEnd == 0 {
                 var filled = 0
                 var filledSignal = 0
@@ -208,23 +230,8 @@ final class PlayerLoop: @unchecked Sendable {
                 deviceRunning = true
                 // Signal frames lead the period, so those of them not yet handed are the first to go.
                 let signal = min(written, max(0, playback.heldSignal - offset))
-                playback.signalFrames += Int64(signal)
-                playback.frames += Int64(written - signal)
                 playback.heldOffset = offset + written
-                health.position.withLock {
-                    $0 = Player.Position(
-                        id: playback.item.id, frames: playback.frames, signalFrames: playback.signalFrames,
-                        totalFrames: playback.totalFrames, rate: device.format.rate)
-                }
-                let underruns = device.underruns
-                if health.value.withLock({ $0.underruns }) != underruns { updateHealth { $0.underruns = underruns } }
-                let total = playback.frames + playback.signalFrames
-                // Once a second: the checkpoint written from it is never more than a second behind what was heard, at
-                // one store commit a second.
-                if total - playback.framesAtLastProgress >= Int64(device.format.rate) {
-                    playback.framesAtLastProgress = total
-                    events.yield(.progress(id: playback.item.id, frames: playback.frames, signalFrames: playback.signalFrames))
-                }
+                account(playback, programme: written - signal, signal: signal, device: device)
                 // Woken mid-period: the loop looks at the mailbox, and the rest of this period goes next unless a command
                 // stops or switches the item.
                 if playback.heldOffset < end { return }
@@ -232,9 +239,59 @@ final class PlayerLoop: @unchecked Sendable {
             playback.heldOffset = 0
             playback.heldEnd = 0
             playback.heldSignal = 0
-            if playback.reader == nil { finish(playback, .completed) }
+            if playback.reader == nil && playback.capture == nil { finish(playback, .completed) }
         } catch {
             fail(playback, error)
+        }
+    }
+
+    /// Counts frames handed to the device, publishes the position, and reports progress once a second.
+    private func account(_ playback: Playback, programme: Int, signal: Int, device: PCMDevice) {
+        playback.signalFrames += Int64(signal)
+        playback.frames += Int64(programme)
+        health.position.withLock {
+            $0 = Player.Position(
+                id: playback.item.id, frames: playback.frames, signalFrames: playback.signalFrames,
+                totalFrames: playback.totalFrames, rate: device.format.rate)
+        }
+        let underruns = device.underruns
+        if health.value.withLock({ $0.underruns }) != underruns { updateHealth { $0.underruns = underruns } }
+        let total = playback.frames + playback.signalFrames
+        // Once a second: the checkpoint written from it is never more than a second behind what was heard, at
+        // one store commit a second.
+        if total - playback.framesAtLastProgress >= Int64(device.format.rate) {
+            playback.framesAtLastProgress = total
+            events.yield(.progress(id: playback.item.id, frames: playback.frames, signalFrames: playback.signalFrames))
+        }
+    }
+
+    /// Hands what the live input recorded to the device as soon as it arrives (at most a period at a time, so the
+    /// added latency is one capture period), and ends the item on VOX silence or its maximum duration.
+    private func writeLive(_ playback: Playback, from capture: CaptureDevice, to device: PCMDevice, buffer: UnsafeMutableRawPointer) throws(AudioError) {
+        let input = capture.format.device
+        let got: Int
+        do {
+            if try capture.waitForData(orWake: mailbox.wakeDescriptor) { return }
+            got = try capture.read(into: buffer, frames: device.format.periodFrames)
+        } catch {
+            throw .unreadable(path: input, reason: "live input: \(error)")
+        }
+        guard got > 0 else { return }
+        let gain = playback.item.segments[playback.segmentIndex].gain
+        if gain != 1 { LiveLevel.apply(gain: gain, to: buffer, frames: got, format: device.format) }
+        let written = try hand(buffer, frames: got, to: device, playback: playback)
+        deviceRunning = true
+        account(playback, programme: written, signal: 0, device: device)
+        guard let live = playback.item.segments[playback.segmentIndex].live else { return }
+        let rate = Double(device.format.rate)
+        let level = LiveLevel.rms(of: buffer, frames: got, format: device.format)
+        playback.silentFrames = level < live.silenceThreshold ? playback.silentFrames + Int64(got) : 0
+        if let seconds = live.silenceSeconds, Double(playback.silentFrames) >= seconds * rate {
+            logger.info("live item ended after silence", metadata: ["item": "\(playback.item.id)", "seconds": "\(seconds)"])
+            finish(playback, .completed)
+        } else if let seconds = live.maximumSeconds, Double(playback.frames) >= seconds * rate {
+            logger.info("live item reached its maximum duration", metadata: ["item": "\(playback.item.id)", "seconds": "\(seconds)"])
+            finish(playback, .completed)
         }
     }
 
@@ -273,6 +330,7 @@ final class PlayerLoop: @unchecked Sendable {
 
     private func finish(_ playback: Playback, _ ending: Player.Report.Ending) {
         current = nil
+        playback.capture = nil
         health.position.withLock { $0 = nil }
         let report = Player.Report(
             frames: playback.frames, signalFrames: playback.signalFrames, rate: playback.rate > 0 ? playback.rate : (device?.format.rate ?? requested.rate),

@@ -1,5 +1,0 @@
-import CGPIOD
-import DalabaCore
-
-/// Loudspeaker hardware: the amplifier backends.
-public enum DalabaHardware {}
