@@ -83,12 +83,15 @@ public struct Announcement: Codable, Sendable, Hashable, Identifiable {
     /// The slot time for scheduled programmes.
     public var scheduledAt: Date?
     public var queuedAt: Date
+    /// Set for a live item (实时喊话): its audio is what this input records, played as it arrives.
+    public var live: LiveSource?
 
     public init(
         id: String, title: String, kind: Kind, level: Int? = nil, tier: Tier = .village, isTest: Bool = false,
         audio: String, text: String? = nil, source: String, repeatCount: Int = 1, repeatInterval: Double = 0,
-        notBefore: Date? = nil, expires: Date? = nil, scheduledAt: Date? = nil, queuedAt: Date
+        notBefore: Date? = nil, expires: Date? = nil, scheduledAt: Date? = nil, queuedAt: Date, live: LiveSource? = nil
     ) {
+        self.live = live
         self.id = id
         self.title = title
         self.kind = kind
@@ -133,5 +136,24 @@ public struct Announcement: Codable, Sendable, Hashable, Identifiable {
             throw Invalid(field: "expires", reason: "is not after not-before")
         }
         if audio.isEmpty { throw Invalid(field: "audio", reason: "is empty") }
+        if let live {
+            if live.input.isEmpty { throw Invalid(field: "input", reason: "is empty") }
+            if repeatCount != 1 { throw Invalid(field: "repeat", reason: "a live item plays once") }
+            if let s = live.silenceSeconds, !(s > 0 && s.isFinite) { throw Invalid(field: "silence", reason: "must be more than zero seconds") }
+            if let s = live.maximumSeconds, !(s > 0 && s.isFinite) { throw Invalid(field: "maximum", reason: "must be more than zero seconds") }
+        }
+    }
+}
+
+/// A live programme's input: an ALSA capture PCM (a microphone or line-in), and what ends it besides an operator.
+public struct LiveSource: Codable, Sendable, Hashable {
+    public var input: String
+    /// Ends the item after this much continuous silence (VOX); nil: only a stop or the maximum ends it.
+    public var silenceSeconds: Double?
+    public var maximumSeconds: Double?
+    public init(input: String, silenceSeconds: Double? = nil, maximumSeconds: Double? = nil) {
+        self.input = input
+        self.silenceSeconds = silenceSeconds
+        self.maximumSeconds = maximumSeconds
     }
 }

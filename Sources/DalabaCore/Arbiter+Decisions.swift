@@ -156,7 +156,7 @@ extension Arbiter {
         case .stopped:
             deviceFailures = 0
             if withdrawn { return actions + [.remove(id: entry.id)] }
-            switch configuration.policy(for: announcement.kind) {
+            switch configuration.policy(for: announcement) {
             case .restart:
                 entry.resumeFrame = 0
                 entry.resumeRate = 0
@@ -172,7 +172,7 @@ extension Arbiter {
             if withdrawn { return actions + [.remove(id: entry.id)] }
             // `drop` answers a preemption by a higher item; a device fault says nothing against this item, so it
             // goes back as it went on air.
-            if configuration.policy(for: announcement.kind) == .resume {
+            if configuration.policy(for: announcement) == .resume {
                 entry.resumeFrame = heard
                 entry.resumeRate = report.rate > 0 ? report.rate : play.order.entry.resumeRate
             } else {

@@ -43,6 +43,11 @@ public struct Arbiter: Sendable {
             self.deviceRetry = deviceRetry
         }
 
+        /// A live item is never restarted or resumed (a voice cannot be replayed); others follow their kind's policy.
+        public func policy(for announcement: Announcement) -> InterruptPolicy {
+            announcement.live != nil ? .drop : policy(for: announcement.kind)
+        }
+
         /// A kind missing from `policies` falls back to the default, so a partial configuration stays sensible.
         public func policy(for kind: Kind) -> InterruptPolicy {
             policies[kind] ?? Configuration.defaultPolicies[kind] ?? .restart
@@ -165,7 +170,7 @@ public struct Arbiter: Sendable {
             nextSequence = max(nextSequence, entry.sequence + 1)
             if entry.isPlaying {
                 entry.isPlaying = false
-                switch configuration.policy(for: entry.announcement.kind) {
+                switch configuration.policy(for: entry.announcement) {
                 case .restart:
                     entry.resumeFrame = 0
                     entry.resumeRate = 0
