@@ -1,5 +1,0 @@
-import DalabaLink
-import PostgresNIO
-
-/// The county head-end.
-public enum DalabaCounty {}

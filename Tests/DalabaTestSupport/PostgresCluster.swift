@@ -1,0 +1,132 @@
+import Foundation
+
+/// A PostgreSQL 15 cluster of one test's own: `initdb` into a temporary directory owned by the `postgres` user (root may not
+/// run the server), `pg_ctl` to start it on a free loopback port, and stop, kill -9 and restart for fault tests. Nothing is
+/// shared with another test or with a system cluster; `destroy()` stops the server and removes its files.
+public final class PostgresCluster: @unchecked Sendable {
+    public let directory: URL
+    public private(set) var port = 0
+    public let database = "dalaba"
+    public let user = "postgres"
+    /// Debian's server binaries.
+    public static let binaries = "/usr/lib/postgresql/15/bin"
+
+    public var dataDirectory: String { directory.appendingPathComponent("data").path }
+    public var logPath: String { directory.appendingPathComponent("server.log").path }
+    public var log: String { (try? String(contentsOfFile: logPath, encoding: .utf8)) ?? "" }
+
+    /// Whether this machine can run a cluster (the packages are installed and we may switch to `postgres`).
+    public static var isAvailable: Bool {
+        FileManager.default.isExecutableFile(atPath: "\(binaries)/initdb") && FileManager.default.isExecutableFile(atPath: "/usr/sbin/runuser")
+            && getpwnam("postgres") != nil
+    }
+
+    /// Makes the cluster (initdb, trust authentication on loopback) and the `dalaba` database, and starts it.
+    public init(name: String = "pg") async throws {
+        directory = URL(fileURLWithPath: "/tmp").appendingPathComponent("dalaba-\(name)-\(UUID().uuidString.prefix(8))")
+        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+        guard let owner = getpwnam("postgres") else { throw ClusterError.failed("there is no postgres user (apt-get install postgresql)") }
+        guard chown(directory.path, owner.pointee.pw_uid, owner.pointee.pw_gid) == 0 else {
+            throw ClusterError.failed("chown \(directory.path): \(String(cString: strerror(errno)))")
+        }
+        let initdb = try Processes.run(
+            "/usr/sbin/runuser",
+            ["-u", "postgres", "--", "\(Self.binaries)/initdb", "-D", dataDirectory, "-A", "trust", "-U", user, "-E", "UTF8", "--no-sync"],
+            timeout: 120)
+        guard initdb.status == 0 else { throw ClusterError.failed("initdb: \(initdb.stderr)") }
+        try start()
+        let create = try psql("CREATE DATABASE \(database)", database: "postgres")
+        guard create.status == 0 else { throw ClusterError.failed("CREATE DATABASE: \(create.stderr)") }
+    }
+
+    deinit { destroy() }
+
+    /// Starts the server (on the port it had before, or on a new free one the first time) and waits until it accepts.
+    public func start() throws {
+        if port == 0 { port = try Self.freePort() }
+        // fsync off: a test cluster need not survive a power cut, and the suite runs on a shared 2-core machine.
+        let options = "-p \(port) -k \(directory.path) -c listen_addresses=127.0.0.1 -c fsync=off -c synchronous_commit=off"
+        let result = try Processes.run(
+            "/usr/sbin/runuser",
+            ["-u", "postgres", "--", "\(Self.binaries)/pg_ctl", "-D", dataDirectory, "-o", options, "-l", logPath, "-w", "-t", "60", "start"],
+            timeout: 90)
+        guard result.status == 0 else { throw ClusterError.failed("pg_ctl start: \(result.stdout) \(result.stderr) \(log.suffix(2000))") }
+    }
+
+    /// A fast shutdown: open sessions are ended, the server exits cleanly.
+    @discardableResult
+    public func stop() -> Bool {
+        guard FileManager.default.fileExists(atPath: dataDirectory + "/postmaster.pid") else { return true }
+        let result = try? Processes.run(
+            "/usr/sbin/runuser", ["-u", "postgres", "--", "\(Self.binaries)/pg_ctl", "-D", dataDirectory, "-m", "fast", "-w", "stop"], timeout: 60)
+        return result?.status == 0
+    }
+
+    /// SIGKILL to the postmaster and its backends, as a crash or an OOM kill would do.
+    public func kill() {
+        guard let pid = postmasterPID else { return }
+        Processes.killTree(pid)
+        let deadline = Date().addingTimeInterval(10)
+        while Foundation.kill(pid, 0) == 0, Date() < deadline { usleep(10_000) }
+    }
+
+    /// The postmaster's pid, from `postmaster.pid`, while it runs.
+    public var postmasterPID: Int32? {
+        guard let text = try? String(contentsOfFile: dataDirectory + "/postmaster.pid", encoding: .utf8),
+            let first = text.split(separator: "\n").first, let pid = Int32(first), Foundation.kill(pid, 0) == 0
+        else { return nil }
+        return pid
+    }
+
+    /// Stops the server (kill -9 when it does not stop) and removes the cluster's files.
+    public func destroy() {
+        if postmasterPID != nil, !stop() { kill() }
+        try? FileManager.default.removeItem(at: directory)
+    }
+
+    /// Runs SQL through `psql` as the cluster's superuser; `-v ON_ERROR_STOP=1`, unaligned tuples only.
+    @discardableResult
+    public func psql(_ sql: String, database: String? = nil) throws -> Processes.Result {
+        try Processes.run(
+            "/usr/bin/psql",
+            ["-h", "127.0.0.1", "-p", "\(port)", "-U", user, "-d", database ?? self.database, "-v", "ON_ERROR_STOP=1", "-At", "-c", sql],
+            timeout: 120)
+    }
+
+    /// One value from a query, trimmed.
+    public func scalar(_ sql: String) throws -> String {
+        let result = try psql(sql)
+        guard result.status == 0 else { throw ClusterError.failed("psql: \(result.stderr)") }
+        return result.stdout.trimmingCharacters(in: .whitespacesAndNewlines)
+    }
+
+    /// A loopback port nobody listens on now (bind port 0, read it back, close).
+    public static func freePort() throws -> Int {
+        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        guard fd >= 0 else { throw ClusterError.failed("socket: \(String(cString: strerror(errno)))") }
+        defer { close(fd) }
+        var address = sockaddr_in()
+        address.sin_family = sa_family_t(AF_INET)
+        address.sin_port = 0
+        address.sin_addr.s_addr = inet_addr("127.0.0.1")
+        let bound = withUnsafePointer(to: &address) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
+        }
+        guard bound == 0 else { throw ClusterError.failed("bind: \(String(cString: strerror(errno)))") }
+        var length = socklen_t(MemoryLayout<sockaddr_in>.size)
+        let named = withUnsafeMutablePointer(to: &address) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { getsockname(fd, $0, &length) }
+        }
+        guard named == 0 else { throw ClusterError.failed("getsockname: \(String(cString: strerror(errno)))") }
+        return Int(UInt16(bigEndian: address.sin_port))
+    }
+
+    public enum ClusterError: Error, CustomStringConvertible {
+        case failed(String)
+        public var description: String {
+            switch self {
+            case .failed(let what): "PostgreSQL test cluster: \(what)"
+            }
+        }
+    }
+}
