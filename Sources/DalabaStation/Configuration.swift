@@ -76,6 +76,15 @@ public struct Configuration: Sendable {
     public var capTrustedCertificates: [String] = []
     /// Days of airtime log to keep; 0 keeps everything (the default).
     public var retentionDays = 0
+    /// `[live]`: the capture PCM a live item records from when none is named, and what ends one on its own.
+    public var liveInput = "default"
+    /// Seconds of continuous silence that end a live item (VOX); 0 turns it off.
+    public var liveSilenceSeconds: Double = 10
+    /// Below this level (dBFS) the live input counts as silent.
+    public var liveSilenceThreshold: Double = -45
+    public var liveMaximumSeconds: Double = 3_600
+    /// Seconds a live item may wait behind a higher item before it expires (nobody speaks into a queue for long).
+    public var liveWaitSeconds: Double = 120
 
     public init() {}
 
@@ -108,7 +117,7 @@ public struct Configuration: Sendable {
         }
         var config = Configuration()
         var reader = KeyReader(file: file)
-        try reader.allow(table, keys: ["device", "station", "http", "tokens", "quiet-hours", "interrupt", "schedule", "log-level", "loudness", "speech", "cap", "log"], in: "")
+        try reader.allow(table, keys: ["device", "station", "http", "tokens", "quiet-hours", "interrupt", "schedule", "log-level", "loudness", "speech", "cap", "log", "live"], in: "")
         if let device = try reader.table(table, "device") {
             try reader.allow(device, keys: ["name", "rate", "channels", "format", "period", "buffer", "resampler"], in: "device")
             if let v = try reader.string(device, "name", in: "device") { config.output.device = v }
@@ -216,6 +225,17 @@ public struct Configuration: Sendable {
                     config.levels[keyPath: path] = d
                 }
             }
+        }
+        if let live = try reader.table(table, "live") {
+            try reader.allow(live, keys: ["input", "silence", "silence-threshold", "maximum", "wait"], in: "live")
+            if let v = try reader.string(live, "input", in: "live") {
+                guard !v.isEmpty else { throw reader.invalid("live.input", "must name an ALSA capture PCM") }
+                config.liveInput = v
+            }
+            if let v = try reader.int(live, "silence", in: "live", range: 0...3_600) { config.liveSilenceSeconds = Double(v) }
+            if let v = try reader.int(live, "silence-threshold", in: "live", range: -96...0) { config.liveSilenceThreshold = Double(v) }
+            if let v = try reader.int(live, "maximum", in: "live", range: 1...86_400) { config.liveMaximumSeconds = Double(v) }
+            if let v = try reader.int(live, "wait", in: "live", range: 1...3_600) { config.liveWaitSeconds = Double(v) }
         }
         if let log = try reader.table(table, "log") {
             try reader.allow(log, keys: ["retention-days"], in: "log")

@@ -285,6 +285,18 @@ public actor Station {
         return ids.count
     }
 
+    /// Ends the live item (the speaker has finished): on air, it ends as completed with the frames heard; still waiting,
+    /// it is cancelled. Returns its id, or nil when no live item is on air or queued.
+    public func endLive(by who: String) async -> String? {
+        if let playing = arbiter.nowPlaying, playing.entry.announcement.live != nil {
+            logger.info("live item ended", metadata: ["id": "\(playing.entry.id)", "by": "\(who)"])
+            player.endLive()
+            return playing.entry.id
+        }
+        guard let waiting = arbiter.queue.first(where: { $0.announcement.live != nil }) else { return nil }
+        return await cancel(id: waiting.id, by: who) ? waiting.id : nil
+    }
+
     public func contains(id: String) -> Bool { arbiter.contains(id: id) }
 
     /// Every audio file a queued, playing or stopping item needs: what the cache sweeper must leave alone.
@@ -403,7 +415,13 @@ public actor Station {
         let start =
             order.entry.resumeRate > 0 && order.entry.resumeRate != deviceRate
             ? order.startFrame * Int64(deviceRate) / Int64(order.entry.resumeRate) : order.startFrame
-        segments.append(.init(path: announcement.audio, role: .programme, gain: preparation?.gain(announcement.audio) ?? 1, startFrame: start))
+        if let live = announcement.live {
+            segments.append(
+                .init(live: .init(device: live.input, silenceSeconds: live.silenceSeconds, silenceThreshold: configuration.liveSilenceThreshold,
+                    maximumSeconds: live.maximumSeconds)))
+        } else {
+            segments.append(.init(path: announcement.audio, role: .programme, gain: preparation?.gain(announcement.audio) ?? 1, startFrame: start))
+        }
         return (.init(id: announcement.id, segments: segments), checkpoint(id: announcement.id, frames: 0, signalFrames: 0, rate: deviceRate))
     }
 
