@@ -1,4 +1,0 @@
-import Testing
-@testable import DalabaHardware
-
-@Test func moduleBuilds() {}
