@@ -112,7 +112,7 @@ let package = Package(
         .target(
             name: "DalabaCLI",
             dependencies: [
-                "DalabaCore", "DalabaAudio", "DalabaSchedule",
+                "DalabaCore", "DalabaAudio", "DalabaSchedule", "DalabaStation",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
             ]

@@ -9,7 +9,7 @@ packages=(
     mosquitto mosquitto-clients libmosquitto-dev postgresql openssl  # the county platform: broker, central log, test CA
     libgpiod-dev gpiod  # the amplifier's gpio backend
     icecast2 ezstream  # relays: an Icecast server and a source client on loopback
-    dpkg-dev fakeroot lintian man-db systemd  # the Debian package: build, check, install
+    dpkg-dev fakeroot lintian man-db systemd adduser binutils  # the Debian package: build, check, install
 )
 missing=()
 for p in "${packages[@]}"; do

@@ -6,8 +6,20 @@ struct StationOptions: ParsableArguments {
     @Option(help: "The station's URL.")
     var server = "http://127.0.0.1:8780"
 
-    @Option(help: "Bearer token (or set DALABA_TOKEN). Defaults to ./.dalaba/admin.token when present.")
+    @Option(help: "Bearer token (or set DALABA_TOKEN). Defaults to ./.dalaba/admin.token, then /var/lib/dalaba/admin.token, when readable.")
     var token: String?
+
+    /// The admin token the daemon (or the package's postinst) made: the one of a station run from this directory first,
+    /// then the installed station's, which root and members of group dalaba can read.
+    static func adminToken(candidates: [String] = [".dalaba/admin.token", "/var/lib/dalaba/admin.token"]) -> String? {
+        for path in candidates {
+            if let text = try? String(contentsOfFile: path, encoding: .utf8) {
+                let token = text.trimmingCharacters(in: .whitespacesAndNewlines)
+                if !token.isEmpty { return token }
+            }
+        }
+        return nil
+    }
 
     enum OutputFormat: String, ExpressibleByArgument, CaseIterable {
         case table, json
@@ -22,8 +34,7 @@ struct StationOptions: ParsableArguments {
                 throw StationClient.Failure(description: "--server must be an http:// or https:// URL, not \(server)")
             }
             let environment = ProcessInfo.processInfo.environment["DALABA_TOKEN"]
-            let local = try? String(contentsOfFile: ".dalaba/admin.token", encoding: .utf8).trimmingCharacters(in: .whitespacesAndNewlines)
-            return StationClient(server: url, token: token ?? environment ?? local)
+            return StationClient(server: url, token: token ?? environment ?? Self.adminToken())
         }
     }
 }

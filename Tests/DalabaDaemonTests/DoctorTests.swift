@@ -1,0 +1,160 @@
+import DalabaTestSupport
+import Foundation
+import Testing
+
+/// `dalaba doctor`, the real tool against a station directory of its own: a good station passes every check, and each
+/// fault a technician meets is exactly one FAIL line that names it and says what to do.
+@Suite struct DoctorTests {
+    /// A station on disk: configuration, audio, state and schedules, all under one temporary directory.
+    struct Station {
+        let directory: URL
+        var device = "null"
+        var stationKeys = ""
+        var extra = ""
+
+        init(_ name: String) throws {
+            directory = try Processes.temporaryDirectory("doctor-\(name)")
+            for sub in ["audio", "state", "schedules"] {
+                try FileManager.default.createDirectory(at: directory.appendingPathComponent(sub), withIntermediateDirectories: true)
+            }
+            for signal in ["chime.wav", "attention.wav"] {
+                try FileManager.default.copyItem(
+                    at: Processes.packageRoot.appendingPathComponent("Audio/\(signal)"), to: directory.appendingPathComponent("audio/\(signal)"))
+            }
+            try schedule("morning.yaml", Self.goodSchedule)
+        }
+
+        var state: String { directory.appendingPathComponent("state").path }
+        var configPath: String { directory.appendingPathComponent("dalaba.toml").path }
+
+        static let goodSchedule = """
+            timezone: Asia/Shanghai
+            programmes:
+              - name: morning-chime
+                title: 早间提示
+                kind: routine
+                audio: chime.wav
+                times: ["07:00"]
+                days: daily
+
+            """
+
+        func schedule(_ name: String, _ text: String) throws {
+            try text.write(to: directory.appendingPathComponent("schedules/\(name)"), atomically: true, encoding: .utf8)
+        }
+
+        /// Runs `dalaba doctor` on this station; the report's lines, each verdict with its check.
+        func doctor() throws -> (status: Int32, lines: [String], stderr: String) {
+            let text = """
+                [device]
+                name = "\(device)"
+
+                [station]
+                state-directory = "\(state)"
+                audio-directory = "\(directory.appendingPathComponent("audio").path)"
+                schedules-directory = "\(directory.appendingPathComponent("schedules").path)"
+                \(stationKeys)
+
+                \(extra)
+                """
+            try text.write(toFile: configPath, atomically: true, encoding: .utf8)
+            let result = try Processes.run("dalaba", ["doctor", "--config", configPath], timeout: 30)
+            return (result.status, result.stdout.split(separator: "\n").map(String.init), result.stderr)
+        }
+
+        func remove() { try? FileManager.default.removeItem(at: directory) }
+    }
+
+    /// The one FAIL line of a report that must have exactly one, with the exit status 1.
+    func onlyFailure(_ report: (status: Int32, lines: [String], stderr: String), sourceLocation: SourceLocation = #_sourceLocation) throws -> String {
+        #expect(report.status == 1, "\(report.lines)", sourceLocation: sourceLocation)
+        let failures = report.lines.filter { $0.hasPrefix("FAIL") }
+        try #require(failures.count == 1, "\(report.lines)", sourceLocation: sourceLocation)
+        #expect(report.stderr.contains("1 check failed"), "\(report.stderr)", sourceLocation: sourceLocation)
+        return failures[0]
+    }
+
+    @Test(.timeLimit(.minutes(1))) func aGoodStationPassesEveryCheck() throws {
+        let station = try Station("good")
+        defer { station.remove() }
+        let report = try station.doctor()
+        #expect(report.status == 0, "\(report.lines) \(report.stderr)")
+        #expect(!report.lines.contains { $0.hasPrefix("FAIL") }, "\(report.lines)")
+        let checks = report.lines.map { $0.dropFirst(6).prefix { $0 != ":" } }
+        #expect(checks == ["configuration", "device", "amplifier", "state directory", "audio", "schedules", "time zone", "clock"], "\(report.lines)")
+        // Everything but the clock (a test machine need not run NTP) is checked and good.
+        for line in report.lines where !line.contains("clock:") { #expect(line.hasPrefix("ok    "), "\(line)") }
+        #expect(report.lines.contains("ok    device: null took 100 ms of silence (48000 Hz, 2 ch, S16)"), "\(report.lines)")
+        #expect(report.lines.contains { $0.hasPrefix("ok    schedules: 1 file in \(station.directory.path)/schedules check clean") }, "\(report.lines)")
+    }
+
+    @Test(.timeLimit(.minutes(1))) func anUnknownConfigurationKeyIsNamed() throws {
+        var station = try Station("bad-key")
+        defer { station.remove() }
+        station.stationKeys = "colour = \"red\""
+        let line = try onlyFailure(try station.doctor())
+        #expect(line.hasPrefix("FAIL  configuration: \(station.configPath):"), "\(line)")
+        #expect(line.contains("station.colour") && line.contains("unknown key"), "\(line)")
+    }
+
+    @Test(.timeLimit(.minutes(1))) func aMissingDeviceIsNamedWithWhatToDo() throws {
+        var station = try Station("no-device")
+        defer { station.remove() }
+        station.device = "hw:CARD=NoSuchCard,DEV=0"
+        let line = try onlyFailure(try station.doctor())
+        #expect(line.hasPrefix("FAIL  device: cannot open ALSA device 'hw:CARD=NoSuchCard,DEV=0'"), "\(line)")
+        #expect(line.contains("aplay -L") && line.contains(station.configPath), "\(line)")
+    }
+
+    /// A read-only file system: access(2) would say yes to root, so the doctor must really create a file.
+    @Test(.enabled(if: getuid() == 0, "mounting a read-only tmpfs needs root"), .timeLimit(.minutes(1)))
+    func aStateDirectoryThatCannotBeWrittenIsNamed() throws {
+        let station = try Station("read-only")
+        defer { station.remove() }
+        let mount = try Processes.run("mount", ["-t", "tmpfs", "-o", "ro,size=1m", "tmpfs", station.state])
+        try #require(mount.status == 0, "\(mount.stderr)")
+        defer { _ = try? Processes.run("umount", ["-l", station.state]) }
+        let line = try onlyFailure(try station.doctor())
+        #expect(line == "FAIL  state directory: cannot create a file in \(station.state) (Read-only file system): make it writable by the user dalabad runs as (chown dalaba)")
+    }
+
+    @Test(.enabled(if: getuid() == 0, "mounting a tmpfs needs root"), .timeLimit(.minutes(1)))
+    func aStateDirectoryWithoutRoomForUploadsIsNamed() throws {
+        let station = try Station("full")
+        defer { station.remove() }
+        let mount = try Processes.run("mount", ["-t", "tmpfs", "-o", "size=1m", "tmpfs", station.state])
+        try #require(mount.status == 0, "\(mount.stderr)")
+        defer { _ = try? Processes.run("umount", ["-l", station.state]) }
+        let line = try onlyFailure(try station.doctor())
+        #expect(line.hasPrefix("FAIL  state directory: \(station.state) has "), "\(line)")
+        #expect(line.hasSuffix("free, under http.upload-min-free-bytes (64 MiB): free disk space"), "\(line)")
+    }
+
+    @Test(.timeLimit(.minutes(1))) func aBadScheduleIsNamedByFileAndLine() throws {
+        let station = try Station("bad-schedule")
+        defer { station.remove() }
+        try station.schedule("market.yaml", Station.goodSchedule.replacingOccurrences(of: "name: morning-chime", with: "name: market").replacingOccurrences(
+            of: "    days: daily", with: "    days: daily\n    colour: red"))
+        let line = try onlyFailure(try station.doctor())
+        #expect(line.hasPrefix("FAIL  schedules: \(station.directory.path)/schedules/market.yaml:9: unknown key 'colour'"), "\(line)")
+        #expect(line.hasSuffix("run `dalaba schedule check \(station.directory.path)/schedules --audio \(station.directory.path)/audio`"), "\(line)")
+    }
+
+    @Test(.timeLimit(.minutes(1))) func aMissingChimeIsNamed() throws {
+        let station = try Station("no-chime")
+        defer { station.remove() }
+        try FileManager.default.removeItem(at: station.directory.appendingPathComponent("audio/chime.wav"))
+        // The schedule plays the chime too: both say so, each in its own line.
+        try FileManager.default.removeItem(at: station.directory.appendingPathComponent("schedules/morning.yaml"))
+        let line = try onlyFailure(try station.doctor())
+        #expect(line.hasPrefix("FAIL  audio: station.chime chime.wav is not in \(station.directory.path)/audio"), "\(line)")
+    }
+
+    @Test(.timeLimit(.minutes(1))) func aBadTimeZoneIsNamed() throws {
+        var station = try Station("bad-zone")
+        defer { station.remove() }
+        station.stationKeys = "time-zone = \"Mars/Olympus_Mons\""
+        let line = try onlyFailure(try station.doctor())
+        #expect(line.contains("station.time-zone") && line.contains("unknown time zone Mars/Olympus_Mons"), "\(line)")
+    }
+}
