@@ -99,7 +99,7 @@ let package = Package(
         .target(
             name: "DalabaDaemon",
             dependencies: [
-                "DalabaStation", "DalabaServer", "DalabaAudio", "DalabaStore",
+                "DalabaStation", "DalabaServer", "DalabaAudio", "DalabaStore", "DalabaLink",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
@@ -154,7 +154,7 @@ let package = Package(
         ),
         .testTarget(name: "DalabaStoreTests", dependencies: ["DalabaStore", "DalabaCore", .product(name: "GRDB", package: "GRDB.swift")]),
         .testTarget(name: "DalabaIntakeTests", dependencies: ["DalabaIntake", "DalabaCore"]),
-        .testTarget(name: "DalabaLinkTests", dependencies: ["DalabaLink", "DalabaCore", "DalabaTestSupport"]),
+        .testTarget(name: "DalabaLinkTests", dependencies: ["DalabaLink", "DalabaCore", "DalabaStore", "DalabaTestSupport"]),
         .testTarget(
             name: "DalabaCountyTests",
             dependencies: ["DalabaCounty", "DalabaLink", "DalabaCore", "DalabaTestSupport", .product(name: "PostgresNIO", package: "postgres-nio")]

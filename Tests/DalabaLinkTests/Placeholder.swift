@@ -1,4 +1,0 @@
-import Testing
-@testable import DalabaLink
-
-@Test func moduleBuilds() {}
