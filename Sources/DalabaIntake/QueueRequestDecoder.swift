@@ -81,25 +81,10 @@ struct StrictQueueRequest: Decodable {
     init(from decoder: any Decoder) throws {
         let c = try decoder.container(keyedBy: AnyKey.self)
         let reader = FieldReader(container: c)
-        for key in c.allKeys where !QueueRequestDecoder.acceptedKeys.contains(key.stringValue) {
-            var message = "unknown key"
-            if let meant = Self.likelyMeant(key.stringValue) { message += "; did you mean \(meant)?" }
-            throw StationAPI.Failure(
-                error: "\(message) (accepted: \(QueueRequestDecoder.acceptedKeys.joined(separator: ", ")))", field: DisplayText.echo(key.stringValue))
-        }
-        guard let kindName = try reader.string("kind") else {
-            throw StationAPI.Failure(error: "is required (emergency, rumor-rebuttal, policy or routine)", field: "kind")
-        }
-        guard let kind = Kind(rawValue: kindName) else {
-            throw StationAPI.Failure(error: "unknown kind \(DisplayText.echo(kindName)) (use emergency, rumor-rebuttal, policy or routine)", field: "kind")
-        }
+        try reader.refuseUnknownKeys(accepted: QueueRequestDecoder.acceptedKeys)
+        let (kind, level) = try reader.kindAndLevel()
         request = StationAPI.QueueRequest(kind: kind)
-        request.level = try reader.integer("level", in: 1...4)
-        switch (kind, request.level) {
-        case (.emergency, nil): throw StationAPI.Failure(error: "is required for an emergency (1 to 4)", field: "level")
-        case (.emergency, _), (_, nil): break
-        default: throw StationAPI.Failure(error: "is only for emergencies, not \(kind.rawValue)", field: "level")
-        }
+        request.level = level
         request.repeat = try reader.integer("repeat", in: QueueRequestDecoder.repeats)
         request.repeatInterval = try reader.seconds("repeatInterval", in: QueueRequestDecoder.repeatIntervals)
         request.test = try reader.bool("test")
@@ -146,10 +131,7 @@ struct StrictQueueRequest: Decodable {
     }
 
     /// "not-before" → notBefore, "repeat_interval" → repeatInterval, "Title" → title.
-    static func likelyMeant(_ key: String) -> String? {
-        let folded = key.lowercased().filter { $0.isLetter }
-        return QueueRequestDecoder.acceptedKeys.first { $0.lowercased() == folded }
-    }
+    static func likelyMeant(_ key: String) -> String? { FieldReader.likelyMeant(key, among: QueueRequestDecoder.acceptedKeys) }
 }
 
 /// Typed reads from the request object that name the field and the expected type when a value does not fit.
@@ -223,6 +205,37 @@ struct FieldReader {
             throw StationAPI.Failure(error: "must be from \(Int(range.lowerBound)) to \(Int(range.upperBound)) seconds", field: name)
         }
         return value
+    }
+
+    /// Refuses the first key not in `accepted`, suggesting the accepted key it most likely meant.
+    func refuseUnknownKeys(accepted: [String]) throws(StationAPI.Failure) {
+        for key in container.allKeys where !accepted.contains(key.stringValue) {
+            var message = "unknown key"
+            if let meant = Self.likelyMeant(key.stringValue, among: accepted) { message += "; did you mean \(meant)?" }
+            throw StationAPI.Failure(error: "\(message) (accepted: \(accepted.joined(separator: ", ")))", field: DisplayText.echo(key.stringValue))
+        }
+    }
+
+    /// "not-before" → notBefore, "repeat_interval" → repeatInterval, "Title" → title.
+    static func likelyMeant(_ key: String, among accepted: [String]) -> String? {
+        let folded = key.lowercased().filter { $0.isLetter }
+        return accepted.first { $0.lowercased() == folded }
+    }
+
+    /// `kind` (required) and `level` (required for an emergency, refused for every other kind).
+    func kindAndLevel() throws(StationAPI.Failure) -> (Kind, Int?) {
+        guard let kindName = try string("kind") else {
+            throw StationAPI.Failure(error: "is required (emergency, rumor-rebuttal, policy or routine)", field: "kind")
+        }
+        guard let kind = Kind(rawValue: kindName) else {
+            throw StationAPI.Failure(error: "unknown kind \(DisplayText.echo(kindName)) (use emergency, rumor-rebuttal, policy or routine)", field: "kind")
+        }
+        let level = try integer("level", in: 1...4)
+        switch (kind, level) {
+        case (.emergency, nil): throw StationAPI.Failure(error: "is required for an emergency (1 to 4)", field: "level")
+        case (.emergency, _), (_, nil): return (kind, level)
+        default: throw StationAPI.Failure(error: "is only for emergencies, not \(kind.rawValue)", field: "level")
+        }
     }
 
     func date(_ name: String) throws(StationAPI.Failure) -> Date? {

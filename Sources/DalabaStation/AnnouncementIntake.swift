@@ -9,8 +9,10 @@ public struct AnnouncementIntake: Sendable {
     public let audioDirectory: String
     private let clock: @Sendable () -> Date
     private let preparation: AudioPreparation?
+    private let configuration: Configuration
 
     public init(configuration: Configuration, preparation: AudioPreparation? = nil, clock: @escaping @Sendable () -> Date = { Date() }) {
+        self.configuration = configuration
         audioDirectory = URL(fileURLWithPath: configuration.resolve(configuration.audioDirectory)).standardizedFileURL.path
         self.preparation = preparation
         self.clock = clock
@@ -66,6 +68,31 @@ public struct AnnouncementIntake: Sendable {
         if title.count > 500 { throw StationAPI.Failure(error: "is longer than 500 characters", field: "title") }
         // An emergency never waits for a whole file to be measured: it goes on air at a provisional gain.
         if announcement.kind == .emergency { preparation?.measureWithoutWaiting(audio) } else { await preparation?.measure(audio) }
+        return announcement
+    }
+
+    /// A live item from a request already read by `LiveRequestDecoder`: its input must be one the station configured. One
+    /// that cannot go on air within `[live] wait` seconds expires (nobody keeps speaking into a queue); an emergency never
+    /// gets that limit, since an expiry would also cut it off on air.
+    public func liveAnnouncement(from request: StationAPI.LiveRequest, source: String, tier: Tier = .village) throws(StationAPI.Failure) -> Announcement {
+        let now = clock()
+        let input = request.input ?? configuration.liveInputs[0]
+        guard configuration.liveInputs.contains(input) else {
+            throw StationAPI.Failure(
+                error: "\(DisplayText.echo(input)) is not one of this station's live inputs (\(configuration.liveInputs.joined(separator: ", ")))",
+                field: "input")
+        }
+        let silence = request.silence ?? configuration.liveSilenceSeconds
+        let live = LiveSource(input: input, silenceSeconds: silence > 0 ? silence : nil, maximumSeconds: request.maximum ?? configuration.liveMaximumSeconds)
+        let announcement = Announcement(
+            id: request.id ?? Self.makeID(now: now), title: request.title ?? "实时喊话 live", kind: request.kind, level: request.level, tier: tier,
+            isTest: request.test ?? false, audio: input, source: source,
+            expires: request.kind == .emergency ? nil : now.addingTimeInterval(configuration.liveWaitSeconds), queuedAt: now, live: live)
+        do {
+            try announcement.validate()
+        } catch {
+            throw StationAPI.Failure(error: error.reason, field: error.field)
+        }
         return announcement
     }
 
