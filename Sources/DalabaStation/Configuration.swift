@@ -76,6 +76,37 @@ public struct Configuration: Sendable {
     public var capTrustedCertificates: [String] = []
     /// Days of airtime log to keep; 0 keeps everything (the default).
     public var retentionDays = 0
+    /// `[county]`: the village's link to its county head-end; nil keeps the station on its own.
+    public var county: CountyLink?
+
+    /// The `[county]` section: the broker, this village's credentials and region code, and the county's public key.
+    public struct CountyLink: Sendable, Equatable {
+        public var brokerHost = "127.0.0.1"
+        public var brokerPort = 8883
+        /// The CA that signed the broker's certificate; without it the link runs without TLS (a loopback test broker only).
+        public var caFile: String?
+        public var username: String
+        public var password: String
+        /// The MQTT client id, fixed so the broker keeps the session; the region code by default.
+        public var clientID: String
+        /// The 12-digit village code.
+        public var region: String
+        /// The raw 32-byte Ed25519 public key of the county, base64.
+        public var countyKey: String
+        /// Where audio too large to embed is fetched from (the URL in each message must start with it).
+        public var headEndURL: String?
+        /// The village's bearer token for audio fetches.
+        public var fetchToken: String?
+        public var maxAudioBytes = 16 << 20
+
+        public init(username: String, password: String, region: String, countyKey: String) {
+            self.username = username
+            self.password = password
+            self.region = region
+            self.countyKey = countyKey
+            clientID = region
+        }
+    }
     /// `[live]`: the capture PCM a live item records from when none is named, and what ends one on its own.
     public var liveInput = "default"
     /// Seconds of continuous silence that end a live item (VOX); 0 turns it off.
@@ -117,7 +148,7 @@ public struct Configuration: Sendable {
         }
         var config = Configuration()
         var reader = KeyReader(file: file)
-        try reader.allow(table, keys: ["device", "station", "http", "tokens", "quiet-hours", "interrupt", "schedule", "log-level", "loudness", "speech", "cap", "log", "live"], in: "")
+        try reader.allow(table, keys: ["device", "station", "http", "tokens", "quiet-hours", "interrupt", "schedule", "log-level", "loudness", "speech", "cap", "log", "live", "county"], in: "")
         if let device = try reader.table(table, "device") {
             try reader.allow(device, keys: ["name", "rate", "channels", "format", "period", "buffer", "resampler"], in: "device")
             if let v = try reader.string(device, "name", in: "device") { config.output.device = v }
@@ -282,6 +313,9 @@ public struct Configuration: Sendable {
                 }
             }
         }
+        if let county = try reader.table(table, "county") {
+            config.county = try parseCounty(county, reader: reader, config: config)
+        }
         if let v = try reader.string(table, "log-level", in: "") {
             guard ["trace", "debug", "info", "notice", "warning", "error", "critical"].contains(v) else {
                 throw reader.invalid("log-level", "must be trace, debug, info, notice, warning, error or critical")
@@ -289,6 +323,63 @@ public struct Configuration: Sendable {
             config.logLevel = v
         }
         return config
+    }
+
+    /// `[county]`: every key checked, the region code strictly (12 digits), the county key as a 32-byte Ed25519 key.
+    static func parseCounty(_ table: TOMLTable, reader: KeyReader, config: Configuration) throws -> CountyLink {
+        let keys = [
+            "broker-host", "broker-port", "ca-file", "username", "password", "password-file", "client-id", "region", "county-key",
+            "county-key-file", "head-end-url", "fetch-token", "max-audio-bytes",
+        ]
+        try reader.allow(table, keys: keys, in: "county")
+        func fileText(_ key: String) throws -> String? {
+            guard let path = try reader.string(table, key, in: "county") else { return nil }
+            guard let data = FileManager.default.contents(atPath: config.resolve(path)) else {
+                throw reader.invalid("county.\(key)", "cannot read \(path)")
+            }
+            return String(decoding: data, as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)
+        }
+        guard let region = try reader.string(table, "region", in: "county") else { throw reader.invalid("county.region", "is missing") }
+        guard region.utf8.count == 12, region.utf8.allSatisfy({ (0x30...0x39).contains($0) }) else {
+            throw reader.invalid("county.region", "must be the village's 12-digit code (GB/T 2260), not '\(region.prefix(40))'")
+        }
+        guard let username = try reader.string(table, "username", in: "county") else { throw reader.invalid("county.username", "is missing") }
+        let inline = try reader.string(table, "password", in: "county")
+        let fromFile = try fileText("password-file")
+        if inline != nil, fromFile != nil { throw reader.invalid("county.password", "give password or password-file, not both") }
+        guard let password = inline ?? fromFile, !password.isEmpty else { throw reader.invalid("county.password", "is missing") }
+        let keyInline = try reader.string(table, "county-key", in: "county")
+        let keyFile = try fileText("county-key-file")
+        if keyInline != nil, keyFile != nil { throw reader.invalid("county.county-key", "give county-key or county-key-file, not both") }
+        guard let countyKey = keyInline ?? keyFile else { throw reader.invalid("county.county-key", "is missing") }
+        guard let raw = Data(base64Encoded: countyKey.trimmingCharacters(in: .whitespacesAndNewlines)), raw.count == 32 else {
+            throw reader.invalid(keyFile != nil ? "county.county-key-file" : "county.county-key", "must be the base64 of a 32-byte Ed25519 public key")
+        }
+        var link = CountyLink(username: username, password: password, region: region, countyKey: countyKey.trimmingCharacters(in: .whitespacesAndNewlines))
+        if let v = try reader.string(table, "broker-host", in: "county") {
+            guard !v.isEmpty else { throw reader.invalid("county.broker-host", "is empty") }
+            link.brokerHost = v
+        }
+        if let v = try reader.int(table, "broker-port", in: "county", range: 1...65_535) { link.brokerPort = v }
+        if let v = try reader.string(table, "ca-file", in: "county") {
+            guard FileManager.default.isReadableFile(atPath: config.resolve(v)) else { throw reader.invalid("county.ca-file", "cannot read \(v)") }
+            link.caFile = config.resolve(v)
+        }
+        if let v = try reader.string(table, "client-id", in: "county") {
+            guard (1...23).contains(v.utf8.count), v.utf8.allSatisfy({ $0 > 0x20 && $0 < 0x7f }) else {
+                throw reader.invalid("county.client-id", "must be 1 to 23 printable ASCII characters")
+            }
+            link.clientID = v
+        }
+        if let v = try reader.string(table, "head-end-url", in: "county") {
+            guard let url = URL(string: v), url.scheme == "http" || url.scheme == "https", url.host != nil else {
+                throw reader.invalid("county.head-end-url", "must be an http or https URL")
+            }
+            link.headEndURL = v
+        }
+        if let v = try reader.string(table, "fetch-token", in: "county") { link.fetchToken = v }
+        if let v = try reader.int(table, "max-audio-bytes", in: "county", range: 1_024...(1 << 30)) { link.maxAudioBytes = v }
+        return link
     }
 
     /// "HOST:PORT" (IPv6 hosts in brackets).

@@ -191,6 +191,7 @@ public struct StationStore: Sendable {
         }
         registerScheduleMigration(&migrator)
         registerRetentionMigration(&migrator)
+        registerCountyLinkMigration(&migrator)
         return migrator
     }
 }
