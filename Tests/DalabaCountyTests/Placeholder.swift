@@ -1,4 +1,0 @@
-import Testing
-@testable import DalabaCounty
-
-@Test func moduleBuilds() {}
