@@ -80,10 +80,13 @@ public struct DaemonCommand: AsyncParsableCommand {
             stateDirectory: state, levels: configuration.levels, voice: configuration.voice, maxCharacters: configuration.maxSpeechCharacters,
             logger: Logger(label: "dalabad.audio"))
         for signal in [configuration.chime, configuration.attention] { await preparation.measure(configuration.audioPath(signal)) }
-        let player = Player(format: configuration.output, logger: Logger(label: "dalabad.player"))
+        let player = Player(format: configuration.output, mixer: configuration.volume.mixer, logger: Logger(label: "dalabad.player"))
+        let amplifier = AmplifierControl(
+            configuration: configuration.amplifier, hardware: AmplifierControl.hardware(for: configuration.amplifier), player: player,
+            metrics: metrics, logger: Logger(label: "dalabad.amplifier"))
         let station = try Station(
             configuration: configuration, store: store, player: player, metrics: metrics, logger: Logger(label: "dalabad.station"),
-            preparation: preparation)
+            preparation: preparation, amplifier: amplifier)
         let schedules = ScheduleService(
             configuration: configuration, station: station, store: store, logger: Logger(label: "dalabad.schedule"), preparation: preparation)
         let app = buildApplication(
@@ -94,6 +97,9 @@ public struct DaemonCommand: AsyncParsableCommand {
             metadata: [
                 "device": "\(configuration.output.device)", "listen": "\(configuration.listenHost):\(configuration.listenPort)", "state": "\(state)",
             ])
+        // `[county]`: last to start, first to stop (it reports the village offline while the station still runs).
+        let countyLink: [ServiceGroupConfiguration.ServiceConfiguration] =
+            configuration.county.map { [.init(service: CountyLinkService(settings: $0, station: station, store: store, stateDirectory: state, logger: Logger(label: "dalabad.county")))] } ?? []
         let group = ServiceGroup(
             configuration: .init(
                 services: [
@@ -104,7 +110,7 @@ public struct DaemonCommand: AsyncParsableCommand {
                             station: station,
                             sweeper: CacheSweeper(policies: CacheSweeper.defaultPolicies(stateDirectory: state), metrics: metrics, logger: logger))),
                     .init(service: ListenReport(app: app, stateDirectory: state)),
-                ],
+                ] + countyLink,
                 gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))
         do {
             try await group.run()
