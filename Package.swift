@@ -88,7 +88,7 @@ let package = Package(
         .target(
             name: "DalabaStation",
             dependencies: [
-                "DalabaCore", "DalabaAudio", "DalabaStore", "DalabaSchedule", "DalabaIntake",
+                "DalabaCore", "DalabaAudio", "DalabaStore", "DalabaSchedule", "DalabaIntake", "DalabaHardware",
                 .product(name: "TOMLKit", package: "TOMLKit"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "Prometheus", package: "swift-prometheus"),

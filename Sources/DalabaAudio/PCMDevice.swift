@@ -89,6 +89,8 @@ public final class PCMDevice {
             let code = Int32(truncatingIfNeeded: written)
             if code == -EAGAIN { return 0 }
             if code == -EPIPE { underruns += 1 }
+            // An unplugged card: snd_pcm_recover cannot help, the player closes it and reopens it by name.
+            if code == -ENODEV { throw .deviceFailed(device: format.device, reason: "the device is gone (unplugged?): \(PCMDevice.reason(code))") }
             let recovered = snd_pcm_recover(pcm, code, 1)
             guard recovered >= 0 else { throw .deviceFailed(device: format.device, reason: PCMDevice.reason(code)) }
         }

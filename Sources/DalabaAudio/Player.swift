@@ -10,9 +10,17 @@ public final class Player: Sendable {
     public struct Item: Sendable, Equatable {
         public var id: String
         public var segments: [Segment]
-        public init(id: String, segments: [Segment]) {
+        /// The level it plays at, in dB below full scale: set on the mixer when the player has one, else applied as gain to
+        /// every segment.
+        public var volume: Double
+        /// Its first frame waits until then (the amplifier's warm-up, which is not airtime); `.distantFuture` holds it
+        /// until `release(id:at:)`. A held item can be stopped or switched away like any other.
+        public var holdUntil: Date?
+        public init(id: String, segments: [Segment], volume: Double = 0, holdUntil: Date? = nil) {
             self.id = id
             self.segments = segments
+            self.volume = volume
+            self.holdUntil = holdUntil
         }
     }
 
@@ -98,20 +106,23 @@ public final class Player: Sendable {
         public var signalFrames: Int64
         public var totalFrames: Int64
         public var rate: Int
+        /// When the device last took frames of it (or it was released to play): the dead-air alarm's clock.
+        public var handedAt: Date = .distantPast
     }
 
     public let events: AsyncStream<Event>
     private let mailbox: Mailbox
     private let healthState: HealthState
 
-    public init(format: OutputFormat, logger: Logger) {
+    /// - Parameter mixer: the card's playback element that sets each item's volume; nil applies it in software.
+    public init(format: OutputFormat, mixer: Mixer.Target? = nil, logger: Logger) {
         let (events, continuation) = AsyncStream.makeStream(of: Event.self, bufferingPolicy: .unbounded)
         self.events = events
         let mailbox = Mailbox()
         self.mailbox = mailbox
         let health = HealthState(Health(isOpen: false, underruns: 0, lastError: nil, format: format))
         self.healthState = health
-        let loop = PlayerLoop(format: format, mailbox: mailbox, events: continuation, health: health, logger: logger)
+        let loop = PlayerLoop(format: format, mailbox: mailbox, events: continuation, health: health, logger: logger, mixer: mixer)
         let thread = Thread { loop.run() }
         thread.name = "dalaba-player"
         thread.stackSize = 1 << 20
@@ -123,6 +134,9 @@ public final class Player: Sendable {
 
     /// Stops the current item within one period; the device stays open.
     public func stop() { mailbox.post(.stop) }
+
+    /// Lets the held item `id` start its first frame at `at` (now, if that has passed); any other item is left alone.
+    public func release(id: String, at: Date) { mailbox.post(.release(id: id, at: at)) }
 
     /// Ends a live item as completed (the speaker has finished) within one period; a file item plays on.
     public func endLive() { mailbox.post(.endLive) }
@@ -147,6 +161,7 @@ enum PlayerCommand: Sendable {
     case play(Player.Item)
     case stop
     case endLive
+    case release(id: String, at: Date)
     case shutdown
 }
 

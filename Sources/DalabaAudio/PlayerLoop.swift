@@ -1,3 +1,4 @@
+import DalabaCore
 import Foundation
 import Logging
 import Synchronization
@@ -14,16 +15,20 @@ final class PlayerLoop: @unchecked Sendable {
     private var deviceRunning = false
     private var current: Playback?
     private var buffer: UnsafeMutableRawPointer?
+    /// The card's playback element for item volumes, opened at the first item that needs it; nil for software gain.
+    private let mixerTarget: Mixer.Target?
+    private var mixer: Mixer?
 
     init(
         format: OutputFormat, mailbox: Mailbox, events: AsyncStream<Player.Event>.Continuation, health: HealthState,
-        logger: Logger
+        logger: Logger, mixer: Mixer.Target? = nil
     ) {
         self.requested = format
         self.mailbox = mailbox
         self.events = events
         self.health = health
         self.logger = logger
+        self.mixerTarget = mixer
     }
 
     /// One item on air: its segments, the reader of the segment playing, and the frame counts so far.
@@ -47,7 +52,14 @@ final class PlayerLoop: @unchecked Sendable {
         var heldEnd = 0
         /// Frames at the start of the held period that belong to the signal.
         var heldSignal = 0
-        init(item: Player.Item) { self.item = item }
+        /// The first frame waits until then (the amplifier warming up).
+        var holdUntil: Date?
+        /// The item's volume as a gain on its segments: 1 when the mixer set it.
+        var volumeGain: Float = 1
+        init(item: Player.Item) {
+            self.item = item
+            holdUntil = item.holdUntil
+        }
     }
 
     func run() {
@@ -62,10 +74,29 @@ final class PlayerLoop: @unchecked Sendable {
             if current == nil {
                 // Idle: wait for work; if the device still holds audio, let it play out after half a buffer of silence.
                 let halfBuffer = Double((device?.format.bufferFrames ?? 0) / 2) / Double(device?.format.rate ?? 48_000)
-                command = mailbox.wait(until: deviceRunning ? Date(timeIntervalSinceNow: halfBuffer) : nil)
+                // A device that failed is tried again every second meanwhile, so its health shows when it comes back.
+                let retry = device == nil ? Date(timeIntervalSinceNow: 1) : nil
+                command = mailbox.wait(until: deviceRunning ? Date(timeIntervalSinceNow: halfBuffer) : retry)
                 if command == nil {
+                    if device == nil {
+                        probe()
+                        continue
+                    }
                     device?.drain()
                     deviceRunning = false
+                    continue
+                }
+            } else if let playback = current, let hold = playback.holdUntil {
+                // Warming up: nothing goes to the device yet, but a stop or a switch is taken at once. What an earlier
+                // item left in the buffer plays out first, so the hold does not end in an underrun.
+                if deviceRunning {
+                    device?.drain()
+                    deviceRunning = false
+                }
+                command = hold > Date() ? mailbox.wait(until: hold) : nil
+                if command == nil {
+                    playback.holdUntil = nil
+                    markReady(playback)
                     continue
                 }
             } else {
@@ -102,6 +133,9 @@ final class PlayerLoop: @unchecked Sendable {
         case .stop:
             cutOff()
             return true
+        case .release(let id, let at):
+            if let playback = current, playback.item.id == id { playback.holdUntil = at }
+            return true
         case .endLive:
             if let playback = current, playback.capture != nil { finish(playback, .completed) }
             return true
@@ -126,7 +160,9 @@ final class PlayerLoop: @unchecked Sendable {
         current = playback
         do {
             if device == nil { try openDevice() }
+            playback.volumeGain = applyVolume(item)
             try openNextSegment(playback)
+            if playback.holdUntil == nil { markReady(playback) }
         } catch {
             fail(playback, error)
         }
@@ -150,13 +186,38 @@ final class PlayerLoop: @unchecked Sendable {
         }
     }
 
+    /// The item may play from now: its position says so, so a device that then takes nothing shows as dead air.
+    private func markReady(_ playback: Playback) {
+        health.position.withLock {
+            $0 = Player.Position(
+                id: playback.item.id, frames: playback.frames, signalFrames: playback.signalFrames, totalFrames: playback.totalFrames,
+                rate: device?.format.rate ?? requested.rate, handedAt: Date())
+        }
+    }
+
+    /// Sets the item's volume on the mixer and returns 1, or returns it as a software gain when there is no mixer or the
+    /// mixer fails (logged: the item plays at its level either way).
+    private func applyVolume(_ item: Player.Item) -> Float {
+        guard let mixerTarget else { return VolumeLevels.gain(decibels: item.volume) }
+        do {
+            if mixer == nil { mixer = try Mixer(mixerTarget) }
+            try mixer?.setPlayback(decibels: item.volume)
+            return 1
+        } catch {
+            mixer = nil
+            logger.error("mixer failed; volume applied in software", metadata: ["item": "\(item.id)", "error": "\(error)"])
+            return VolumeLevels.gain(decibels: item.volume)
+        }
+    }
+
     /// Opens the device once at start, so a name that does not exist shows as down (with alsa-lib's reason) before
-    /// anything is queued, not after the first item fails.
+    /// anything is queued, not after the first item fails; while it stays down the same reason is not logged again.
     private func probe() {
         do {
             try openDevice()
         } catch {
-            logger.error("device cannot be opened", metadata: ["device": "\(requested.device)", "error": "\(error)"])
+            let repeated = health.value.withLock { $0.lastError == error.description }
+            if !repeated { logger.error("device cannot be opened", metadata: ["device": "\(requested.device)", "error": "\(error)"]) }
             updateHealth {
                 $0.isOpen = false
                 $0.lastError = error.description
@@ -182,7 +243,7 @@ final class PlayerLoop: @unchecked Sendable {
             }
             do {
                 let reader = try ConvertingReader(
-                    path: segment.path, output: device.format, gain: segment.gain, startFrame: segment.startFrame)
+                    path: segment.path, output: device.format, gain: segment.gain * playback.volumeGain, startFrame: segment.startFrame)
                 if segment.role == .programme { playback.totalFrames = reader.totalFrames }
                 playback.rate = device.format.rate
                 playback.reader = reader
@@ -252,7 +313,7 @@ final class PlayerLoop: @unchecked Sendable {
         health.position.withLock {
             $0 = Player.Position(
                 id: playback.item.id, frames: playback.frames, signalFrames: playback.signalFrames,
-                totalFrames: playback.totalFrames, rate: device.format.rate)
+                totalFrames: playback.totalFrames, rate: device.format.rate, handedAt: Date())
         }
         let underruns = device.underruns
         if health.value.withLock({ $0.underruns }) != underruns { updateHealth { $0.underruns = underruns } }
@@ -277,7 +338,7 @@ final class PlayerLoop: @unchecked Sendable {
             throw .unreadable(path: input, reason: "live input: \(error)")
         }
         guard got > 0 else { return }
-        let gain = playback.item.segments[playback.segmentIndex].gain
+        let gain = playback.item.segments[playback.segmentIndex].gain * playback.volumeGain
         if gain != 1 { LiveLevel.apply(gain: gain, to: buffer, frames: got, format: device.format) }
         let written = try hand(buffer, frames: got, to: device, playback: playback)
         deviceRunning = true

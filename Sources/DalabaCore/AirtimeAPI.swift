@@ -33,11 +33,13 @@ extension StationAPI {
         public var outcome: Outcome
         public var error: String?
         public var hash: String
+        /// The level it played at, dB below full scale; nil when it never reached the device or was logged before volumes were.
+        public var volume: Double?
 
         public init(
             seq: Int64, id: String, title: String, kind: Kind, level: Int?, test: Bool, tier: String, source: String, audio: String,
             text: String?, playNumber: Int, scheduledAt: Date?, startedAt: Date?, endedAt: Date, frames: Int64, signalFrames: Int64,
-            rate: Int, outcome: Outcome, error: String?, hash: String
+            rate: Int, outcome: Outcome, error: String?, hash: String, volume: Double? = nil
         ) {
             self.seq = seq
             self.id = id
@@ -60,6 +62,7 @@ extension StationAPI {
             self.outcome = outcome
             self.error = error
             self.hash = hash
+            self.volume = volume
         }
 
         /// The time the row is filed under: when it started, or when it ended if it never started.

@@ -27,11 +27,14 @@ public struct AirtimeRecord: Codable, Sendable, Hashable {
     public var outcome: Outcome
     /// What went wrong, for `failed` (and a reason for other outcomes where one helps).
     public var error: String?
+    /// The level it played at, in dB below full scale (0 is full); nil for rows that never reached the device and rows
+    /// written before volumes were recorded.
+    public var volume: Double?
 
     public init(
         announcementID: String, title: String, kind: Kind, level: Int?, isTest: Bool, tier: Tier, source: String, audio: String,
         text: String?, playNumber: Int, scheduledAt: Date?, startedAt: Date?, endedAt: Date, frames: Int64, signalFrames: Int64,
-        rate: Int, outcome: Outcome, error: String?
+        rate: Int, outcome: Outcome, error: String?, volume: Double? = nil
     ) {
         self.announcementID = announcementID
         self.title = title
@@ -51,6 +54,7 @@ public struct AirtimeRecord: Codable, Sendable, Hashable {
         self.rate = rate
         self.outcome = outcome
         self.error = error
+        self.volume = volume
     }
 
     /// A record for an announcement that never reached the device (cancelled or expired while waiting, missed, failed to start).

@@ -155,9 +155,16 @@ public enum StationAPI {
         public var storeFault: String?
         /// Problems with the schedule files (the last good version keeps running).
         public var scheduleProblems: [String]
+        /// The amplifier's power switch; nil when none is configured.
+        public var amplifier: Amplifier?
+        /// Set while the station should be on air and is not heard: the loudest fault there is.
+        public var deadAir: DeadAir?
+        /// The levels items play at.
+        public var volume: Volume?
 
         public init(
-            now: Date, nowPlaying: NowPlaying?, queue: [Item], device: Device, storeFault: String?, scheduleProblems: [String]
+            now: Date, nowPlaying: NowPlaying?, queue: [Item], device: Device, storeFault: String?, scheduleProblems: [String],
+            amplifier: Amplifier? = nil, deadAir: DeadAir? = nil, volume: Volume? = nil
         ) {
             self.now = now
             self.nowPlaying = nowPlaying
@@ -165,7 +172,67 @@ public enum StationAPI {
             self.device = device
             self.storeFault = storeFault
             self.scheduleProblems = scheduleProblems
+            self.amplifier = amplifier
+            self.deadAir = deadAir
+            self.volume = volume
         }
+    }
+
+    /// The amplifier's power: what switches it, where it is, and how often it switched or failed since the daemon started.
+    public struct Amplifier: Codable, Sendable, Equatable {
+        /// "gpio gpiochip0 line 17", "command".
+        public var backend: String
+        /// off, switching-on, warming-up or on.
+        public var state: String
+        public var switchedOn: Int
+        public var switchedOff: Int
+        public var failures: Int
+        /// The last failure of the switch, until a later switch-on succeeds.
+        public var lastError: String?
+        public var warmUpUntil: Date?
+
+        public init(
+            backend: String, state: String, switchedOn: Int, switchedOff: Int, failures: Int, lastError: String?, warmUpUntil: Date?
+        ) {
+            self.backend = backend
+            self.state = state
+            self.switchedOn = switchedOn
+            self.switchedOff = switchedOff
+            self.failures = failures
+            self.lastError = lastError
+            self.warmUpUntil = warmUpUntil
+        }
+    }
+
+    /// Silence where there should be sound: since when, and why.
+    public struct DeadAir: Codable, Sendable, Equatable {
+        public var since: Date
+        /// "the device has taken no data for 0.6 s", "the amplifier is off: …", "the device is down with 2 items waiting".
+        public var reason: String
+        public init(since: Date, reason: String) {
+            self.since = since
+            self.reason = reason
+        }
+    }
+
+    /// The station's volume: the base level (set with `dalaba volume`, admin) and how levels are applied.
+    public struct Volume: Codable, Sendable, Equatable {
+        /// dB below full scale; applies to every kind but emergencies.
+        public var base: Double
+        /// "mixer" (the card's element `mixer`) or "software".
+        public var path: String
+        public var mixer: String?
+        public init(base: Double, path: String, mixer: String?) {
+            self.base = base
+            self.path = path
+            self.mixer = mixer
+        }
+    }
+
+    /// `PUT /v1/volume`: the new base level.
+    public struct VolumeRequest: Codable, Sendable, Equatable {
+        public var base: Double
+        public init(base: Double) { self.base = base }
     }
 
     /// Every 4xx/5xx answer: what is wrong and, where it is one field's fault, which.

@@ -68,7 +68,8 @@ extension StationAPI.LogEntry {
         self.init(
             seq: row.seq, id: r.announcementID, title: r.title, kind: r.kind, level: r.level, test: r.isTest, tier: r.tier.name, source: r.source,
             audio: r.audio, text: r.text, playNumber: r.playNumber, scheduledAt: r.scheduledAt, startedAt: r.startedAt, endedAt: r.endedAt,
-            frames: r.frames, signalFrames: r.signalFrames, rate: r.rate, outcome: r.outcome, error: r.error, hash: row.hash)
+            frames: r.frames, signalFrames: r.signalFrames, rate: r.rate, outcome: r.outcome, error: r.error, hash: row.hash,
+            volume: r.volume)
     }
 }
 

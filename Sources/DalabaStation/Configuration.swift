@@ -116,6 +116,9 @@ public struct Configuration: Sendable {
     public var liveMaximumSeconds: Double = 3_600
     /// Seconds a live item may wait behind a higher item before it expires (nobody speaks into a queue for long).
     public var liveWaitSeconds: Double = 120
+    /// `[amplifier]` and `[volume]` (Configuration+Hardware.swift).
+    public var amplifier = Amplifier()
+    public var volume = Volume()
 
     public init() {}
 
@@ -148,7 +151,7 @@ public struct Configuration: Sendable {
         }
         var config = Configuration()
         var reader = KeyReader(file: file)
-        try reader.allow(table, keys: ["device", "station", "http", "tokens", "quiet-hours", "interrupt", "schedule", "log-level", "loudness", "speech", "cap", "log", "live", "county"], in: "")
+        try reader.allow(table, keys: ["device", "station", "http", "tokens", "quiet-hours", "interrupt", "schedule", "log-level", "loudness", "speech", "cap", "log", "live", "amplifier", "volume", "county"], in: "")
         if let device = try reader.table(table, "device") {
             try reader.allow(device, keys: ["name", "rate", "channels", "format", "period", "buffer", "resampler"], in: "device")
             if let v = try reader.string(device, "name", in: "device") { config.output.device = v }
@@ -316,6 +319,7 @@ public struct Configuration: Sendable {
         if let county = try reader.table(table, "county") {
             config.county = try parseCounty(county, reader: reader, config: config)
         }
+        try parseHardware(table, reader, into: &config)
         if let v = try reader.string(table, "log-level", in: "") {
             guard ["trace", "debug", "info", "notice", "warning", "error", "critical"].contains(v) else {
                 throw reader.invalid("log-level", "must be trace, debug, info, notice, warning, error or critical")

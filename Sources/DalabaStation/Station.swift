@@ -28,13 +28,13 @@ public actor Station {
         }
     }
 
-    private var arbiter: Arbiter
-    private let player: Player
+    var arbiter: Arbiter
+    let player: Player
     private let store: StationStore
     private let writer: StoreWriter
-    private let configuration: Configuration
-    private let logger: Logger
-    private let clock: @Sendable () -> Date
+    let configuration: Configuration
+    let logger: Logger
+    let clock: @Sendable () -> Date
     let metrics: StationMetrics
     /// Loudness gains at air time (cache lookups only); nil plays everything at unity gain.
     private let preparation: AudioPreparation?
@@ -50,14 +50,21 @@ public actor Station {
     private var gateWaiters: [CheckedContinuation<Void, Never>] = []
     private var shutdownWaiter: CheckedContinuation<Void, Never>?
     public private(set) var scheduleProblems: [String] = []
+    /// The amplifier's power switch, its volume levels and the dead-air alarm (Station+Hardware.swift).
+    let amplifier: AmplifierControl?
+    var volumeLevels: VolumeLevels
+    var playedVolume: [String: Double] = [:]
+    var deadAir: StationAPI.DeadAir?
 
     /// Restores the persistent queue, turns plays that were cut off by a crash into `interrupted` log rows,
     /// and hands the Arbiter what was queued so each item follows its policy.
     public init(
         configuration: Configuration, store: StationStore, player: Player, metrics: StationMetrics, logger: Logger,
-        preparation: AudioPreparation? = nil, clock: @escaping @Sendable () -> Date = { Date() }
+        preparation: AudioPreparation? = nil, amplifier: AmplifierControl? = nil, clock: @escaping @Sendable () -> Date = { Date() }
     ) throws {
         self.preparation = preparation
+        self.amplifier = amplifier
+        self.volumeLevels = configuration.volume.levels
         self.configuration = configuration
         self.store = store
         self.player = player
@@ -122,6 +129,7 @@ public actor Station {
         while !shuttingDown {
             let delay = wake.map { max(0, $0.timeIntervalSince(clock())) } ?? 0.1
             try? await Task.sleep(for: .milliseconds(Int(min(delay, 0.1) * 1000)))
+            checkAir()
             if let wake, clock() >= wake, !shuttingDown { await tick() }
         }
     }
@@ -149,6 +157,7 @@ public actor Station {
             logger.critical("shutdown with changes the store would not take", metadata: ["kept": "\(writer.health.backlog)"])
         }
         player.shutdown()
+        amplifier?.shutdown()
     }
 
     /// Waits until every change made so far is on disk (tests, and callers that must know).
@@ -321,7 +330,7 @@ public actor Station {
             underruns: health.underruns, lastError: health.lastError, retryAt: down ? arbiter.deviceDownUntil : nil)
         return .init(
             now: clock(), nowPlaying: nowPlaying, queue: arbiter.queue.map(StationAPI.Item.init), device: device, storeFault: writer.health.fault,
-            scheduleProblems: scheduleProblems)
+            scheduleProblems: scheduleProblems, amplifier: amplifier?.status, deadAir: deadAir, volume: volumeStatus)
     }
 
     public func setScheduleProblems(_ problems: [String]) {
@@ -360,12 +369,14 @@ public actor Station {
                 if record.outcome == .cancelled, let who = cancelledBy[record.announcementID] {
                     record.error = record.error ?? "cancelled by \(who)"
                 }
+                if record.startedAt != nil { record.volume = playedVolume[record.announcementID] }
                 metrics.recordAirtime(record)
                 performed.changes.append(.record(record))
             case .save(let entry):
                 performed.changes.append(.save(entry))
             case .remove(let id):
                 cancelledBy[id] = nil
+                playedVolume[id] = nil
                 performed.changes.append(.remove(id: id))
             case .wake(let at):
                 wake = at
@@ -389,7 +400,7 @@ public actor Station {
             switch order {
             case .play(let item, let title, let playNumber, let signal):
                 orderedAt[item.id] = Date()
-                player.play(item)
+                if let amplifier { amplifier.play(item, emergency: isEmergency(item.id)) } else { player.play(item) }
                 logger.info("on air", metadata: ["id": "\(item.id)", "title": "\(title)", "play": "\(playNumber)", "signal": "\(signal)"])
             case .stop:
                 player.stop()
@@ -422,7 +433,9 @@ public actor Station {
         } else {
             segments.append(.init(path: announcement.audio, role: .programme, gain: preparation?.gain(announcement.audio) ?? 1, startFrame: start))
         }
-        return (.init(id: announcement.id, segments: segments), checkpoint(id: announcement.id, frames: 0, signalFrames: 0, rate: deviceRate))
+        let volume = volumeLevels.volume(kind: announcement.kind, level: announcement.level)
+        playedVolume[announcement.id] = volume
+        return (.init(id: announcement.id, segments: segments, volume: volume), checkpoint(id: announcement.id, frames: 0, signalFrames: 0, rate: deviceRate))
     }
 
     /// The play in progress as a log row that will be kept if the daemon dies now.
@@ -434,6 +447,7 @@ public actor Station {
         record.frames = frames
         record.signalFrames = signalFrames
         record.rate = rate
+        record.volume = playedVolume[id]
         return .checkpoint(PlayCheckpoint(record: record, updatedAt: clock()))
     }
 
@@ -447,6 +461,7 @@ public actor Station {
         metrics.underruns.set(to: Double(health.underruns))
         let down = arbiter.deviceDownUntil.map { $0 > clock() } ?? false
         metrics.deviceUp.set(to: down || health.lastError != nil ? 0 : 1)
+        amplifier?.stationIdle(arbiter.nowPlaying == nil)
     }
 
     /// Logs an announcement that never reached the queue, such as a schedule slot missed while the daemon was down, through

@@ -18,6 +18,10 @@ public final class StationMetrics: Sendable {
     let queueRefusals: Counter
     /// From ordering a play to its first frame handed to ALSA: the inside half of preemption latency.
     let startLatency: DurationHistogram
+    let amplifierOn: Gauge
+    let amplifierSwitches: Gauge
+    let amplifierFailures: Counter
+    let deadAir: Gauge
     private let plays: [String: Counter]
     private let airtime: [String: Counter]
 
@@ -38,6 +42,10 @@ public final class StationMetrics: Sendable {
             name: "dalaba_play_start_latency_seconds",
             buckets: [.milliseconds(1), .milliseconds(2), .milliseconds(5), .milliseconds(10), .milliseconds(20), .milliseconds(50), .milliseconds(100)],
             help: "From a play order to its first frame handed to ALSA.")
+        amplifierOn = registry.makeGauge(name: "dalaba_amplifier_on", help: "1 while the amplifier is switched on (warming up or on).")
+        amplifierSwitches = registry.makeGauge(name: "dalaba_amplifier_switches", help: "Times the amplifier was switched on or off since start.")
+        amplifierFailures = registry.makeCounter(name: "dalaba_amplifier_failures_total", help: "Amplifier switch operations that failed.")
+        deadAir = registry.makeGauge(name: "dalaba_dead_air", help: "1 while the station should be on air and is not heard.")
         var plays: [String: Counter] = [:]
         for outcome in ["completed", "stopped", "device-failed", "audio-failed"] {
             plays[outcome] = registry.makeCounter(

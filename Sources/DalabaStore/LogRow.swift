@@ -85,6 +85,8 @@ struct ChainedContent: Equatable {
     var rate: Int64
     var outcome: String
     var error: String?
+    /// The volume in hundredths of a dB (alsa-lib's unit); NULL in rows written before volumes were recorded.
+    var volume: Int64?
 
     /// The database columns in the order of `arguments` and `init(row:)`; `at`, `previousHash` and `hash` follow.
     static let columns = [
@@ -92,6 +94,8 @@ struct ChainedContent: Equatable {
         "scheduledAt", "startedAt", "endedAt", "frames", "signalFrames", "rate", "outcome", "error",
     ]
     static let columnList = (columns + ["at", "previousHash", "hash"]).joined(separator: ", ")
+    /// `columnList` and the columns added since, which follow `hash` so the positions above stay as they were.
+    static let storedColumnList = columnList + ", volume"
 
     init(seq: Int64, recordedAt: Date, record r: AirtimeRecord) {
         self.seq = seq
@@ -114,6 +118,7 @@ struct ChainedContent: Equatable {
         rate = Int64(r.rate)
         outcome = r.outcome.rawValue
         error = r.error
+        volume = r.volume.map { Int64(($0 * 100).rounded()) }
     }
 
     /// Reads the columns listed in `columns` from the start of `row`; nil when a value has a type no append could have
@@ -159,6 +164,11 @@ struct ChainedContent: Equatable {
         self.rate = rate
         self.outcome = outcome
         self.error = error
+        // Read with `storedColumnList`; a row read with `columnList` alone has no volume.
+        if row.count > 23 {
+            guard let volume = int(23) else { return nil }
+            self.volume = volume
+        }
     }
 
     /// The time a row is filed under in queries and reports: when it started, or when it ended if it never started.
@@ -223,6 +233,9 @@ struct ChainedContent: Equatable {
         int("rate", rate)
         string("outcome", outcome)
         string("error", error)
+        // Added after v1 and only when present, so every row written before it keeps its hash, and a volume, once
+        // written, is covered like every other field.
+        if let volume { int("volume", volume) }
     }
 
     /// Lowercase hex SHA-256 of `previousHash` followed by the canonical encoding.
@@ -245,7 +258,7 @@ struct ChainedContent: Equatable {
             announcementID: announcementID, title: title, kind: kind, level: level.map { Int($0) }, isTest: isTest != 0, tier: tier,
             source: source, audio: audio, text: text, playNumber: Int(playNumber), scheduledAt: scheduledAt.map(Date.init(millisecondsSince1970:)),
             startedAt: startedAt.map(Date.init(millisecondsSince1970:)), endedAt: Date(millisecondsSince1970: endedAt), frames: frames,
-            signalFrames: signalFrames, rate: Int(rate), outcome: outcome, error: error)
+            signalFrames: signalFrames, rate: Int(rate), outcome: outcome, error: error, volume: volume.map { Double($0) / 100 })
     }
 }
 

@@ -57,14 +57,14 @@ extension StationStore {
         var totals: [ReportTotals.Key: ReportTotals.Amount] = [:]
         var appended: [AppendedRow] = []
         appended.reserveCapacity(records.count)
-        let placeholders = Array(repeating: "?", count: ChainedContent.columns.count + 3).joined(separator: ", ")
-        let insert = try db.cachedStatement(sql: "INSERT INTO airtimeLog (\(ChainedContent.columnList)) VALUES (\(placeholders))")
+        let placeholders = Array(repeating: "?", count: ChainedContent.columns.count + 4).joined(separator: ", ")
+        let insert = try db.cachedStatement(sql: "INSERT INTO airtimeLog (\(ChainedContent.storedColumnList)) VALUES (\(placeholders))")
         for record in records {
             seq += 1
             let content = ChainedContent(seq: seq, recordedAt: recordedAt, record: record)
             let hash = content.hash(previousHash: previousHash, buffer: &buffer)
             var arguments = content.arguments
-            arguments += [content.at, previousHash, hash]
+            arguments += [content.at, previousHash, hash, content.volume]
             try insert.execute(arguments: arguments)
             ReportTotals.add(content, calendar: &calendar, to: &totals)
             appended.append(AppendedRow(content: content, previousHash: previousHash, hash: hash))
@@ -161,7 +161,7 @@ extension StationStore {
             try Row.fetchAll(
                 db,
                 sql: """
-                    SELECT \(ChainedContent.columnList) FROM airtimeLog \(whereClause)
+                    SELECT \(ChainedContent.storedColumnList) FROM airtimeLog \(whereClause)
                     ORDER BY at \(direction), seq \(direction) LIMIT ? OFFSET ?
                     """,
                 arguments: pageArguments

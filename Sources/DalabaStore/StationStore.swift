@@ -192,6 +192,7 @@ public struct StationStore: Sendable {
         registerScheduleMigration(&migrator)
         registerRetentionMigration(&migrator)
         registerCountyLinkMigration(&migrator)
+        registerVolumeMigration(&migrator)
         return migrator
     }
 }

@@ -131,7 +131,7 @@ extension StationStore {
                 return nil
             }
 
-            let rows = try Row.fetchCursor(db, sql: "SELECT \(ChainedContent.columnList) FROM airtimeLog ORDER BY seq")
+            let rows = try Row.fetchCursor(db, sql: "SELECT \(ChainedContent.storedColumnList) FROM airtimeLog ORDER BY seq")
             while let row = try rows.next() {
                 let seq: Int64 = row[0]
                 if let problem = walkRecords(before: seq) { return problem }
