@@ -10,6 +10,7 @@ packages=(
     libgpiod-dev gpiod  # the amplifier's gpio backend
     icecast2 ezstream  # relays: an Icecast server and a source client on loopback
     dpkg-dev fakeroot lintian man-db systemd adduser binutils  # the Debian package: build, check, install
+    libcurl4-openssl-dev  # the package links Foundation statically: its URLSession needs -lcurl at link time
 )
 missing=()
 for p in "${packages[@]}"; do

@@ -101,7 +101,7 @@ rm -rf "$work/debian"
 
 install -d -m 0755 "$stage/DEBIAN"
 installed_size=$(du -sk --apparent-size "$stage" | cut -f1)
-sed -e "s/@VERSION@/$version/" -e "s/@ARCH@/$arch/" -e "s/@INSTALLED_SIZE@/$installed_size/" -e "s/@DEPENDS@/$depends/" \
+sed -e "s/@VERSION@/$version/" -e "s/@ARCH@/$arch/" -e "s/@MAINTAINER@/$maintainer/" -e "s/@INSTALLED_SIZE@/$installed_size/" -e "s/@DEPENDS@/$depends/" \
     deploy/debian/control.in >"$stage/DEBIAN/control"
 install -m 0644 deploy/debian/conffiles "$stage/DEBIAN/conffiles"
 for script in postinst prerm postrm; do install -m 0755 "deploy/debian/$script" "$stage/DEBIAN/$script"; done

@@ -72,30 +72,29 @@ struct StationDoctor {
     func device(_ configuration: Configuration) -> DoctorFinding {
         let format = configuration.output
         let fix = "set [device] name in \(configurationPath) to a PCM from `aplay -L` (is the user in group audio? is dalabad holding it?)"
-        do {
+        var wake: [Int32] = [-1, -1]
+        guard pipe(&wake) == 0 else { return .fail("device", "cannot make a pipe: \(String(cString: strerror(errno)))") }
+        defer {
+            close(wake[0])
+            close(wake[1])
+        }
+        do throws(AudioError) {
             let pcm = try PCMDevice(format: format)
-            var silence = [UInt8](repeating: 0, count: pcm.format.bytesPerFrame * pcm.format.rate / 10)
-            var left = pcm.format.rate / 10
-            var wake: [Int32] = [-1, -1]
-            guard pipe(&wake) == 0 else { return .fail("device", "cannot make a pipe: \(String(cString: strerror(errno)))") }
-            defer {
-                close(wake[0])
-                close(wake[1])
-            }
-            try silence.withUnsafeMutableBytes { bytes throws(AudioError) in
-                while left > 0 {
-                    let written = try pcm.write(bytes.baseAddress! + (pcm.format.rate / 10 - left) * pcm.format.bytesPerFrame, frames: left)
-                    left -= written
-                    if written == 0 { _ = try pcm.waitForSpace(orWake: wake[0]) }
-                }
+            let negotiated = pcm.format
+            let frames = negotiated.rate / 10
+            let silence = UnsafeMutableRawPointer.allocate(byteCount: frames * negotiated.bytesPerFrame, alignment: 8)
+            defer { silence.deallocate() }
+            silence.initializeMemory(as: UInt8.self, repeating: 0, count: frames * negotiated.bytesPerFrame)
+            var done = 0
+            while done < frames {
+                let written = try pcm.write(silence + done * negotiated.bytesPerFrame, frames: frames - done)
+                done += written
+                if written == 0 { _ = try pcm.waitForSpace(orWake: wake[0]) }
             }
             pcm.drain()
-            let negotiated = pcm.format
             return .ok("device", "\(format.device) took 100 ms of silence (\(negotiated.rate) Hz, \(negotiated.channels) ch, \(negotiated.sampleFormat.rawValue))")
-        } catch let error as AudioError {
-            return .fail("device", "\(error.description); \(fix)")
         } catch {
-            return .fail("device", "\(error); \(fix)")
+            return .fail("device", "\(error.description); \(fix)")
         }
     }
 
@@ -234,7 +233,8 @@ struct StationDoctor {
         return state < 0 ? nil : state
     }
 
+    /// Whole MiB (GiB from 10 GiB up): what `df -h` shows, without Foundation's locale-dependent units.
     static func size(_ bytes: Int) -> String {
-        ByteCountFormatter.string(fromByteCount: Int64(bytes), countStyle: .binary)
+        bytes >= 10 << 30 ? "\(bytes >> 30) GiB" : "\(bytes >> 20) MiB"
     }
 }
