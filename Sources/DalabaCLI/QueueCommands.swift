@@ -69,17 +69,22 @@ struct QueueCommand: AsyncParsableCommand {
                 request.audio = file
                 data = try await client.post("/v1/announcements", json: request)
             }
-            let receipt = try StationAPI.makeDecoder().decode(StationAPI.QueueReceipt.self, from: data)
-            switch station.format {
-            case .json: print(String(decoding: data, as: UTF8.self))
-            case .table:
-                switch receipt.status {
-                case .queued:
-                    let place = receipt.position == 0 ? "on air now or next" : "position \(receipt.position ?? 0) in the queue"
-                    print("queued \(receipt.id): \(place)")
-                case .duplicate: print("not queued: \(receipt.id) is already queued or playing")
-                case .expired: print("not queued: \(receipt.id) had already expired (logged as expired)")
-                }
+            try Self.printReceipt(data, format: station.format)
+        }
+    }
+
+    /// Prints the station's answer to a queue request: the id and where it stands, or why nothing was added.
+    static func printReceipt(_ data: Data, format: StationOptions.OutputFormat) throws {
+        let receipt = try StationAPI.makeDecoder().decode(StationAPI.QueueReceipt.self, from: data)
+        switch format {
+        case .json: print(String(decoding: data, as: UTF8.self))
+        case .table:
+            switch receipt.status {
+            case .queued:
+                let place = receipt.position == 0 ? "on air now or next" : "position \(receipt.position ?? 0) in the queue"
+                print("queued \(receipt.id): \(place)")
+            case .duplicate: print("not queued: \(receipt.id) is already queued or playing")
+            case .expired: print("not queued: \(receipt.id) had already expired (logged as expired)")
             }
         }
     }
