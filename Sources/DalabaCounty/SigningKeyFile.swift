@@ -4,6 +4,8 @@ import Foundation
 /// The head-end's Ed25519 key, kept as base64 of the 32-byte seed in a file of mode 0600. Made on first start when missing;
 /// the public key is written beside it (`<key>.pub`, base64) for the villages' `[county]` sections.
 public enum SigningKeyFile {
+    public typealias PrivateKey = Curve25519.Signing.PrivateKey
+
     public struct Failure: Error, CustomStringConvertible {
         public var description: String
     }

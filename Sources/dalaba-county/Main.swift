@@ -2,5 +2,5 @@ import DalabaCounty
 
 @main
 struct Main {
-    static func main() async {}
+    static func main() async { await CountyCommand.main() }
 }
