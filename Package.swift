@@ -81,7 +81,10 @@ let package = Package(
                 .product(name: "Prometheus", package: "swift-prometheus"),
                 .product(name: "HummingbirdAuth", package: "hummingbird-auth"),
                 .product(name: "Mustache", package: "swift-mustache"),
-            ]
+                .product(name: "Crypto", package: "swift-crypto"),
+            ],
+            // The console's pages (swift-mustache templates), its stylesheet and its one small script.
+            resources: [.copy("Templates")]
         ),
 
         // The station: configuration, and the Station actor that owns the queue and drives the player.

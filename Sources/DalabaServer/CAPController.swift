@@ -44,12 +44,12 @@ struct CAPController {
         var signer: String?
     }
 
-    func addRoutes(to router: Router<StationRequestContext>) {
-        router.post("/v1/cap", use: ingest)
+    func addRoutes(to routes: RouteTable) {
+        routes.group(.operatorAPI).post("/v1/cap", use: ingest)
     }
 
     @Sendable func ingest(_ request: Request, context: StationRequestContext) async throws -> Response {
-        let caller = try context.require(.operatorRole)
+        let caller = try context.caller
         let body: ByteBuffer
         do {
             body = try await request.body.collect(upTo: parser.maximumBytes)
@@ -118,7 +118,7 @@ struct CAPController {
     }
 
     private func queue(
-        _ broadcast: AlertBroadcast, replacing ids: [String], caller: Configuration.Token, signature: CAPSignatureResult
+        _ broadcast: AlertBroadcast, replacing ids: [String], caller: Caller, signature: CAPSignatureResult
     ) async throws -> (Outcome, HTTPResponse.Status) {
         let audio = try await audioPath(for: broadcast)
         var announcement = broadcast.announcement(audio: audio, tier: tier, queuedAt: Date())

@@ -3,21 +3,22 @@ import DalabaStation
 import DalabaStore
 import Foundation
 import Hummingbird
+import HummingbirdAuth
 
-/// The officials' web console at `/`: sign-in with a token (kept out of cookies and URLs; see `SessionStore`), what plays and
-/// what is queued, airtime totals and charts, the log with filters and its CSV, and the hash-chain check. Server-rendered, no
-/// script, so it works on any phone browser. Roles `official` and `admin`.
+/// The officials' side of the web console at `/`: sign-in with a token (kept out of cookies and URLs), what plays and what is
+/// queued, airtime totals and charts, the log with filters and its CSV, and the hash-chain check. Server-rendered, so it
+/// works on any phone browser. Operators who sign in land on their own pages (`OperatorController`).
 struct ConsoleController {
     let station: Station
     let source: any AirtimeLogSource
     let verifier: VerificationRunner
-    let sessions: SessionStore
     let tokens: [Configuration.Token]
     let timeZone: TimeZone
     let clock: @Sendable () -> Date
-    /// The configured listen address: a browser's `Origin` must name it (or the `Host` it was reached by).
-    var listenHost = "127.0.0.1"
-    var listenPort = 8780
+    let origin: OriginCheck
+    let loginToken: LoginToken
+    /// Where the state lives: its free space is shown at the top of every page.
+    let stateDirectory: String
 
     static let pageSize = 50
     /// Ranges longer than this are charted per month rather than per day, so bars stay wide enough to read.
@@ -25,74 +26,114 @@ struct ConsoleController {
     /// The overview shows this many days up to today when no range is given.
     static let defaultDays = 14
 
-    func addRoutes(to router: Router<StationRequestContext>) {
-        router.get("/", use: overview)
-        router.get("/log", use: log)
-        router.get("/verify", use: verify)
-        router.get("/login", use: loginPage)
-        router.post("/login", use: login)
-        router.post("/logout", use: logout)
+    func addRoutes(to routes: RouteTable) {
+        routes.group(.open, style: .page)
+            .get("/login", use: loginPage)
+            .post("/login", use: login)
+            .post("/logout", use: logout)
+            .get("/static/console.css", use: { _, _ in Self.asset("console.css", type: "text/css; charset=utf-8") })
+            .get("/static/console.js", use: { _, _ in Self.asset("console.js", type: "text/javascript; charset=utf-8") })
+        routes.group(.watcher, style: .page).get("/", use: home)
+        routes.group(.official, style: .page)
+            .get("/log", use: log)
+            .get("/verify", use: verify)
     }
 
     // MARK: - Signing in and out
 
     @Sendable func loginPage(_ request: Request, context: StationRequestContext) async throws -> Response {
         let next = Self.safeNext(QueryParameters(request)["next"])
-        if let caller = context.caller, Self.mayRead(caller) { return Self.redirect(to: next) }
-        return Self.page(ConsolePages.login(error: nil, next: next))
+        if context.identity != nil { return Self.redirect(to: next) }
+        return signInForm(error: nil, next: next, status: .ok)
     }
 
-    /// `POST /login` with the form fields `token` and `next`. A session id goes into an HttpOnly, SameSite=Strict cookie; the
-    /// token is checked once and never stored in the browser.
+    /// The sign-in form with a fresh pre-session token: its nonce in a cookie, its HMAC in the form.
+    private func signInForm(error: String?, next: String, status: HTTPResponse.Status) -> Response {
+        let issued = loginToken.issue()
+        var response = ConsolePages.render(
+            "login", .init(title: "登录 Sign in"), ConsolePages.Login(error: error, next: next, loginToken: issued.field), status: status)
+        response.setCookie(
+            Cookie(name: LoginToken.cookieName, value: issued.nonce, path: "/login", secure: origin.secure, httpOnly: true, sameSite: .strict))
+        return response
+    }
+
+    /// `POST /login` with the form fields `token`, `next` and `login_csrf`. The session (hummingbird-auth's, in memory) goes
+    /// into an HttpOnly, SameSite=Strict cookie; the token is checked once and never stored in the browser.
+    ///
+    /// Login CSRF: refused when the browser says another site sent it (`OriginCheck`), and when the form's pre-session token
+    /// is given but does not match its cookie. A post without the token is let through only when the browser itself vouches
+    /// for it (`Sec-Fetch-Site: same-origin`) or when no browser header is present at all (a tool, not a page a site can drive).
     @Sendable func login(_ request: Request, context: StationRequestContext) async throws -> Response {
-        if let refusal = crossSiteRefusal(request) { return refusal }
+        if origin.isCrossSite(request) { throw ConsoleRefusal.crossSite }
         struct Form: Decodable {
             var token: String?
             var next: String?
+            var login_csrf: String?
         }
         let body = try await request.body.collect(upTo: 8192)
         let form = (try? URLEncodedFormDecoder().decode(Form.self, from: String(buffer: body))) ?? Form()
         let next = Self.safeNext(form.next)
+        let nonce = request.cookies[LoginToken.cookieName]?.value
+        let site = request.headers[.init("Sec-Fetch-Site")!]?.lowercased()
+        if form.login_csrf != nil || nonce != nil {
+            guard loginToken.verify(nonce: nonce, field: form.login_csrf) else { throw ConsoleRefusal.badToken }
+        } else if site != "same-origin" && (site != nil || request.headers[.origin] != nil) {
+            throw ConsoleRefusal.badToken
+        }
         guard let presented = form.token?.trimmingCharacters(in: .whitespacesAndNewlines), !presented.isEmpty else {
-            return Self.page(ConsolePages.login(error: "请输入访问令牌 Enter your token.", next: next), status: .badRequest)
+            return signInForm(error: "请输入访问令牌 Enter your token.", next: next, status: .badRequest)
         }
-        guard let token = TokenAuthenticator.match(presented, in: tokens) else {
-            return Self.page(ConsolePages.login(error: "令牌无效 Unknown token.", next: next), status: .unauthorized)
+        guard let token = BearerAuthenticator.match(presented, in: tokens) else {
+            return signInForm(error: "令牌无效 Unknown token.", next: next, status: .unauthorized)
         }
-        guard Self.mayRead(token) else {
-            return Self.page(
-                ConsolePages.login(error: "此控制台仅供监管人员（official 或 admin）使用。This console is for officials; operators use the dalaba tool.", next: next),
-                status: .forbidden)
-        }
-        let id = await sessions.create(for: token, now: clock())
+        let now = clock()
+        context.sessions.createSession(
+            ConsoleSession(name: token.name, role: token.role, tier: token.tier, csrf: randomHex(), signedInAt: now, lastSeen: now))
+        let landing = token.role == .operatorRole && next == "/" ? "/operate" : next
         // Posted from our own form: an ordinary redirect. Posted from anywhere else (a bookmark page, a test harness), a
         // same-site hop, because the browser would not send a Strict cookie on the redirect of a cross-site navigation.
         var response =
-            request.headers[.init("Sec-Fetch-Site")!] == "same-origin"
-            ? Self.redirect(to: next) : Self.page(ConsolePages.signedIn(next: next))
-        response.setCookie(
-            Cookie(name: SessionStore.cookieName, value: id, path: "/", secure: Self.isSecure(request), httpOnly: true, sameSite: .strict))
+            site == "same-origin"
+            ? Self.redirect(to: landing)
+            : ConsolePages.render("signed-in", .init(title: "已登录 Signed in", refresh: landing), ConsolePages.SignedIn(next: landing))
+        if nonce != nil {
+            response.setCookie(
+                Cookie(name: LoginToken.cookieName, value: "", maxAge: 0, path: "/login", secure: origin.secure, httpOnly: true, sameSite: .strict))
+        }
         return response
     }
 
+    /// `POST /logout`: ends the session (hummingbird-auth's middleware then expires the cookie). Refused cross-site.
     @Sendable func logout(_ request: Request, context: StationRequestContext) async throws -> Response {
-        if let refusal = crossSiteRefusal(request) { return refusal }
-        if let id = request.cookies[SessionStore.cookieName]?.value { await sessions.remove(id) }
-        var response = Self.redirect(to: "/login")
-        response.setCookie(
-            Cookie(
-                name: SessionStore.cookieName, value: "", maxAge: 0, path: "/", secure: Self.isSecure(request), httpOnly: true, sameSite: .strict))
-        return response
+        if origin.isCrossSite(request) { throw ConsoleRefusal.crossSite }
+        context.sessions.clearSession()
+        return Self.redirect(to: "/login")
+    }
+
+    static func asset(_ name: String, type: String) -> Response {
+        guard let data = ConsolePages.asset(name) else { return Response(status: .notFound) }
+        return Response(
+            status: .ok, headers: [.contentType: type, .cacheControl: "no-cache", .xContentTypeOptions: "nosniff"],
+            body: .init(byteBuffer: ByteBuffer(bytes: data)))
     }
 
     // MARK: - Pages
 
-    @Sendable func overview(_ request: Request, context: StationRequestContext) async throws -> Response {
-        let caller: Configuration.Token
-        switch Self.reader(request, context) {
-        case .success(let token): caller = token
-        case .failure(let refusal): return refusal.response
-        }
+    /// `/`: the officials' overview; an operator's home is the queue form.
+    @Sendable func home(_ request: Request, context: StationRequestContext) async throws -> Response {
+        let caller = try context.caller
+        guard caller.roles.contains(.official) else { return Self.redirect(to: "/operate") }
+        return try await overview(request, caller: caller)
+    }
+
+    func frame(_ title: String, _ caller: Caller, _ section: ConsolePages.Section, script: Bool = false, reload: Int? = nil, csrf: String? = nil)
+        -> ConsolePages.Frame
+    {
+        .init(
+            title: title, user: caller.name, role: caller.role, active: section, timeZone: timeZone, csrf: csrf, reloadSeconds: reload, script: script)
+    }
+
+    func overview(_ request: Request, caller: Caller) async throws -> Response {
         let parameters = QueryParameters(request)
         let local = LocalTime(timeZone: timeZone)
         var values = ConsolePages.FilterValues(from: parameters["from"] ?? "", to: parameters["to"] ?? "")
@@ -105,8 +146,9 @@ struct ConsoleController {
         }
         let status = await station.status()
         var model = ConsolePages.Overview(
-            user: caller.name, status: status, timeZone: timeZone, filters: values, error: nil, timeBars: [], timeUnit: "day", kindBars: [],
-            total: nil)
+            health: .init(status, freeBytes: UploadFile.freeBytes(at: stateDirectory)),
+            nowPlaying: status.nowPlaying.map { .init($0, local: local) }, queue: status.queue.map { .init($0, local: local) },
+            queueCount: status.queue.count, queueEmpty: status.queue.isEmpty, filters: values)
         do {
             let filters = try LogFilters.parse(QueryParameters(["from": values.from, "to": values.to]), timeZone: timeZone)
             let days = filters.from.map { Self.localDays(in: timeZone, from: $0, to: filters.to ?? clock()) } ?? []
@@ -116,133 +158,101 @@ struct ConsoleController {
             let source = source
             let (byTime, byKind) = try await StoreReads.run { (try source.report(timeQuery), try source.report(kindQuery)) }
             let timeGroups = Dictionary(byTime.groups.map { ($0.key, $0) }, uniquingKeysWith: { a, _ in a })
+            let unit = byMonth ? "month" : "day"
+            let timeBars: [ConsoleCharts.Bar]
             if byMonth {
-                model.timeUnit = "month"
                 let months = days.isEmpty ? timeGroups.keys.sorted() : Array(Set(days.map { String($0.prefix(7)) })).sorted()
-                model.timeBars = months.map { ConsoleCharts.Bar(key: $0, label: $0, totals: timeGroups[$0]) }
+                timeBars = months.map { ConsoleCharts.Bar(key: $0, label: $0, totals: timeGroups[$0]) }
             } else {
-                model.timeBars = days.map { ConsoleCharts.Bar(key: $0, label: String($0.suffix(5)), totals: timeGroups[$0]) }
+                timeBars = days.map { ConsoleCharts.Bar(key: $0, label: String($0.suffix(5)), totals: timeGroups[$0]) }
             }
             let kindGroups = Dictionary(byKind.groups.map { ($0.key, $0) }, uniquingKeysWith: { a, _ in a })
-            model.kindBars = Kind.allCases.map {
+            let kindBars = Kind.allCases.map {
                 ConsoleCharts.Bar(key: $0.rawValue, label: AirtimeText.chineseName($0), totals: kindGroups[$0.rawValue])
             }
-            model.total = .init(byKind.total)
+            let total = byKind.total
+            let range = HTML.query([("from", values.from), ("to", values.to)])
+            let sep = range.isEmpty ? "?" : "&"
+            model.total = .init(
+                realCount: total.realCount, realTime: AirtimeText.hms(total.realSeconds), drillCount: total.drillCount,
+                drillTime: AirtimeText.hms(total.drillSeconds), totalCount: total.totalCount, totalTime: AirtimeText.hms(total.totalSeconds),
+                timeHeading: byMonth ? "每月播出时长 Airtime per month" : "每日播出时长 Airtime per day",
+                timeChart: ConsoleCharts.columns(timeBars, title: "播出时长 airtime per \(unit)", id: "chart-\(unit)"),
+                kindChart: ConsoleCharts.rows(kindBars, title: "各类别播出时长 airtime per kind", id: "chart-kind"), legend: ConsoleCharts.legend,
+                csvLog: "/v1/log\(range + sep)format=csv", csvReport: "/v1/report\(range + sep)by=day&format=csv")
         } catch let error as APIError {
-            if error.status == .badRequest {
-                model.error = error.failure.description
-            } else {
-                return Self.page(ConsolePages.problem(title: "无法读取日志", message: error.failure.error, user: caller.name), status: error.status)
+            guard error.status == .badRequest else {
+                return ConsolePages.problem(title: "无法读取日志", message: error.failure.error, user: caller.name, status: error.status)
             }
+            model.error = error.failure.description
         }
-        return Self.page(ConsolePages.overview(model))
+        return ConsolePages.render("overview", frame("概览 Overview", caller, .overview), model)
     }
 
     @Sendable func log(_ request: Request, context: StationRequestContext) async throws -> Response {
-        let caller: Configuration.Token
-        switch Self.reader(request, context) {
-        case .success(let token): caller = token
-        case .failure(let refusal): return refusal.response
-        }
+        let caller = try context.caller
         let parameters = QueryParameters(request)
+        let local = LocalTime(timeZone: timeZone)
         let values = ConsolePages.FilterValues(
             from: parameters["from"] ?? "", to: parameters["to"] ?? "", kind: parameters["kind"] ?? "", outcome: parameters["outcome"] ?? "",
             test: parameters["test"] ?? "")
-        var model = ConsolePages.LogPage(
-            user: caller.name, timeZone: timeZone, filters: values, error: nil, entries: [], total: 0, page: 1, pageSize: Self.pageSize)
+        var model = ConsolePages.LogPage(filters: values, selects: values.selects)
+        let frame = frame("播出记录 Log", caller, .log)
         do {
             let filters = try LogFilters.parse(parameters, timeZone: timeZone)
-            model.page = try parameters.integer("page", default: 1, in: 1...1_000_000)
-            let query = filters.logQuery(limit: Self.pageSize, offset: (model.page - 1) * Self.pageSize, order: .newestFirst)
+            let page = try parameters.integer("page", default: 1, in: 1...1_000_000)
+            let query = filters.logQuery(limit: Self.pageSize, offset: (page - 1) * Self.pageSize, order: .newestFirst)
             let source = source
             let (rows, total) = try await StoreReads.run { (try source.log(query), try source.logCount(query)) }
-            model.entries = rows.map(StationAPI.LogEntry.init)
+            let entries = rows.map(StationAPI.LogEntry.init)
             model.total = total
-        } catch let error as APIError {
-            if error.status == .badRequest {
-                model.error = error.failure.description
-                return Self.page(ConsolePages.log(model), status: .badRequest)
+            let first = (page - 1) * Self.pageSize + 1
+            if total > 0 { model.shown = "\(first)–\(first + entries.count - 1)" }
+            model.csv = "/v1/log" + HTML.query(values.pairs + [("format", "csv")])
+            let summary = LogTable.Summary(entries)
+            model.realPlays = summary.realPlays
+            model.realTime = AirtimeText.hms(summary.realSeconds)
+            model.drillPlays = summary.drillPlays
+            model.drillTime = AirtimeText.hms(summary.drillSeconds)
+            model.rows = entries.map { entry in
+                ConsolePages.LogRowView(
+                    seq: entry.seq, outcome: entry.outcome.rawValue, outcomeName: AirtimeText.chineseName(entry.outcome), test: entry.test,
+                    when: entry.startedAt.map { local.dateTime($0) } ?? "（未播）" + local.dateTime(entry.endedAt), title: entry.title,
+                    badge: .init(entry.kind, entry.level, entry.test), error: entry.error, airtime: AirtimeText.hms(entry.seconds), source: entry.source)
             }
-            return Self.page(ConsolePages.problem(title: "无法读取日志", message: error.failure.error, user: caller.name), status: error.status)
+            let pages = max(1, (total + Self.pageSize - 1) / Self.pageSize)
+            if pages > 1 {
+                let link = { (n: Int) in "/log" + HTML.query(values.pairs + [("page", String(n))]) }
+                model.pager = .init(newer: page > 1 ? link(page - 1) : nil, older: page < pages ? link(page + 1) : nil, page: page, pages: pages)
+            }
+        } catch let error as APIError {
+            guard error.status == .badRequest else {
+                return ConsolePages.problem(title: "无法读取日志", message: error.failure.error, user: caller.name, status: error.status)
+            }
+            model.error = error.failure.description
+            return ConsolePages.render("log", frame, model, status: .badRequest)
         }
-        return Self.page(ConsolePages.log(model))
+        return ConsolePages.render("log", frame, model)
     }
 
     @Sendable func verify(_ request: Request, context: StationRequestContext) async throws -> Response {
-        let caller: Configuration.Token
-        switch Self.reader(request, context) {
-        case .success(let token): caller = token
-        case .failure(let refusal): return refusal.response
-        }
+        let caller = try context.caller
         let started = ContinuousClock.now
         do {
             let verification = try await verifier.verify(expecting: nil)
             let elapsed = ContinuousClock.now - started
             let seconds = Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18
             let result = StationAPI.LogVerification(verification, checkedAt: clock())
-            return Self.page(ConsolePages.verify(.init(user: caller.name, timeZone: timeZone, result: result, seconds: seconds)))
+            let model = ConsolePages.VerifyPage(
+                intact: result.intact, rows: result.rows, problem: result.problem ?? "unknown problem", firstBadSeq: result.firstBadSeq,
+                head: result.head, checkedAt: LocalTime(timeZone: timeZone).dateTime(result.checkedAt), seconds: String(format: "%.2f", seconds))
+            return ConsolePages.render("verify", frame("完整性校验 Verify", caller, .verify), model)
         } catch let error as APIError {
-            return Self.page(ConsolePages.problem(title: "无法校验日志", message: error.failure.error, user: caller.name), status: error.status)
+            return ConsolePages.problem(title: "无法校验日志", message: error.failure.error, user: caller.name, status: error.status)
         }
     }
 
     // MARK: - Helpers
-
-    /// A 403 page for a POST another site made the browser send (login CSRF signs a victim in as the attacker; logout CSRF
-    /// signs them out). Browsers mark such requests: `Sec-Fetch-Site` other than `same-origin`/`none`, or an `Origin` that
-    /// is neither the `Host` the request was sent to nor the configured listen address. A client that sends neither header
-    /// (curl, the dalaba tool) is not a browser a page could drive, and is let through.
-    func crossSiteRefusal(_ request: Request) -> Response? {
-        let refusal = Self.page(
-            ConsolePages.problem(
-                title: "拒绝跨站请求 Cross-site request refused", message: "请在本站的登录页面登录。Sign in from this station's own sign-in page.",
-                user: nil),
-            status: .forbidden)
-        let site = request.headers[.init("Sec-Fetch-Site")!]?.lowercased()
-        if let site, site != "same-origin", site != "none" { return refusal }
-        guard let origin = request.headers[.origin] else { return nil }
-        // "null" is what a browser sends from an opaque origin (a file, a sandboxed frame) and also from a page whose
-        // referrer policy hides its origin; only Sec-Fetch-Site tells the two apart.
-        if origin == "null" { return site == nil ? refusal : nil }
-        guard let url = URL(string: origin), let scheme = url.scheme?.lowercased(), scheme == "http" || scheme == "https", let host = url.host,
-            url.path.isEmpty || url.path == "/"
-        else { return refusal }
-        let port = url.port ?? (scheme == "https" ? 443 : 80)
-        let authority = Self.authority(host: host, port: port)
-        var accepted = [Self.authority(host: listenHost, port: listenPort)]
-        if let reached = request.head.authority {
-            let defaultPort = Self.isSecure(request) ? 443 : 80
-            accepted.append(reached.contains("]:") || (!reached.hasPrefix("[") && reached.contains(":")) ? reached.lowercased() : Self.authority(host: reached, port: defaultPort))
-        }
-        return accepted.contains(authority) ? nil : refusal
-    }
-
-    /// "host:port" lowercased, IPv6 in brackets, for comparing an Origin with where the station listens.
-    static func authority(host: String, port: Int) -> String {
-        let bare = host.trimmingCharacters(in: CharacterSet(charactersIn: "[]")).lowercased()
-        return bare.contains(":") ? "[\(bare)]:\(port)" : "\(bare):\(port)"
-    }
-
-    struct Refusal: Error {
-        var response: Response
-    }
-
-    /// The caller if they may read the console; otherwise the sign-in redirect (nobody signed in) or a 403 page (an operator).
-    static func reader(_ request: Request, _ context: StationRequestContext) -> Result<Configuration.Token, Refusal> {
-        guard let caller = context.caller else {
-            var target = request.uri.path
-            if let query = request.uri.query, !query.isEmpty { target += "?" + query }
-            return .failure(Refusal(response: redirect(to: "/login" + HTML.query([("next", target)]))))
-        }
-        guard mayRead(caller) else {
-            let page = ConsolePages.problem(
-                title: "无权访问 Forbidden", message: "此控制台仅供监管人员使用。Role \(caller.role.rawValue) may not read the log.", user: caller.name)
-            return .failure(Refusal(response: self.page(page, status: .forbidden)))
-        }
-        return .success(caller)
-    }
-
-    static func mayRead(_ token: Configuration.Token) -> Bool { token.role == .official || token.role == .admin }
 
     /// Only a path on this server: "/log?kind=policy", never "//elsewhere" or "https://…", so signing in cannot be turned into
     /// a redirect to another site.
@@ -251,10 +261,6 @@ struct ConsoleController {
             next.unicodeScalars.allSatisfy({ $0.value > 0x20 && $0.value < 0x7F })
         else { return "/" }
         return next
-    }
-
-    static func isSecure(_ request: Request) -> Bool {
-        request.uri.scheme == .https || request.headers[.init("X-Forwarded-Proto")!]?.lowercased() == "https"
     }
 
     /// The local days from `from` up to (not including) `to`, as "2025-03-14", stopping after ten years (charted by month anyway).
@@ -274,18 +280,5 @@ struct ConsoleController {
 
     static func redirect(to location: String) -> Response {
         Response(status: .seeOther, headers: [.location: location, .cacheControl: "no-store"])
-    }
-
-    /// An HTML page with headers that keep it out of caches and frames and allow nothing but its own inline styles.
-    static func page(_ html: String, status: HTTPResponse.Status = .ok) -> Response {
-        var headers: HTTPFields = [
-            .contentType: "text/html; charset=utf-8", .cacheControl: "no-store", .xContentTypeOptions: "nosniff",
-            .contentSecurityPolicy:
-                "default-src 'none'; style-src 'unsafe-inline'; img-src 'self' data:; form-action 'self'; frame-ancestors 'none'; base-uri 'none'",
-        ]
-        // same-origin, not no-referrer: the browser then names our origin in `Origin` on our own forms (no-referrer makes it
-        // "null"), which the sign-in's cross-site check reads; other sites still learn nothing.
-        headers[.init("Referrer-Policy")!] = "same-origin"
-        return Response(status: status, headers: headers, body: .init(byteBuffer: ByteBuffer(string: html)))
     }
 }

@@ -22,16 +22,16 @@ struct LogController {
         self.clock = clock
     }
 
-    func addRoutes(to router: Router<StationRequestContext>) {
-        router.get("/v1/log", use: list)
-        router.get("/v1/log/verify", use: verify)
-        router.get("/v1/report", use: report)
+    func addRoutes(to routes: RouteTable) {
+        routes.group(.official)
+            .get("/v1/log", use: list)
+            .get("/v1/log/verify", use: verify)
+            .get("/v1/report", use: report)
     }
 
     /// `GET /v1/log?from&to&kind&outcome&test&limit&offset&order&format`. JSON pages default to 100 rows, newest first. CSV
     /// without `limit` is the whole matching log, oldest first, streamed, for the spreadsheet download.
     @Sendable func list(_ request: Request, context: StationRequestContext) async throws -> Response {
-        _ = try context.require(.official)
         let parameters = QueryParameters(request)
         let filters = try LogFilters.parse(parameters, timeZone: timeZone)
         let format = try parameters.choice("format", default: "json", among: ["json", "csv"])
@@ -97,7 +97,6 @@ struct LogController {
 
     /// `GET /v1/report?by&from&to&format`: totals per day, week, month, kind, level or source, real and drills apart.
     @Sendable func report(_ request: Request, context: StationRequestContext) async throws -> Response {
-        _ = try context.require(.official)
         let parameters = QueryParameters(request)
         let filters = try LogFilters.parse(parameters, timeZone: timeZone)
         let by = try parameters.choice("by", default: "month", among: ReportQuery.Grouping.allCases.map(\.rawValue))
@@ -115,7 +114,6 @@ struct LogController {
     /// truncation or rewrite of the newest rows. The answer names the retention anchor, if any, and says when retention removed
     /// rows after the given head. A broken chain is still a 200: the check ran, and its answer says what is wrong.
     @Sendable func verify(_ request: Request, context: StationRequestContext) async throws -> Response {
-        _ = try context.require(.official)
         let parameters = QueryParameters(request)
         var head: ChainHead?
         if let text = parameters["head"] {

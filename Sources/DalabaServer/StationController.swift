@@ -16,21 +16,23 @@ struct StationController {
     let metrics: StationMetrics
     let intakeMetrics: IntakeMetrics
 
-    func addRoutes(to router: Router<StationRequestContext>) {
-        router.post("/v1/announcements", use: queue)
-        router.get("/v1/queue", use: list)
-        router.get("/v1/status", use: status)
-        router.delete("/v1/announcements/:id", use: cancel)
-        router.delete("/v1/announcements", use: cancel)
-        router.post("/v1/stop-all", use: stopAll)
-        router.get("/metrics", use: exposeMetrics)
+    func addRoutes(to routes: RouteTable) {
+        routes.group(.operatorAPI)
+            .post("/v1/announcements", use: queue)
+            .delete("/v1/announcements/:id", use: cancel)
+            .delete("/v1/announcements", use: cancel)
+            .post("/v1/stop-all", use: stopAll)
+        routes.group(.watcher)
+            .get("/v1/queue", use: list)
+            .get("/v1/status", use: status)
+            .get("/metrics", use: exposeMetrics)
     }
 
     /// `POST /v1/announcements`: JSON (`application/json`), or an upload (`multipart/form-data` with `metadata` and `audio`).
-    /// Order of checks: role, content type, queue room, body (strictly decoded), tier, then the station's own checks; a
+    /// Order of checks: role (the route group), content type, queue room, body (strictly decoded), tier, then the station's own checks; a
     /// refused upload leaves no file behind.
     @Sendable func queue(_ request: Request, context: StationRequestContext) async throws -> Response {
-        let caller = try context.require(.operatorRole)
+        let caller = try context.caller
         guard let contentType = request.headers[.contentType] else {
             throw refuse(.unsupportedMediaType, "send Content-Type: application/json, or multipart/form-data with the audio file")
         }
@@ -130,7 +132,7 @@ struct StationController {
             throw refuse(.diskFull, "the upload directory \(uploadDirectory) cannot be created", field: "audio")
         }
         let expected = request.headers[.contentLength].flatMap { Int($0) } ?? 0
-        if let free = UploadFile.freeBytes(at: uploadDirectory), free - expected < minimumFreeBytes {
+        if let free = ConsoleQueries.freeBytes(at: uploadDirectory), free - expected < minimumFreeBytes {
             throw refuse(.diskFull, "the station's disk is too full to store an upload (\(free) bytes free)", field: "audio")
         }
         let file = UploadFile(directory: uploadDirectory, minimumFreeBytes: minimumFreeBytes)
@@ -215,19 +217,17 @@ struct StationController {
     }
 
     @Sendable func list(_ request: Request, context: StationRequestContext) async throws -> Response {
-        _ = try context.require(.operatorRole, .official)
         return try JSONResponse.make(await station.status().queue)
     }
 
     @Sendable func status(_ request: Request, context: StationRequestContext) async throws -> Response {
-        _ = try context.require(.operatorRole, .official)
         return try JSONResponse.make(await station.status())
     }
 
     /// `DELETE /v1/announcements/{id}` with the id percent-encoded as one path segment, or `DELETE /v1/announcements?id=…`
     /// (for clients that cannot send `.` or `..` as a segment). `%XX` is decoded; `+` is a plus, not a space.
     @Sendable func cancel(_ request: Request, context: StationRequestContext) async throws -> Response {
-        let caller = try context.require(.operatorRole)
+        let caller = try context.caller
         let prefix = "/v1/announcements/"
         let path = request.uri.path
         let encoded: Substring
@@ -254,7 +254,7 @@ struct StationController {
 
     /// `POST /v1/stop-all` takes no body, or an empty JSON object.
     @Sendable func stopAll(_ request: Request, context: StationRequestContext) async throws -> Response {
-        let caller = try context.require(.operatorRole)
+        let caller = try context.caller
         let body = try await request.body.collect(upTo: 1024)
         if body.readableBytes > 0 {
             let media = request.headers[.contentType]?.split(separator: ";").first?.trimmingCharacters(in: .whitespaces).lowercased()
@@ -265,7 +265,6 @@ struct StationController {
     }
 
     @Sendable func exposeMetrics(_ request: Request, context: StationRequestContext) async throws -> Response {
-        _ = try context.require(.operatorRole, .official)
         return Response(
             status: .ok, headers: [.contentType: "text/plain; version=0.0.4; charset=utf-8"],
             body: .init(byteBuffer: ByteBuffer(string: metrics.exposition())))

@@ -1,6 +1,6 @@
 import DalabaAudio
 import DalabaCore
-import DalabaServer
+@testable import DalabaServer
 import DalabaStation
 import DalabaStore
 import Foundation
@@ -87,21 +87,39 @@ struct FailingLogSource: AirtimeLogSource {
     func verify(expecting published: ChainHead?) throws -> Verification { throw error }
 }
 
-/// The application as the daemon composes it, over the given log, with a station that never runs (status still answers).
-func makeApplication(source: (any AirtimeLogSource)? = nil) throws -> some ApplicationProtocol {
+func testConfiguration() -> Configuration {
     var configuration = Configuration()
     configuration.tokens = Tokens.all
     configuration.timeZone = shanghai
     configuration.output = OutputFormat(device: "null")
     configuration.stateDirectory = FileManager.default.temporaryDirectory.appendingPathComponent("dalaba-server-tests").path
+    return configuration
+}
+
+/// A station that never runs (status still answers).
+func idleStation(_ configuration: Configuration) throws -> Station {
     let store = try StationStore.inMemory(timeZone: shanghai)
     let player = Player(format: configuration.output, logger: Logger(label: "test.player"))
     let station = try Station(configuration: configuration, store: store, player: player, metrics: StationMetrics(), logger: Logger(label: "test"))
     // The station never runs here, so nothing would ever end the player's thread: end it now (status still reads its health).
     player.shutdown()
+    return station
+}
+
+/// The application as the daemon composes it, over the given log, with a station that never runs (status still answers).
+func makeApplication(source: (any AirtimeLogSource)? = nil) throws -> some ApplicationProtocol {
+    let configuration = testConfiguration()
     return buildApplication(
-        station: station, configuration: configuration, metrics: StationMetrics(), store: try source ?? PreparedLog.store(),
+        station: try idleStation(configuration), configuration: configuration, metrics: StationMetrics(), store: try source ?? PreparedLog.store(),
         logger: Logger(label: "test.http"))
+}
+
+/// The router and its declared routes, as `buildApplication` builds them.
+func makeRouter(station: Station? = nil) throws -> (Router<StationRequestContext>, [DeclaredRoute]) {
+    let configuration = testConfiguration()
+    return buildRouter(
+        station: try station ?? idleStation(configuration), configuration: configuration, metrics: StationMetrics(), store: try PreparedLog.store(),
+        sessions: MemoryPersistDriver())
 }
 
 extension TestResponse {
