@@ -21,6 +21,15 @@ public final class PacedDevice: @unchecked Sendable {
             file $FILE
             format "raw"
         }
+        pcm.paced_input {
+            @args [ FILE ]
+            @args.FILE { type string }
+            type file
+            slave.pcm { type plug; slave.pcm "jack" }
+            file "/dev/null"
+            infile $FILE
+            format "raw"
+        }
 
         """
 
@@ -130,6 +139,10 @@ public final class PacedDevice: @unchecked Sendable {
     public static func useInExitTest(_ environment: [String: String]) {
         for (key, value) in environment { setenv(key, value, 1) }
     }
+
+    /// A paced capture input (a stand-in microphone) that records the raw frames of `file` (the device's format),
+    /// then silence once they run out, at the virtual card's clock.
+    public static func pcm(inputFrom file: String) -> String { "paced_input:FILE=\(file)" }
 
     /// The PCM name that captures to `file`.
     public func pcm(capturingTo file: String) -> String { Self.pcm(capturingTo: file) }
