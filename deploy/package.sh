@@ -33,7 +33,8 @@ arch=$(dpkg --print-architecture)
 maintainer=$(dpkg-parsechangelog -l deploy/debian/changelog -S Maintainer)
 
 echo "== building dalabad and dalaba $version for $arch (release, static Swift runtime) in $scratch"
-build=(swift build -c release --static-swift-stdlib --scratch-path "$scratch")
+# Bound at load time and read-only after relocation (relro, now), like the hardening Debian's own packages get.
+build=(swift build -c release --static-swift-stdlib --scratch-path "$scratch" -Xlinker -z -Xlinker relro -Xlinker -z -Xlinker now)
 "${build[@]}" --product dalabad
 "${build[@]}" --product dalaba
 bin=$("${build[@]}" --show-bin-path)
@@ -65,6 +66,7 @@ install -m 0644 deploy/dalaba.toml "$stage/usr/share/doc/dalaba/examples/dalaba.
 install -m 0644 deploy/asound.conf "$stage/usr/share/doc/dalaba/examples/asound.conf"
 install -m 0644 deploy/debian/copyright "$stage/usr/share/doc/dalaba/copyright"
 install -m 0644 README.md "$stage/usr/share/doc/dalaba/README.md"
+install -D -m 0644 deploy/debian/lintian-overrides "$stage/usr/share/lintian/overrides/dalaba"
 
 # The changelog, with an entry for an overridden version on top, so the package's history names what it is.
 {
@@ -81,6 +83,7 @@ echo "== man pages from the argument parser's help (swift-argument-parser's gene
 parser="$scratch/checkouts/swift-argument-parser"
 swift build --package-path "$parser" --scratch-path "$scratch/generate-manual" --product generate-manual >/dev/null
 manual_tool="$(swift build --package-path "$parser" --scratch-path "$scratch/generate-manual" --show-bin-path)/generate-manual"
+mkdir -p "$work/man"
 manual_date=$(date -u -d "@$(dpkg-parsechangelog -l deploy/debian/changelog -S Timestamp)" +%Y-%m-%d)
 for program in dalabad dalaba; do
     "$manual_tool" "$stage/usr/bin/$program" --section 1 --date "$manual_date" --authors "$maintainer" --output-directory "$work/man"
