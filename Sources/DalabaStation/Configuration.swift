@@ -56,9 +56,10 @@ public struct Configuration: Sendable {
     public var policies = Arbiter.Configuration.defaultPolicies
     /// Seconds a schedule slot missed during downtime may still play late.
     public var scheduleGrace: Double = 600
-    /// Seconds of the first device retry; doubles up to `deviceRetryMaximum`.
+    /// Seconds of the first device retry; doubles up to `deviceRetryMaximum`. Every second by default: an unplugged USB
+    /// card comes back under its name (`CARD=name`) the moment it is plugged in again, and an open attempt costs nothing.
     public var deviceRetryInitial: Double = 1
-    public var deviceRetryMaximum: Double = 30
+    public var deviceRetryMaximum: Double = 1
     public var logLevel = "info"
     /// Loudness normalisation (EBU R128) of announcements and signals.
     public var levels = AudioPreparation.Levels()

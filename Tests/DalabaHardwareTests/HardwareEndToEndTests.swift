@@ -1,0 +1,264 @@
+import DalabaAudio
+import DalabaCore
+import DalabaTestSupport
+import Foundation
+import Testing
+
+/// The loudspeaker hardware on real `dalabad` processes playing to the paced virtual card (TESTING.md): the amplifier's
+/// `command` backend appending timestamps to files, volumes measured on the capture, the card's server killed and started
+/// again mid-play, and the dead-air alarm.
+@Suite(.serialized) struct HardwareEndToEndTests {
+    /// A daemon on the paced device, capturing to `paced.raw` in its directory, loudness normalisation off so that a
+    /// tone's captured level is exactly its volume.
+    static func daemon(_ name: String, _ paced: PacedDevice, extra: String) throws -> (DaemonHarness, String) {
+        let daemon = try DaemonHarness(name: name)
+        let capture = daemon.directory.appendingPathComponent("paced.raw").path
+        daemon.device = paced.pcm(capturingTo: capture)
+        daemon.environment.merge(paced.environment) { $1 }
+        daemon.extraConfiguration = """
+            [loudness]
+            enabled = false
+
+            \(extra)
+            """
+        return (daemon, capture)
+    }
+
+    static func stamps(_ path: String) -> [Double] {
+        ((try? String(contentsOfFile: path, encoding: .utf8)) ?? "").split(separator: "\n").compactMap { Double($0) }
+    }
+
+    static func log(_ daemon: DaemonHarness) async throws -> [StationAPI.LogEntry] {
+        let (_, data) = try await daemon.request("GET", "/v1/log?format=json&limit=100&order=oldest", role: "official")
+        return try StationAPI.makeDecoder().decode(StationAPI.LogPage.self, from: data).entries
+    }
+
+    static func metrics(_ daemon: DaemonHarness) async throws -> String {
+        String(decoding: try await daemon.request("GET", "/metrics", role: "operator").1, as: UTF8.self)
+    }
+
+    // MARK: Amplifier
+
+    @Test(.timeLimit(.minutes(10))) func theAmplifierIsOnBeforeTheFirstFrameByTheWarmUpAndOffAfterTheIdleTime() async throws {
+        try await PacedDevice.with { paced in
+            let (daemon, capturePath) = try Self.daemon("amp-sequence", paced, extra: "")
+            let on = daemon.directory.appendingPathComponent("on").path
+            let off = daemon.directory.appendingPathComponent("off").path
+            daemon.extraConfiguration += """
+
+                [amplifier]
+                backend = "command"
+                on-command = "date +%s.%N >> '\(on)'"
+                off-command = "date +%s.%N >> '\(off)'"
+                warm-up = 1.0
+                idle-off = 1
+                """
+            try daemon.tone("a.wav", frequency: 440, seconds: 1)
+            try daemon.tone("b.wav", frequency: 660, seconds: 1)
+            try await daemon.start()
+            defer { daemon.stop() }
+
+            // Two items back to back: the amplifier goes on once, before the first, and stays on between them.
+            #expect(try daemon.dalaba(["queue", "a.wav", "--kind", "routine", "--id", "a"]).status == 0)
+            #expect(try daemon.dalaba(["queue", "b.wav", "--kind", "routine", "--id", "b"]).status == 0)
+            try await daemon.waitFor("both items to play", timeout: 20) { DaemonHarness.isIdle($0) }
+            try await daemon.waitFor("the amplifier to switch off", timeout: 10) { status in
+                (status["amplifier"] as? [String: Any])?["state"] as? String == "off"
+            }
+            let rows = try await Self.log(daemon)
+            #expect(rows.map { "\($0.id):\($0.outcome.rawValue)" } == ["a:completed", "b:completed"])
+            let onStamps = Self.stamps(on)
+            let offStamps = Self.stamps(off)
+            #expect(onStamps.count == 1, "switched on once for two back-to-back items: \(onStamps)")
+            #expect(offStamps.count == 1, "switched off once, after both: \(offStamps)")
+            let firstFrame = try #require(rows.first?.startedAt).timeIntervalSince1970
+            let lastEnd = try #require(rows.last?.endedAt).timeIntervalSince1970
+            // The log's times are to the millisecond.
+            #expect(firstFrame - onStamps[0] >= 1.0 - 0.001, "first frame \(firstFrame - onStamps[0]) s after the switch")
+            #expect(firstFrame - onStamps[0] < 1.0 + 1.0, "and not held much longer")
+            #expect(offStamps[0] - lastEnd >= 1.0 - 0.05, "off \(offStamps[0] - lastEnd) s after the last item ended")
+            #expect(offStamps[0] - lastEnd < 1.0 + 2.0)
+            // Warm-up is not airtime: the capture holds exactly the frames logged, the tones and no leading silence.
+            let capture = try Capture(path: capturePath, channels: 2, rate: 48_000)
+            #expect(rows.map(\.frames) == [48_000, 48_000])
+            #expect(capture.frames == 96_000, "\(capture.frames) frames captured")
+            #expect(capture.runs(candidates: [440, 660]).first?.tone == 440, "the capture starts with the first tone, not silence")
+
+            let status = try await daemon.status()
+            let amplifier = try #require(status["amplifier"] as? [String: Any])
+            #expect(amplifier["switchedOn"] as? Int == 1 && amplifier["switchedOff"] as? Int == 1, "\(amplifier)")
+            #expect(amplifier["backend"] as? String == "command")
+            let metrics = try await Self.metrics(daemon)
+            #expect(metrics.contains("dalaba_amplifier_switches 2"), "\(metrics)")
+            #expect(metrics.contains("dalaba_amplifier_on 0"))
+        }
+    }
+
+    @Test(.timeLimit(.minutes(10))) func aFailingOnCommandIsReportedAsDeadAirAndTheItemStillPlays() async throws {
+        try await PacedDevice.with { paced in
+            let (daemon, _) = try Self.daemon("amp-fails", paced, extra: """
+                [amplifier]
+                backend = "command"
+                on-command = "echo 'usbrelay: no relay board' >&2; exit 3"
+                off-command = "true"
+                """)
+            try daemon.tone("notice.wav", frequency: 440, seconds: 1.5)
+            try await daemon.start()
+            defer { daemon.stop() }
+
+            #expect(try daemon.dalaba(["queue", "notice.wav", "--kind", "routine", "--id", "notice"]).status == 0)
+            // On air with the amplifier off: dead air, in status and /metrics, while the item plays.
+            var seen: [String: Any] = [:]
+            try await daemon.waitFor("dead air while the item plays", timeout: 10) { status in
+                seen = status
+                return DaemonHarness.nowPlayingID(status) == "notice" && status["deadAir"] != nil
+            }
+            let deadAir = try #require(seen["deadAir"] as? [String: Any])
+            #expect((deadAir["reason"] as? String ?? "").contains("amplifier is off"), "\(deadAir)")
+            #expect((deadAir["reason"] as? String ?? "").contains("usbrelay: no relay board"), "\(deadAir)")
+            #expect(try await Self.metrics(daemon).contains("dalaba_dead_air 1"))
+            try await daemon.waitFor("the item to end", timeout: 10) { DaemonHarness.isIdle($0) }
+
+            let rows = try await Self.log(daemon)
+            #expect(rows.map { "\($0.id):\($0.outcome.rawValue):\($0.frames)" } == ["notice:completed:72000"], "the item played in full")
+            let amplifier = try #require(try await daemon.status()["amplifier"] as? [String: Any])
+            #expect((amplifier["lastError"] as? String ?? "").contains("amplifier.on-command"), "\(amplifier)")
+            #expect((amplifier["lastError"] as? String ?? "").contains("status 3"), "\(amplifier)")
+            #expect(amplifier["failures"] as? Int == 1)
+            let metrics = try await Self.metrics(daemon)
+            #expect(metrics.contains("dalaba_amplifier_failures_total 1"), "\(metrics)")
+            #expect(metrics.contains("dalaba_dead_air 0"), "cleared once nothing should be on air")
+            #expect(daemon.log.contains("amplifier switch failed; playing anyway"))
+            #expect(daemon.log.contains("dead air"))
+        }
+    }
+
+    // MARK: Volume
+
+    @Test(.timeLimit(.minutes(10))) func eachKindPlaysAtItsConfiguredLevelAndTheLogSaysSo() async throws {
+        try await PacedDevice.with { paced in
+            let (daemon, capturePath) = try Self.daemon("volume", paced, extra: """
+                [volume]
+                base = -3
+                routine = -9
+                policy = -3
+                emergency-2 = -2
+                """)
+            // Frequencies away from the chime's and the attention signal's, so a block of nothing but one of them is the item.
+            try daemon.tone("alert.wav", frequency: 1_234, seconds: 1)
+            try daemon.tone("notice.wav", frequency: 777, seconds: 1)
+            try daemon.tone("music.wav", frequency: 523, seconds: 1)
+            try daemon.tone("alarm.wav", frequency: 1_567, seconds: 1)
+            try await daemon.start()
+            defer { daemon.stop() }
+
+            // In rank order, so none preempts another: emergency 1 (full), emergency 2 (-2), policy (-3 - 3), routine (-3 - 9).
+            #expect(try daemon.dalaba(["queue", "alert.wav", "--kind", "emergency", "--level", "1", "--id", "alert"]).status == 0)
+            #expect(try daemon.dalaba(["queue", "alarm.wav", "--kind", "emergency", "--level", "2", "--id", "alarm"]).status == 0)
+            #expect(try daemon.dalaba(["queue", "notice.wav", "--kind", "policy", "--id", "notice"]).status == 0)
+            #expect(try daemon.dalaba(["queue", "music.wav", "--kind", "routine", "--id", "music"]).status == 0)
+            try await daemon.waitFor("everything to play", timeout: 40) { DaemonHarness.isIdle($0) }
+
+            let expected: [(id: String, frequency: Double, volume: Double)] = [
+                ("alert", 1_234, 0), ("alarm", 1_567, -2), ("notice", 777, -6), ("music", 523, -12),
+            ]
+            let rows = try await Self.log(daemon)
+            #expect(rows.map(\.id) == expected.map(\.id))
+            for (row, want) in zip(rows, expected) {
+                #expect(row.volume == want.volume, "\(row.id) logged at \(row.volume.map { "\($0)" } ?? "nil") dB")
+            }
+            let capture = try Capture(path: capturePath, channels: 2, rate: 48_000)
+            let block = 480
+            // The source tones are sines of amplitude 0.5: RMS 0.5/√2.
+            let reference = Float(0.5) / Float(2).squareRoot()
+            for want in expected {
+                var levels: [Float] = []
+                var start = 0
+                while start + block <= capture.frames {
+                    let samples = capture.channel(0, frames: start..<(start + block))
+                    if ToneAnalysis.share(samples, rate: 48_000, frequency: want.frequency) > 0.99 { levels.append(ToneAnalysis.rms(samples)) }
+                    start += block
+                }
+                #expect(levels.count >= 80, "\(want.id): \(levels.count) blocks of its tone")
+                let mean = levels.reduce(0, +) / Float(max(levels.count, 1))
+                let measured = 20 * log10(Double(mean / reference))
+                #expect(abs(measured - want.volume) < 0.5, "\(want.id): measured \(measured) dB, configured \(want.volume) dB")
+            }
+            let status = try await daemon.status()
+            let volume = try #require(status["volume"] as? [String: Any])
+            #expect(volume["path"] as? String == "software" && volume["base"] as? Double == -3, "\(volume)")
+            let verify = try daemon.dalaba(["log", "verify"], role: "official")
+            #expect(verify.status == 0, "the volume is inside the chain and verifies: \(verify.stdout)\(verify.stderr)")
+        }
+    }
+
+    @Test(.enabled(if: Mixer.anyCardPresent, "no sound card on this machine: the ALSA mixer path needs one (the software path is tested)"))
+    func theMixerPathSetsTheElementsLevel() throws {
+        // Where a card exists, its first playback element takes a level and reads it back.
+        let result = try Processes.run("amixer", ["-c", "0", "scontrols"])
+        let element = try #require(result.stdout.split(separator: "'").dropFirst().first.map(String.init), "no simple control on card 0")
+        let mixer = try Mixer(.init(device: "hw:0", element: element))
+        let before = try mixer.playbackDecibels()
+        defer { try? mixer.setPlayback(decibels: before) }
+        try mixer.setPlayback(decibels: -6)
+        #expect(abs(try mixer.playbackDecibels() - -6) <= 1.5, "elements step in whole or half dB")
+    }
+
+    @Test func aMixerElementThatDoesNotExistIsAClearError() {
+        #expect {
+            _ = try Mixer(.init(device: "hw:CARD=NoSuchCard", element: "Speaker"))
+        } throws: { "\($0)".contains("hw:CARD=NoSuchCard") && "\($0)".contains("mixer") }
+    }
+
+    // MARK: A card that comes and goes
+
+    @Test(.timeLimit(.minutes(10))) func aCardThatVanishesMidPlayIsDeadAirThenReopenedAndTheItemResumesWithOneFailedRow() async throws {
+        try await PacedDevice.with { paced in
+            let (daemon, capturePath) = try Self.daemon("card", paced, extra: "")
+            try daemon.tone("music.wav", frequency: 440, seconds: 4)
+            try await daemon.start()
+            defer { daemon.stop() }
+
+            #expect(try daemon.dalaba(["queue", "music.wav", "--kind", "routine", "--id", "music"]).status == 0)
+            try await daemon.waitFor("a second of music") { DaemonHarness.position($0) >= 1 }
+            let killedAt = Date()
+            kill(paced.jackdPID, SIGKILL)
+            // The device takes no data: dead air at once (within the buffer and half a second, and a poll of status).
+            try await daemon.waitFor("dead air", timeout: 5) { $0["deadAir"] != nil }
+            #expect(Date().timeIntervalSince(killedAt) < 1.5, "raised \(Date().timeIntervalSince(killedAt)) s after the card went")
+            #expect(try await Self.metrics(daemon).contains("dalaba_dead_air 1"))
+            try await daemon.waitFor("the device to show as down", timeout: 10) { status in
+                (status["device"] as? [String: Any])?["up"] as? Bool == false
+            }
+            // Down for a few retries (one a second), then the card comes back under the same name.
+            try await Task.sleep(for: .seconds(3))
+            let down = try await daemon.status()
+            #expect(down["deadAir"] != nil, "still dead air while the card is gone: \(down)")
+            #expect(DaemonHarness.queueIDs(down) + [DaemonHarness.nowPlayingID(down)].compactMap { $0 } == ["music"], "kept, not lost")
+            let jackd = Process()
+            jackd.executableURL = URL(fileURLWithPath: Processes.resolve("jackd"))
+            jackd.arguments = ["--no-realtime", "-n", paced.serverName, "-d", "dummy", "-r", "48000", "-p", "\(paced.jackPeriod)"]
+            jackd.standardOutput = FileHandle.nullDevice
+            jackd.standardError = FileHandle.nullDevice
+            try jackd.run()
+            defer { Processes.terminate(jackd, grace: 5) }
+            _ = try Processes.run("jack_wait", ["-s", paced.serverName, "-w", "-t", "10"], timeout: 20)
+
+            try await daemon.waitFor("the music to finish after the card came back", timeout: 30) { DaemonHarness.isIdle($0) }
+            let rows = try await Self.log(daemon)
+            let outcomes = rows.map(\.outcome.rawValue)
+            #expect(outcomes.filter { $0 == "failed" }.count == 1, "one failed row for the item, not one per retry: \(outcomes)")
+            #expect(outcomes == ["failed", "completed"], "\(outcomes)")
+            // Resumed where the device stopped taking it (routine items resume): the two plays add up to the file.
+            #expect(rows.map(\.frames).reduce(0, +) == 4 * 48_000, "\(rows.map(\.frames))")
+            let up = try await daemon.status()
+            #expect((up["device"] as? [String: Any])?["up"] as? Bool == true, "\(up)")
+            #expect(up["deadAir"] == nil)
+            #expect(try await Self.metrics(daemon).contains("dalaba_dead_air 0"))
+            #expect(daemon.log.contains("dead air") && daemon.log.contains("on air again"))
+            // What came after the card returned is in the capture (the file plugin reopened it): the resumed tone.
+            let capture = try Capture(path: capturePath, channels: 2, rate: 48_000)
+            #expect(capture.runs(candidates: [440]).contains { $0.tone == 440 && $0.frames >= 48_000 })
+        }
+    }
+}
