@@ -172,6 +172,12 @@ public struct CountyStore: Sendable {
         public var confirmedSeq: Int64
         /// New faults found in this batch.
         public var faults: [ChainWalk.Fault]
+        public init(inserted: Int, duplicates: Int, confirmedSeq: Int64, faults: [ChainWalk.Fault]) {
+            self.inserted = inserted
+            self.duplicates = duplicates
+            self.confirmedSeq = confirmedSeq
+            self.faults = faults
+        }
     }
 
     /// Stores `rows` of `village` idempotently by (village, seq) in one transaction, checks the chain forward from the last

@@ -15,6 +15,7 @@ func withCountyStore<T: Sendable>(
     return try await withThrowingTaskGroup(of: Void.self) { group in
         group.addTask { await client.run() }
         defer { group.cancelAll() }
+        try await Task.sleep(for: .milliseconds(20))
         let store = CountyStore(client: client, logger: testLogger)
         try await store.migrate()
         return try await body(store, cluster)

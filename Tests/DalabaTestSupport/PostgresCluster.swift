@@ -42,16 +42,39 @@ public final class PostgresCluster: @unchecked Sendable {
     deinit { destroy() }
 
     /// Starts the server (on the port it had before, or on a new free one the first time) and waits until it accepts.
-    public func start() throws {
+    ///
+    /// `postgres` runs as a direct child (under `runuser`), not daemonised by `pg_ctl start`: a daemon would inherit the
+    /// socket by which Foundation learns that its child exited, and the start would never be seen to finish.
+    public func start(timeout: Double = 60) throws {
         if port == 0 { port = try Self.freePort() }
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: "/usr/sbin/runuser")
         // fsync off: a test cluster need not survive a power cut, and the suite runs on a shared 2-core machine.
-        let options = "-p \(port) -k \(directory.path) -c listen_addresses=127.0.0.1 -c fsync=off -c synchronous_commit=off"
-        let result = try Processes.run(
-            "/usr/sbin/runuser",
-            ["-u", "postgres", "--", "\(Self.binaries)/pg_ctl", "-D", dataDirectory, "-o", options, "-l", logPath, "-w", "-t", "60", "start"],
-            timeout: 90)
-        guard result.status == 0 else { throw ClusterError.failed("pg_ctl start: \(result.stdout) \(result.stderr) \(log.suffix(2000))") }
+        process.arguments = [
+            "-u", "postgres", "--", "\(Self.binaries)/postgres", "-D", dataDirectory, "-p", "\(port)", "-k", directory.path,
+            "-c", "listen_addresses=127.0.0.1", "-c", "fsync=off", "-c", "synchronous_commit=off", "-c", "full_page_writes=off",
+        ]
+        FileManager.default.createFile(atPath: logPath, contents: nil)
+        let log = try FileHandle(forWritingTo: URL(fileURLWithPath: logPath))
+        log.seekToEndOfFile()
+        process.standardOutput = log
+        process.standardError = log
+        process.standardInput = FileHandle.nullDevice
+        try process.run()
+        try? log.close()
+        server = process
+        let deadline = Date().addingTimeInterval(timeout)
+        while Date() < deadline {
+            guard process.isRunning else { throw ClusterError.failed("postgres exited: \(self.log.suffix(2000))") }
+            if let ready = try? Processes.run("\(Self.binaries)/pg_isready", ["-q", "-h", "127.0.0.1", "-p", "\(port)"], timeout: 10), ready.status == 0 {
+                return
+            }
+            usleep(50_000)
+        }
+        throw ClusterError.failed("postgres did not accept connections within \(timeout) s: \(self.log.suffix(2000))")
     }
+
+    private var server: Process?
 
     /// A fast shutdown: open sessions are ended, the server exits cleanly.
     @discardableResult
@@ -59,15 +82,20 @@ public final class PostgresCluster: @unchecked Sendable {
         guard FileManager.default.fileExists(atPath: dataDirectory + "/postmaster.pid") else { return true }
         let result = try? Processes.run(
             "/usr/sbin/runuser", ["-u", "postgres", "--", "\(Self.binaries)/pg_ctl", "-D", dataDirectory, "-m", "fast", "-w", "stop"], timeout: 60)
+        if let server { _ = Processes.wait(for: server, timeout: 10) }
+        server = nil
         return result?.status == 0
     }
 
     /// SIGKILL to the postmaster and its backends, as a crash or an OOM kill would do.
     public func kill() {
-        guard let pid = postmasterPID else { return }
-        Processes.killTree(pid)
-        let deadline = Date().addingTimeInterval(10)
-        while Foundation.kill(pid, 0) == 0, Date() < deadline { usleep(10_000) }
+        if let pid = postmasterPID {
+            Processes.killTree(pid)
+            let deadline = Date().addingTimeInterval(10)
+            while Foundation.kill(pid, 0) == 0, Date() < deadline { usleep(10_000) }
+        }
+        if let server { _ = Processes.wait(for: server, timeout: 10) }
+        server = nil
     }
 
     /// The postmaster's pid, from `postmaster.pid`, while it runs.
