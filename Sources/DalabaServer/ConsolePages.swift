@@ -112,8 +112,15 @@ enum ConsolePages {
         var content: Content
 
         func child(named name: String) -> Any? {
-            if let value = Mirror(reflecting: frame).descendant(name) { return value }
-            return Mirror(reflecting: content).descendant(name)
+            Self.unwrap(Mirror(reflecting: frame).descendant(name)) ?? Self.unwrap(Mirror(reflecting: content).descendant(name))
+        }
+
+        /// A property that is an empty optional is absent, so `{{#error}}` is false for a nil error.
+        static func unwrap(_ value: Any?) -> Any? {
+            guard let value else { return nil }
+            let mirror = Mirror(reflecting: value)
+            guard mirror.displayStyle == .optional else { return value }
+            return unwrap(mirror.children.first?.value)
         }
     }
 

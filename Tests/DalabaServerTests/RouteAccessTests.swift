@@ -14,7 +14,8 @@ import Testing
 
     /// Routes the router serves that no group declared.
     static func undeclared(_ router: Router<StationRequestContext>, _ declared: [DeclaredRoute]) -> [String] {
-        let known = Set(declared.map { key($0.method, $0.path) })
+        // Hummingbird writes a parameter `:id` as `{id}`.
+        let known = Set(declared.map { key($0.method, $0.path.split(separator: "/").map { $0.hasPrefix(":") ? "{\($0.dropFirst())}" : String($0) }.joined(separator: "/")) })
         return router.routes.map { key($0.method.rawValue, $0.path.description) }.filter { !known.contains($0) }.sorted()
     }
 
