@@ -93,7 +93,8 @@ final class PlayerLoop: @unchecked Sendable {
                     device?.drain()
                     deviceRunning = false
                 }
-                command = hold > Date() ? mailbox.wait(until: hold) : nil
+                // Held until released: no deadline (NSCondition cannot wait until `distantFuture`).
+                command = hold > Date() ? mailbox.wait(until: hold > Date(timeIntervalSinceNow: 86_400) ? nil : hold) : nil
                 if command == nil {
                     playback.holdUntil = nil
                     markReady(playback)
