@@ -293,10 +293,17 @@ struct CountyLinkService: Service {
         /// transaction as the mark, so none is made twice or lost.
         func makeReceiptsFromRows() {
             let topic = LinkTopic.receipts(village)
+            var onAir = lastOnAir
             do {
                 try store.receiptsFromNewRows(now: Date()) { row, message in
-                    guard let message else { return nil }
+                    guard let message else { return [] }
                     let r = row.record
+                    var receipts: [VillageReceipt] = []
+                    // A play shorter than a tick (or on a device that is not paced) is seen on air only in its row.
+                    if let started = r.startedAt, onAir.map({ $0.id != r.announcementID || $0.play != r.playNumber }) ?? true {
+                        receipts.append(VillageReceipt(village: village, announcement: r.announcementID, message: message, stage: .onAir, at: started))
+                        onAir = (r.announcementID, r.playNumber)
+                    }
                     let stage: ReceiptStage
                     var reason = r.error
                     switch r.outcome {
@@ -308,15 +315,16 @@ struct CountyLinkService: Service {
                     case .failed: stage = .failed
                     case .expired, .missed: stage = .expired
                     }
-                    let receipt = VillageReceipt(
-                        village: village, announcement: r.announcementID, message: message, stage: stage, at: r.endedAt, frames: r.frames, rate: r.rate,
-                        reason: reason)
-                    guard let payload = try? LinkJSON.encode(receipt) else { return nil }
-                    return (topic, payload)
+                    receipts.append(
+                        VillageReceipt(
+                            village: village, announcement: r.announcementID, message: message, stage: stage, at: r.endedAt, frames: r.frames,
+                            rate: r.rate, reason: reason))
+                    return receipts.compactMap { receipt in (try? LinkJSON.encode(receipt)).map { (topic: topic, payload: $0) } }
                 }
             } catch {
                 logger.error("cannot turn log rows into receipts", metadata: ["error": "\(error)"])
             }
+            lastOnAir = onAir
         }
 
         func queue(_ receipts: [VillageReceipt]) {

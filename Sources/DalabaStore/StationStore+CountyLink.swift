@@ -133,9 +133,9 @@ extension StationStore {
 
     /// Turns the airtime rows logged since the last call into receipts, in one transaction with the mark that says how far
     /// it got, so a crash neither loses a receipt nor makes a second one. `receipt` gets each row and the message of its
-    /// announcement (nil when the row is not a county item) and returns the uplink message for it, if any.
+    /// announcement (nil when the row is not a county item) and returns the uplink messages for it, if any.
     @discardableResult
-    public func receiptsFromNewRows(limit: Int = 500, now: Date, _ receipt: (LogRow, String?) -> (topic: String, payload: Data)?) throws -> Int {
+    public func receiptsFromNewRows(limit: Int = 500, now: Date, _ receipt: (LogRow, String?) -> [(topic: String, payload: Data)]) throws -> Int {
         try write("turn airtime rows into county receipts") { db in
             let mark = try Int64.fetchOne(db, sql: "SELECT value FROM storeSetting WHERE key = ?", arguments: [Self.linkReceiptSeqKey]) ?? 0
             let rows = try Row.fetchAll(
@@ -150,7 +150,7 @@ extension StationStore {
                 let logRow = LogRow(
                     seq: seq, record: record, recordedAt: Date(millisecondsSince1970: content.recordedAt), previousHash: row[21], hash: row[22])
                 let message = try String.fetchOne(db, sql: "SELECT message FROM linkAnnouncement WHERE id = ?", arguments: [record.announcementID])
-                if let out = receipt(logRow, message) {
+                for out in receipt(logRow, message) {
                     try db.execute(
                         sql: "INSERT INTO linkOutbox (topic, payload, createdAt) VALUES (?, ?, ?)",
                         arguments: [out.topic, out.payload, now.millisecondsSince1970])

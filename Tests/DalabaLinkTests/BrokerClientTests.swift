@@ -140,6 +140,9 @@ final class Recorder: @unchecked Sendable {
         }
     }
 
+    /// Every event so far.
+    var snapshot: [BrokerClient.Event] { events.withLock { $0.list } }
+
     func next<T: Sendable>(within seconds: Double, _ match: (BrokerClient.Event) -> T?) async -> T? {
         let deadline = Date().addingTimeInterval(seconds)
         while Date() < deadline {
