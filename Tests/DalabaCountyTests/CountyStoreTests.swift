@@ -85,3 +85,40 @@ struct CountyStoreTests {
         }
     }
 }
+
+@Suite(.enabled(if: PostgresCluster.isAvailable, "needs PostgreSQL 15 (apt-get install postgresql)"))
+struct CountyReportTests {
+    @Test func airtimeAddsUpToTheFramePerVillageTownshipKindLevelAndDay() async throws {
+        try await withCountyStore("report") { store, _ in
+            let day1: Int64 = 1_764_547_200_000  // 2025-12-01T00:00:00Z = 08:00 in Shanghai
+            let a = chainedRows(count: 3, kind: "policy", frames: 48_000, startMs: day1)
+            let b = chainedRows(count: 2, kind: "emergency", level: 2, frames: 44_100, rate: 44_100, startMs: day1 + 86_400_000)
+            let drill = chainedRows(count: 1, kind: "emergency", level: 1, frames: 96_000, startMs: day1, isTest: true)
+            _ = try await store.ingest(village: region("370703001001"), rows: a)
+            _ = try await store.ingest(village: region("370703001002"), rows: b)
+            _ = try await store.ingest(village: region("370703002001"), rows: drill)
+            let zone = TimeZone(identifier: "Asia/Shanghai")!
+            let byVillage = try await store.report(by: .village, region: region("370703"), from: nil, to: nil, timeZone: zone)
+            // chainedRows adds seq to each row's frames, so every total below is exact to the frame.
+            #expect(byVillage.map(\.key) == ["370703001001", "370703001002", "370703002001"])
+            let expectedFrames: [Int64] = [144_006, 88_203, 0]
+            #expect(byVillage.map(\.frames) == expectedFrames)
+            #expect(byVillage.map(\.plays) == [3, 2, 0])
+            #expect(byVillage[2].drillFrames == 96_001 && byVillage[2].drillPlays == 1)
+            #expect(abs(byVillage[1].seconds - 88_203.0 / 44_100) < 1e-9)
+            let byTownship = try await store.report(by: .township, region: region("370703"), from: nil, to: nil, timeZone: zone)
+            #expect(byTownship.map(\.key) == ["370703001", "370703002"])
+            #expect(byTownship[0].frames == 232_209)
+            let byLevel = try await store.report(by: .level, region: region("370703"), from: nil, to: nil, timeZone: zone)
+            #expect(byLevel.map(\.key) == ["1", "2", "none"])
+            let byDay = try await store.report(by: .day, region: region("370703001"), from: nil, to: nil, timeZone: zone)
+            #expect(byDay.map(\.key) == ["2025-12-01", "2025-12-02"])
+            #expect(byDay.map(\.frames) == [Int64(144_006), 88_203])
+            let township2 = try await store.report(by: .kind, region: region("370703002"), from: nil, to: nil, timeZone: zone)
+            #expect(township2.map(\.key) == ["emergency"] && township2[0].frames == 0 && township2[0].drillFrames == 96_001)
+            let from = Date(timeIntervalSince1970: Double(day1 + 86_400_000) / 1000)
+            let later = try await store.report(by: .village, region: region("370703"), from: from, to: nil, timeZone: zone)
+            #expect(later.map(\.key) == ["370703001002"])
+        }
+    }
+}
