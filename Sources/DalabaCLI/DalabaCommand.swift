@@ -7,7 +7,7 @@ public struct DalabaCommand: AsyncParsableCommand {
         abstract: "Queue, play and review announcements on the village loudspeakers (大喇叭).",
         subcommands: [
             PlayCommand.self, QueueCommand.self, StatusCommand.self, CancelCommand.self, StopAllCommand.self, CapCommand.self, LoudnessCommand.self, ScheduleCommand.self,
-            LogCommand.self, ReportCommand.self, DoctorCommand.self, LiveCommand.self, VolumeCommand.self,
+            LogCommand.self, ReportCommand.self, DoctorCommand.self, LiveCommand.self, VolumeCommand.self, VillagesCommand.self, CoverageCommand.self,
         ]
     )
 

@@ -48,6 +48,9 @@ struct QueueCommand: AsyncParsableCommand {
     @Flag(help: "A drill or test: marked and counted apart.")
     var test = false
 
+    @Option(parsing: .upToNextOption, help: "At the county head-end: the county, township or village codes to reach (default: your token's region).")
+    var to: [String] = []
+
     @OptionGroup var station: StationOptions
 
     func validate() throws {
@@ -64,11 +67,12 @@ struct QueueCommand: AsyncParsableCommand {
             let client = try station.client
             let data: Data
             if let file, FileManager.default.fileExists(atPath: file) {
-                data = try await client.upload("/v1/announcements", metadata: request, file: URL(fileURLWithPath: file))
+                data = try await client.upload(CountyTables.announcementsPath(to: to), metadata: request, file: URL(fileURLWithPath: file))
             } else {
                 request.audio = file
-                data = try await client.post("/v1/announcements", json: request)
+                data = try await client.post(CountyTables.announcementsPath(to: to), json: request)
             }
+            if CountyTables.printAccepted(data, format: station.format) { return }
             try Self.printReceipt(data, format: station.format)
         }
     }
@@ -147,11 +151,15 @@ struct CancelCommand: AsyncParsableCommand {
 struct StopAllCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(commandName: "stop-all", abstract: "Stop what plays and cancel everything queued.")
 
+    @Option(parsing: .upToNextOption, help: "At the county head-end: the county, township or village codes to stop (default: your token's region).")
+    var to: [String] = []
+
     @OptionGroup var station: StationOptions
 
     func run() async throws {
         try await reportingFailures {
-            let data = try await station.client.post("/v1/stop-all", json: [String: String]())
+            let data = try await station.client.post("/v1/stop-all", json: CountyAPI.StopAllRequest(to: to.isEmpty ? nil : to))
+            if CountyTables.printSent(data, format: station.format) { return }
             if station.format == .json {
                 print(String(decoding: data, as: UTF8.self))
             } else {
