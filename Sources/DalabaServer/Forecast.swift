@@ -4,11 +4,11 @@ import Foundation
 /// What the console tells an operator before they confirm, and when each queued item should start: estimates from the
 /// queue's play order and the lengths of its files (the station's own order, not a second scheduler).
 enum Forecast {
-    struct Timing {
+    struct Timing: Sendable {
         var chime: Double
         var attention: Double
         /// Seconds of audio in a file, nil if unknown.
-        var seconds: (String) -> Double?
+        var seconds: @Sendable (String) -> Double?
     }
 
     /// Kinds in rank order: an item waits for everything queued of its rank or above (the same rank plays first come).

@@ -63,10 +63,12 @@ import Testing
         #expect(verify.contains("data-intact=\"true\""), "\(verify.prefix(2000))")
         #expect(verify.contains("7 条记录 rows checked"))
 
-        // An operator's token does not open the console.
-        let refused = try browser.dumpDOM(next: "/", token: Tokens.operatorToken.token)
+        // An operator signs in to their own pages, not the officials' overview.
+        let operatorHome = try browser.dumpDOM(next: "/", token: Tokens.operatorToken.token)
+        #expect(operatorHome.contains("id=\"queue-upload\""))
+        #expect(!operatorHome.contains("total-all"))
+        let refused = try browser.dumpDOM(next: "/log", token: Tokens.operatorToken.token)
         #expect(refused.contains("此控制台仅供监管人员"))
-        #expect(!refused.contains("total-all"))
 
         try browser.screenshot(next: "/", token: Tokens.official.token, to: Self.screenshotPath, size: "412,900")
         #expect(FileManager.default.fileExists(atPath: Self.screenshotPath))
