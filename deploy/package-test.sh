@@ -64,7 +64,7 @@ grep -qi "swift" <<<"$depends" && fail "Depends names a Swift package: $depends"
 check "Depends: $depends"
 
 # --- lintian: no errors (warnings are printed for the record)
-lintian --fail-on error --no-tag-display-limit "$deb1" | tee "$work/lintian.txt" || fail "lintian found errors"
+lintian --fail-on error --tag-display-limit 0 "$deb1" | tee "$work/lintian.txt" || fail "lintian found errors"
 check "lintian: $(grep -c '^E:' "$work/lintian.txt" || true) errors, $(grep -c '^W:' "$work/lintian.txt" || true) warnings"
 
 # --- install
@@ -85,7 +85,7 @@ systemd-analyze verify /lib/systemd/system/dalabad.service || fail "systemd-anal
 man -w dalabad >/dev/null && man -w dalaba >/dev/null || fail "man cannot find the pages"
 zcat /usr/share/man/man1/dalaba.1.gz | grep -q "doctor" || fail "dalaba(1) does not describe doctor"
 # Running configure again (dpkg-reconfigure, a half-done install retried) changes nothing.
-/var/lib/dpkg/info/dalaba.postinst configure >/dev/null
+DPKG_MAINTSCRIPT_PACKAGE=dalaba DPKG_MAINTSCRIPT_NAME=postinst /var/lib/dpkg/info/dalaba.postinst configure "$version1" >/dev/null
 [ "$(cat /var/lib/dalaba/admin.token)" = "$token" ] || fail "a second configure replaced the admin token"
 [ "$(getent passwd | grep -c '^dalaba:')" = 1 ] || fail "a second configure added another dalaba user"
 check "installed: binaries need no Swift libraries, user dalaba in audio, state 0750, admin.token 0640, unit verified"
@@ -137,7 +137,7 @@ done
 grep "package-test demo" "$work/log1.csv" | grep -q "completed" || fail "no completed log row for the demo: $(cat "$work/log1.csv")"
 played=$(stat -c %s "$work/out/played-1.raw")
 [ "$played" -gt 4000000 ] || fail "only $played bytes reached the file device"
-dalaba queue /usr/share/dalaba/audio/demo-announcement.wav --kind routine --title "package-test later" --not-before +30d \
+dalaba queue /usr/share/dalaba/audio/demo-announcement.wav --kind routine --title "package-test later" --not-before "$(date -d '+30 days' -Iseconds)" \
     --server "$server"
 dalaba status --format json --server "$server" | grep -q "package-test later" || fail "the later item is not queued"
 stop_daemon
