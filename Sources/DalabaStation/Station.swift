@@ -462,6 +462,7 @@ public actor Station {
         let down = arbiter.deviceDownUntil.map { $0 > clock() } ?? false
         metrics.deviceUp.set(to: down || health.lastError != nil ? 0 : 1)
         amplifier?.stationIdle(arbiter.nowPlaying == nil)
+        checkAir()
     }
 
     /// Logs an announcement that never reached the queue, such as a schedule slot missed while the daemon was down, through

@@ -33,6 +33,17 @@ import Testing
         return try StationAPI.makeDecoder().decode(StationAPI.LogPage.self, from: data).entries
     }
 
+    /// Each row's id, start and end to the millisecond, read from the database itself (the API's times are to the second).
+    static func storedTimes(_ daemon: DaemonHarness) throws -> [(id: String, startedAt: Double?, endedAt: Double)] {
+        let database = daemon.stateDirectory.appendingPathComponent("station.sqlite").path
+        let result = try Processes.run("sqlite3", ["-readonly", database, "SELECT announcementID, startedAt, endedAt FROM airtimeLog ORDER BY seq"])
+        return result.stdout.split(separator: "\n").compactMap { line in
+            let fields = line.split(separator: "|", omittingEmptySubsequences: false)
+            guard fields.count == 3, let ended = Double(fields[2]) else { return nil }
+            return (String(fields[0]), Double(fields[1]).map { $0 / 1000 }, ended / 1000)
+        }
+    }
+
     static func metrics(_ daemon: DaemonHarness) async throws -> String {
         String(decoding: try await daemon.request("GET", "/metrics", role: "operator").1, as: UTF8.self)
     }
@@ -59,7 +70,8 @@ import Testing
             defer { daemon.stop() }
 
             // Two items back to back: the amplifier goes on once, before the first, and stays on between them.
-            #expect(try daemon.dalaba(["queue", "a.wav", "--kind", "routine", "--id", "a"]).status == 0)
+            let queuedA = try daemon.dalaba(["queue", "a.wav", "--kind", "routine", "--id", "a"])
+            #expect(queuedA.status == 0, "\(queuedA.stderr)")
             #expect(try daemon.dalaba(["queue", "b.wav", "--kind", "routine", "--id", "b"]).status == 0)
             try await daemon.waitFor("both items to play", timeout: 20) { DaemonHarness.isIdle($0) }
             try await daemon.waitFor("the amplifier to switch off", timeout: 10) { status in
@@ -71,8 +83,9 @@ import Testing
             let offStamps = Self.stamps(off)
             #expect(onStamps.count == 1, "switched on once for two back-to-back items: \(onStamps)")
             #expect(offStamps.count == 1, "switched off once, after both: \(offStamps)")
-            let firstFrame = try #require(rows.first?.startedAt).timeIntervalSince1970
-            let lastEnd = try #require(rows.last?.endedAt).timeIntervalSince1970
+            let times = try Self.storedTimes(daemon)
+            let firstFrame = try #require(times.first?.startedAt)
+            let lastEnd = try #require(times.last?.endedAt)
             // The log's times are to the millisecond.
             #expect(firstFrame - onStamps[0] >= 1.0 - 0.001, "first frame \(firstFrame - onStamps[0]) s after the switch")
             #expect(firstFrame - onStamps[0] < 1.0 + 1.0, "and not held much longer")
@@ -118,6 +131,7 @@ import Testing
             #expect((deadAir["reason"] as? String ?? "").contains("usbrelay: no relay board"), "\(deadAir)")
             #expect(try await Self.metrics(daemon).contains("dalaba_dead_air 1"))
             try await daemon.waitFor("the item to end", timeout: 10) { DaemonHarness.isIdle($0) }
+            #expect(try await daemon.status()["deadAir"] == nil, "cleared with the event that ended the item")
 
             let rows = try await Self.log(daemon)
             #expect(rows.map { "\($0.id):\($0.outcome.rawValue):\($0.frames)" } == ["notice:completed:72000"], "the item played in full")
