@@ -115,7 +115,7 @@ let package = Package(
         .target(
             name: "DalabaCLI",
             dependencies: [
-                "DalabaCore", "DalabaAudio", "DalabaSchedule", "DalabaStation",
+                "DalabaCore", "DalabaAudio", "DalabaSchedule", "DalabaStation", "DalabaHardware",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
             ]

@@ -1,5 +1,6 @@
 import ArgumentParser
 import DalabaAudio
+import DalabaHardware
 import DalabaSchedule
 import DalabaStation
 import Foundation
@@ -98,9 +99,38 @@ struct StationDoctor {
         }
     }
 
-    /// Until the configuration names an amplifier, the loudspeakers are assumed to be powered by hand.
+    /// The amplifier's switch, tried without powering it: the GPIO line is requested (switched off, as dalabad requests it)
+    /// and released; the commands are looked up but not run, since running them would switch the loudspeakers.
     func amplifier(_ configuration: Configuration) -> DoctorFinding {
-        .ok("amplifier", "no amplifier configured (the loudspeakers must be powered on by hand)")
+        let amplifier = configuration.amplifier
+        switch amplifier.backend {
+        case .none:
+            return .ok("amplifier", "none configured (amplifier.backend): the loudspeakers must be powered on by hand")
+        case .gpio:
+            let gpio = GPIOAmplifier(chip: amplifier.chip, line: amplifier.line, activeLow: amplifier.activeLow)
+            do {
+                try gpio.open()
+            } catch {
+                return .fail("amplifier", "\(error.description); check [amplifier] in \(configurationPath) (`gpioinfo` lists chips and lines; is dalabad holding it?)")
+            }
+            return .ok("amplifier", "\(gpio.name) can be switched (requested off and released)")
+        case .command:
+            for (key, command) in [("on-command", amplifier.onCommand), ("off-command", amplifier.offCommand)] where !command.isEmpty {
+                let program = String(command.split(separator: " ", omittingEmptySubsequences: true).first ?? "")
+                guard Self.findProgram(program) != nil else {
+                    return .fail("amplifier", "amplifier.\(key) runs '\(program)', which is not installed or not executable: install it or fix \(configurationPath)")
+                }
+            }
+            return .ok("amplifier", "the switch commands are installed (not run: that would switch the amplifier)")
+        }
+    }
+
+    /// `program` as the shell would find it: a path, or a name on PATH.
+    static func findProgram(_ program: String) -> String? {
+        guard !program.isEmpty else { return nil }
+        if program.contains("/") { return access(program, X_OK) == 0 ? program : nil }
+        let path = ProcessInfo.processInfo.environment["PATH"] ?? "/usr/local/bin:/usr/bin:/bin"
+        return path.split(separator: ":").map { "\($0)/\(program)" }.first { access($0, X_OK) == 0 }
     }
 
     /// The daemon keeps its queue and log here: it must be a directory this user can create files in, with room for uploads.
@@ -215,9 +245,61 @@ struct StationDoctor {
         }
     }
 
-    /// When `[county]` is configured, the broker must at least take a TCP connection.
+    /// When `[county]` is configured, the county's broker must at least take a TCP connection (the credentials and TLS
+    /// are the daemon's to try: it logs the broker's answer).
     func countyLink(_ configuration: Configuration) -> [DoctorFinding] {
-        []
+        guard let county = configuration.county else { return [] }
+        let broker = "\(county.brokerHost):\(county.brokerPort)"
+        if let problem = Self.connectProblem(host: county.brokerHost, port: county.brokerPort, timeout: 5) {
+            return [
+                .fail(
+                    "county link",
+                    "cannot reach the broker \(broker) (\(problem)): check county.broker-host and broker-port in \(configurationPath), the network and the county's broker")
+            ]
+        }
+        return [.ok("county link", "the broker \(broker) takes connections\(county.caFile == nil ? " (no TLS: county.ca-file is not set)" : "")")]
+    }
+
+    /// A TCP connection to `host:port` within `timeout` seconds, closed at once; nil when it was made, else why not.
+    static func connectProblem(host: String, port: Int, timeout: Double) -> String? {
+        var hints = addrinfo()
+        hints.ai_socktype = Int32(SOCK_STREAM.rawValue)
+        hints.ai_flags = AI_NUMERICSERV
+        var result: UnsafeMutablePointer<addrinfo>?
+        let status = getaddrinfo(host, String(port), &hints, &result)
+        guard status == 0, let first = result else { return "cannot resolve \(host): \(String(cString: gai_strerror(status)))" }
+        defer { freeaddrinfo(result) }
+        var problem = "no address"
+        var next: UnsafeMutablePointer<addrinfo>? = first
+        while let info = next {
+            next = info.pointee.ai_next
+            let fd = socket(info.pointee.ai_family, info.pointee.ai_socktype | Int32(SOCK_NONBLOCK.rawValue), info.pointee.ai_protocol)
+            guard fd >= 0 else {
+                problem = String(cString: strerror(errno))
+                continue
+            }
+            defer { close(fd) }
+            if connect(fd, info.pointee.ai_addr, info.pointee.ai_addrlen) == 0 { return nil }
+            guard errno == EINPROGRESS else {
+                problem = String(cString: strerror(errno))
+                continue
+            }
+            var descriptor = pollfd(fd: fd, events: Int16(POLLOUT), revents: 0)
+            let ready = poll(&descriptor, 1, Int32(timeout * 1000))
+            guard ready > 0 else {
+                problem = ready == 0 ? "no answer within \(Int(timeout)) s" : String(cString: strerror(errno))
+                continue
+            }
+            var error: Int32 = 0
+            var length = socklen_t(MemoryLayout<Int32>.size)
+            guard getsockopt(fd, SOL_SOCKET, SO_ERROR, &error, &length) == 0 else {
+                problem = String(cString: strerror(errno))
+                continue
+            }
+            if error == 0 { return nil }
+            problem = String(cString: strerror(error))
+        }
+        return problem
     }
 
     /// `adjtimex(2)` with no modes: the kernel's clock state (5, TIME_ERROR, when NTP has not synchronised it). The Glibc

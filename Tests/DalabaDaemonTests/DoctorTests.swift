@@ -157,4 +157,85 @@ import Testing
         let line = try onlyFailure(try station.doctor())
         #expect(line.contains("station.time-zone") && line.contains("unknown time zone Mars/Olympus_Mons"), "\(line)")
     }
+
+    @Test(.timeLimit(.minutes(1))) func aMissingAmplifierCommandIsNamed() throws {
+        var station = try Station("no-relay-tool")
+        defer { station.remove() }
+        station.extra = "[amplifier]\nbackend = \"command\"\non-command = \"no-such-relay-tool REL1=1\"\noff-command = \"no-such-relay-tool REL1=0\""
+        let line = try onlyFailure(try station.doctor())
+        #expect(line.hasPrefix("FAIL  amplifier: amplifier.on-command runs 'no-such-relay-tool', which is not installed or not executable"), "\(line)")
+    }
+
+    @Test(.timeLimit(.minutes(1))) func aMissingGPIOChipIsNamed() throws {
+        var station = try Station("no-gpio")
+        defer { station.remove() }
+        station.extra = "[amplifier]\nbackend = \"gpio\"\nchip = \"gpiochip-doctor-test\"\nline = 17"
+        let line = try onlyFailure(try station.doctor())
+        #expect(line.hasPrefix("FAIL  amplifier: cannot open GPIO chip 'gpiochip-doctor-test' (amplifier.chip): "), "\(line)")
+        #expect(line.contains("gpioinfo"), "\(line)")
+    }
+
+    /// `[county]` pointing at `port` on loopback.
+    static func county(port: Int) -> String {
+        """
+        [county]
+        broker-host = "127.0.0.1"
+        broker-port = \(port)
+        username = "village-110101001001"
+        password = "village-password"
+        region = "110101001001"
+        county-key = "\(Data(repeating: 7, count: 32).base64EncodedString())"
+        """
+    }
+
+    @Test(.timeLimit(.minutes(1))) func aReachableBrokerPasses() throws {
+        let listener = try Listener()
+        defer { listener.close() }
+        var station = try Station("broker-up")
+        defer { station.remove() }
+        station.extra = Self.county(port: listener.port)
+        let report = try station.doctor()
+        #expect(report.status == 0, "\(report.lines)")
+        #expect(report.lines.last == "ok    county link: the broker 127.0.0.1:\(listener.port) takes connections (no TLS: county.ca-file is not set)")
+    }
+
+    @Test(.timeLimit(.minutes(1))) func anUnreachableBrokerIsNamed() throws {
+        // A port that was just free: nothing listens there.
+        let listener = try Listener()
+        let port = listener.port
+        listener.close()
+        var station = try Station("broker-down")
+        defer { station.remove() }
+        station.extra = Self.county(port: port)
+        let line = try onlyFailure(try station.doctor())
+        #expect(line.hasPrefix("FAIL  county link: cannot reach the broker 127.0.0.1:\(port) (Connection refused): check county.broker-host"), "\(line)")
+    }
+
+    /// A TCP socket listening on a loopback port the system chose: what the doctor connects to stands in for the broker.
+    final class Listener {
+        let fd: Int32
+        let port: Int
+
+        init() throws {
+            let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+            guard fd >= 0 else { throw POSIXError(.init(rawValue: errno) ?? .EIO) }
+            var address = sockaddr_in()
+            address.sin_family = sa_family_t(AF_INET)
+            address.sin_addr.s_addr = inet_addr("127.0.0.1")
+            address.sin_port = 0
+            var length = socklen_t(MemoryLayout<sockaddr_in>.size)
+            let bound = withUnsafeMutablePointer(to: &address) {
+                $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, length) == 0 && listen(fd, 4) == 0 && getsockname(fd, $0, &length) == 0 }
+            }
+            guard bound else {
+                let error = POSIXError(.init(rawValue: errno) ?? .EIO)
+                _ = Glibc.close(fd)
+                throw error
+            }
+            self.fd = fd
+            port = Int(UInt16(bigEndian: address.sin_port))
+        }
+
+        func close() { _ = Glibc.close(fd) }
+    }
 }
