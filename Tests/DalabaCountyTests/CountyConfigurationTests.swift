@@ -81,7 +81,7 @@ struct CountyConfigurationTests {
             ])
         #expect(played.status == .played)
         #expect(played.frames == 191_999)
-        #expect(abs((played.timeToFirstAudio ?? 0) - 0.35) < 1e-9)
+        #expect(abs((played.timeToFirstAudio ?? 0) - 0.35) < 1e-6)
         let partly = CoverageTally.village(
             code: "b", name: "b", online: true, acceptedAt: accepted,
             receipts: [.init(stage: "interrupted", at: accepted.addingTimeInterval(2), frames: 100, rate: 48_000, reason: "cancelled")])
