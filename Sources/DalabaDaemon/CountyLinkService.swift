@@ -49,11 +49,20 @@ struct CountyLinkService: Service {
             host: settings.brokerHost, port: settings.brokerPort, clientID: settings.clientID, username: settings.username,
             password: settings.password, caFile: settings.caFile)
         options.subscriptions = LinkTopic.subscriptions(for: village)
-        options.will = .init(topic: LinkTopic.state(village), payload: try LinkJSON.encode(VillageState.offline(village, version: Self.version)))
-        let client = try BrokerClient(options: options, logger: logger)
+        options.will = .init(topic: LinkTopic.state(village), payload: (try? LinkJSON.encode(VillageState.offline(village, version: Self.version))) ?? Data())
         let (inputs, feed) = AsyncStream.makeStream(of: Input.self)
-        let runner = try Runner(
-            village: village, key: key, settings: settings, station: station, store: store, cache: cache, client: client, feed: feed, logger: logger)
+        let client: BrokerClient
+        let runner: Runner
+        do {
+            client = try BrokerClient(options: options, logger: logger)
+            runner = try Runner(
+                village: village, key: key, settings: settings, station: station, store: store, cache: cache, client: client, feed: feed, logger: logger)
+        } catch {
+            // The station plays on alone: a link that cannot start must not stop the daemon.
+            logger.critical("county link not started", metadata: ["error": "\(error)"])
+            try? await gracefulShutdown()
+            return
+        }
         client.start()
         logger.info(
             "county link starting",
@@ -267,7 +276,8 @@ struct CountyLinkService: Service {
             guard linkSHA256(data) == audio.sha256 else { throw LinkFailure("audio digest does not match the message's sha256") }
             let temporary = path + ".part"
             guard FileManager.default.createFile(atPath: temporary, contents: data) else { throw LinkFailure("cannot write \(temporary)") }
-            _ = try FileManager.default.replaceItemAt(URL(fileURLWithPath: path), withItemAt: URL(fileURLWithPath: temporary))
+            // rename(2): atomic, and replaces a file another fetch of the same digest wrote meanwhile.
+            guard rename(temporary, path) == 0 else { throw LinkFailure("cannot move \(temporary) to \(path): \(String(cString: strerror(errno)))") }
         }
 
         // MARK: Reporting

@@ -77,13 +77,16 @@ public struct LinkRow: Codable, Sendable, Hashable {
     public var rate: Int64
     public var outcome: String
     public var error: String?
+    /// The volume the row played at, in hundredths of a dB; absent in rows logged before volumes were recorded (and then
+    /// not in the hash either).
+    public var volume: Int64?
     public var previousHash: String
     public var hash: String
 
     public init(
         seq: Int64, recordedAt: Int64, announcementID: String, title: String, kind: String, level: Int64?, isTest: Bool, tier: String,
         source: String, audio: String, text: String?, playNumber: Int64, scheduledAt: Int64?, startedAt: Int64?, endedAt: Int64,
-        frames: Int64, signalFrames: Int64, rate: Int64, outcome: String, error: String?, previousHash: String, hash: String
+        frames: Int64, signalFrames: Int64, rate: Int64, outcome: String, error: String?, volume: Int64? = nil, previousHash: String, hash: String
     ) {
         self.seq = seq
         self.recordedAt = recordedAt
@@ -105,6 +108,7 @@ public struct LinkRow: Codable, Sendable, Hashable {
         self.rate = rate
         self.outcome = outcome
         self.error = error
+        self.volume = volume
         self.previousHash = previousHash
         self.hash = hash
     }
@@ -117,7 +121,7 @@ public struct LinkRow: Codable, Sendable, Hashable {
             level: r.level.map(Int64.init), isTest: r.isTest, tier: r.tier.name, source: r.source, audio: r.audio, text: r.text,
             playNumber: Int64(r.playNumber), scheduledAt: r.scheduledAt.map(ms), startedAt: r.startedAt.map(ms), endedAt: ms(r.endedAt),
             frames: r.frames, signalFrames: r.signalFrames, rate: Int64(r.rate), outcome: r.outcome.rawValue, error: r.error,
-            previousHash: previousHash, hash: hash)
+            volume: r.volume.map { Int64(($0 * 100).rounded()) }, previousHash: previousHash, hash: hash)
     }
 
     /// The time the row is filed under in reports: when it started, or when it ended if it never started.
@@ -181,6 +185,7 @@ public struct LinkRow: Codable, Sendable, Hashable {
         int("rate", rate)
         string("outcome", outcome)
         string("error", error)
+        if let volume { int("volume", volume) }
         return SHA256.hash(data: bytes).hexString
     }
 

@@ -104,7 +104,7 @@ extension StationStore {
     public func rows(after seq: Int64, limit: Int) throws -> [LogRow] {
         try read("read the airtime log after row \(seq)") { db in
             try Row.fetchAll(
-                db, sql: "SELECT \(ChainedContent.columnList) FROM airtimeLog WHERE seq > ? ORDER BY seq LIMIT ?", arguments: [seq, limit]
+                db, sql: "SELECT \(ChainedContent.storedColumnList) FROM airtimeLog WHERE seq > ? ORDER BY seq LIMIT ?", arguments: [seq, limit]
             ).map { row in
                 guard let content = ChainedContent(row: row) else {
                     throw StoreError(
@@ -139,7 +139,7 @@ extension StationStore {
         try write("turn airtime rows into county receipts") { db in
             let mark = try Int64.fetchOne(db, sql: "SELECT value FROM storeSetting WHERE key = ?", arguments: [Self.linkReceiptSeqKey]) ?? 0
             let rows = try Row.fetchAll(
-                db, sql: "SELECT \(ChainedContent.columnList) FROM airtimeLog WHERE seq > ? ORDER BY seq LIMIT ?", arguments: [mark, limit])
+                db, sql: "SELECT \(ChainedContent.storedColumnList) FROM airtimeLog WHERE seq > ? ORDER BY seq LIMIT ?", arguments: [mark, limit])
             guard !rows.isEmpty else { return 0 }
             var last = mark
             var made = 0

@@ -176,7 +176,7 @@ func announce(id: String = "m-1", announcement: String = "c-1", targets: [String
 }
 
 @Suite struct LinkRowTests {
-    /// The head-end's hash (DalabaLink) is the village store's hash, row for row, including nils and non-ASCII text.
+    /// The head-end's hash (DalabaLink) is the village store's hash, row for row, including nils, non-ASCII text and a volume.
     @Test func computedHashEqualsTheStoreChain() throws {
         let store = try StationStore.inMemory()
         let start = Date(timeIntervalSince1970: 1_796_000_000.123)
@@ -184,7 +184,7 @@ func announce(id: String = "m-1", announcement: String = "c-1", targets: [String
             AirtimeRecord(
                 announcementID: "c-1", title: "防汛通知", kind: .policy, level: nil, isTest: false, tier: .county, source: "county", audio: "/a.ogg",
                 text: nil, playNumber: 1, scheduledAt: nil, startedAt: start, endedAt: start.addingTimeInterval(3), frames: 144_000,
-                signalFrames: 4_800, rate: 48_000, outcome: .completed, error: nil),
+                signalFrames: 4_800, rate: 48_000, outcome: .completed, error: nil, volume: -6.5),
             AirtimeRecord(
                 announcementID: "e-1", title: "Flood", kind: .emergency, level: 2, isTest: true, tier: .township, source: "op", audio: "/b.wav",
                 text: "撤离", playNumber: 2, scheduledAt: start, startedAt: nil, endedAt: start.addingTimeInterval(9.5), frames: 0,
