@@ -93,7 +93,9 @@ struct StationDoctor {
                 if written == 0 { _ = try pcm.waitForSpace(orWake: wake[0]) }
             }
             pcm.drain()
-            return .ok("device", "\(format.device) took 100 ms of silence (\(negotiated.rate) Hz, \(negotiated.channels) ch, \(negotiated.sampleFormat.rawValue))")
+            return .ok(
+                "device",
+                "\(format.device) took 100 ms of silence (\(negotiated.rate) Hz, \(negotiated.channels) ch, \(negotiated.sampleFormat.rawValue))")
         } catch {
             return .fail("device", "\(error.description); \(fix)")
         }
@@ -111,14 +113,18 @@ struct StationDoctor {
             do {
                 try gpio.open()
             } catch {
-                return .fail("amplifier", "\(error.description); check [amplifier] in \(configurationPath) (`gpioinfo` lists chips and lines; is dalabad holding it?)")
+                return .fail(
+                    "amplifier",
+                    "\(error.description); check [amplifier] in \(configurationPath) (`gpioinfo` lists chips and lines; is dalabad holding it?)")
             }
             return .ok("amplifier", "\(gpio.name) can be switched (requested off and released)")
         case .command:
             for (key, command) in [("on-command", amplifier.onCommand), ("off-command", amplifier.offCommand)] where !command.isEmpty {
                 let program = String(command.split(separator: " ", omittingEmptySubsequences: true).first ?? "")
                 guard Self.findProgram(program) != nil else {
-                    return .fail("amplifier", "amplifier.\(key) runs '\(program)', which is not installed or not executable: install it or fix \(configurationPath)")
+                    return .fail(
+                        "amplifier",
+                        "amplifier.\(key) runs '\(program)', which is not installed or not executable: install it or fix \(configurationPath)")
                 }
             }
             return .ok("amplifier", "the switch commands are installed (not run: that would switch the amplifier)")
@@ -144,13 +150,16 @@ struct StationDoctor {
             }
             return .fail("state directory", "\(path) does not exist and \(parent) is not writable: create it, owned by the user dalabad runs as")
         }
-        guard isDirectory.boolValue else { return .fail("state directory", "\(path) is not a directory: set [station] state-directory in \(configurationPath)") }
+        guard isDirectory.boolValue else {
+            return .fail("state directory", "\(path) is not a directory: set [station] state-directory in \(configurationPath)")
+        }
         // A real file, created and synced: access(2) says yes to root on a read-only file system.
         let probe = path + "/.doctor-\(getpid())"
         let fd = open(probe, O_WRONLY | O_CREAT | O_EXCL, 0o600)
         guard fd >= 0 else {
             let reason = String(cString: strerror(errno))
-            return .fail("state directory", "cannot create a file in \(path) (\(reason)): make it writable by the user dalabad runs as (chown dalaba)")
+            return .fail(
+                "state directory", "cannot create a file in \(path) (\(reason)): make it writable by the user dalabad runs as (chown dalaba)")
         }
         let written = write(fd, "dalaba", 6)
         let synced = fsync(fd)
@@ -163,7 +172,8 @@ struct StationDoctor {
         let free = Int(fs.f_bavail) * Int(fs.f_frsize)
         let floor = configuration.uploadMinimumFreeBytes
         if free < floor {
-            return .fail("state directory", "\(path) has \(Self.size(free)) free, under http.upload-min-free-bytes (\(Self.size(floor))): free disk space")
+            return .fail(
+                "state directory", "\(path) has \(Self.size(free)) free, under http.upload-min-free-bytes (\(Self.size(floor))): free disk space")
         }
         if free < 4 * floor {
             return .warn("state directory", "\(path) has only \(Self.size(free)) free: uploads are refused under \(Self.size(floor))")
@@ -195,7 +205,9 @@ struct StationDoctor {
         }
         let source: ScheduleSource
         do {
-            source = try ScheduleSource.parse([directory, "--audio", configuration.resolve(configuration.audioDirectory), "--timezone", configuration.timeZone.identifier])
+            source = try ScheduleSource.parse([
+                directory, "--audio", configuration.resolve(configuration.audioDirectory), "--timezone", configuration.timeZone.identifier,
+            ])
         } catch {
             return .fail("schedules", "\(directory): \(error)")
         }
@@ -217,7 +229,8 @@ struct StationDoctor {
     /// The station's time zone decides when every programme plays; the machine's own zone only its logs' local times.
     func timeZone(_ configuration: Configuration) -> DoctorFinding {
         let zone = configuration.timeZone
-        if let tz = ProcessInfo.processInfo.environment["TZ"], !tz.isEmpty, TimeZone(identifier: tz.hasPrefix(":") ? String(tz.dropFirst()) : tz) == nil,
+        if let tz = ProcessInfo.processInfo.environment["TZ"], !tz.isEmpty,
+            TimeZone(identifier: tz.hasPrefix(":") ? String(tz.dropFirst()) : tz) == nil,
             !FileManager.default.fileExists(atPath: tz.hasPrefix(":") ? String(tz.dropFirst()) : "/usr/share/zoneinfo/" + tz)
         {
             return .warn("time zone", "TZ=\(tz) is not a time zone; the station plays in \(zone.identifier) (station.time-zone) regardless")
@@ -254,7 +267,8 @@ struct StationDoctor {
             return [
                 .fail(
                     "county link",
-                    "cannot reach the broker \(broker) (\(problem)): check county.broker-host and broker-port in \(configurationPath), the network and the county's broker")
+                    "cannot reach the broker \(broker) (\(problem)): check county.broker-host and broker-port in \(configurationPath), the network and the county's broker"
+                )
             ]
         }
         return [.ok("county link", "the broker \(broker) takes connections\(county.caFile == nil ? " (no TLS: county.ca-file is not set)" : "")")]

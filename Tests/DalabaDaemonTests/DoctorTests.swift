@@ -85,7 +85,8 @@ import Testing
         // Everything but the clock (a test machine need not run NTP) is checked and good.
         for line in report.lines where !line.contains("clock:") { #expect(line.hasPrefix("ok    "), "\(line)") }
         #expect(report.lines.contains("ok    device: null took 100 ms of silence (48000 Hz, 2 ch, S16)"), "\(report.lines)")
-        #expect(report.lines.contains { $0.hasPrefix("ok    schedules: 1 file in \(station.directory.path)/schedules check clean") }, "\(report.lines)")
+        #expect(
+            report.lines.contains { $0.hasPrefix("ok    schedules: 1 file in \(station.directory.path)/schedules check clean") }, "\(report.lines)")
     }
 
     @Test(.timeLimit(.minutes(1))) func anUnknownConfigurationKeyIsNamed() throws {
@@ -115,7 +116,10 @@ import Testing
         try #require(mount.status == 0, "\(mount.stderr)")
         defer { _ = try? Processes.run("umount", ["-l", station.state]) }
         let line = try onlyFailure(try station.doctor())
-        #expect(line == "FAIL  state directory: cannot create a file in \(station.state) (Read-only file system): make it writable by the user dalabad runs as (chown dalaba)")
+        #expect(
+            line
+                == "FAIL  state directory: cannot create a file in \(station.state) (Read-only file system): make it writable by the user dalabad runs as (chown dalaba)"
+        )
     }
 
     @Test(.enabled(if: getuid() == 0, "mounting a tmpfs needs root"), .timeLimit(.minutes(1)))
@@ -133,8 +137,10 @@ import Testing
     @Test(.timeLimit(.minutes(1))) func aBadScheduleIsNamedByFileAndLine() throws {
         let station = try Station("bad-schedule")
         defer { station.remove() }
-        try station.schedule("market.yaml", Station.goodSchedule.replacingOccurrences(of: "name: morning-chime", with: "name: market").replacingOccurrences(
-            of: "    days: daily", with: "    days: daily\n    colour: red"))
+        try station.schedule(
+            "market.yaml",
+            Station.goodSchedule.replacingOccurrences(of: "name: morning-chime", with: "name: market").replacingOccurrences(
+                of: "    days: daily", with: "    days: daily\n    colour: red"))
         let line = try onlyFailure(try station.doctor())
         #expect(line.hasPrefix("FAIL  schedules: \(station.directory.path)/schedules/market.yaml:9: unknown key 'colour'"), "\(line)")
         #expect(line.hasSuffix("run `dalaba schedule check \(station.directory.path)/schedules --audio \(station.directory.path)/audio`"), "\(line)")
@@ -163,7 +169,8 @@ import Testing
         defer { station.remove() }
         station.extra = "[amplifier]\nbackend = \"command\"\non-command = \"no-such-relay-tool REL1=1\"\noff-command = \"no-such-relay-tool REL1=0\""
         let line = try onlyFailure(try station.doctor())
-        #expect(line.hasPrefix("FAIL  amplifier: amplifier.on-command runs 'no-such-relay-tool', which is not installed or not executable"), "\(line)")
+        #expect(
+            line.hasPrefix("FAIL  amplifier: amplifier.on-command runs 'no-such-relay-tool', which is not installed or not executable"), "\(line)")
     }
 
     @Test(.timeLimit(.minutes(1))) func aMissingGPIOChipIsNamed() throws {
@@ -208,7 +215,8 @@ import Testing
         defer { station.remove() }
         station.extra = Self.county(port: port)
         let line = try onlyFailure(try station.doctor())
-        #expect(line.hasPrefix("FAIL  county link: cannot reach the broker 127.0.0.1:\(port) (Connection refused): check county.broker-host"), "\(line)")
+        #expect(
+            line.hasPrefix("FAIL  county link: cannot reach the broker 127.0.0.1:\(port) (Connection refused): check county.broker-host"), "\(line)")
     }
 
     /// A TCP socket listening on a loopback port the system chose: what the doctor connects to stands in for the broker.
@@ -225,7 +233,9 @@ import Testing
             address.sin_port = 0
             var length = socklen_t(MemoryLayout<sockaddr_in>.size)
             let bound = withUnsafeMutablePointer(to: &address) {
-                $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, length) == 0 && listen(fd, 4) == 0 && getsockname(fd, $0, &length) == 0 }
+                $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
+                    bind(fd, $0, length) == 0 && listen(fd, 4) == 0 && getsockname(fd, $0, &length) == 0
+                }
             }
             guard bound else {
                 let error = POSIXError(.init(rawValue: errno) ?? .EIO)
