@@ -50,10 +50,13 @@ fail() { echo "FAIL: $*" >&2; exit 1; }
 check() { echo "ok: $*"; }
 
 # --- build
-deb1=$(deploy/package.sh --output "$work/v1" | tail -1)
+# The build's output goes to stderr, so a compile error is seen; each .deb is the one file in its output directory.
+deploy/package.sh --output "$work/v1" >&2
+deb1=$(ls "$work"/v1/dalaba_*.deb)
 version1=$(dpkg-deb -f "$deb1" Version)
 version2="$version1+upgrade1"
-deb2=$(deploy/package.sh --version "$version2" --output "$work/v2" | tail -1)
+deploy/package.sh --version "$version2" --output "$work/v2" >&2
+deb2=$(ls "$work"/v2/dalaba_*.deb)
 dpkg --compare-versions "$version2" gt "$version1" || fail "$version2 is not higher than $version1"
 check "built $(basename "$deb1") and $(basename "$deb2") in $((SECONDS - started)) s"
 depends=$(dpkg-deb -f "$deb1" Depends)
