@@ -158,11 +158,12 @@ import Testing
                 policy = -3
                 emergency-2 = -2
                 """)
-            // Frequencies away from the chime's and the attention signal's, so a block of nothing but one of them is the item.
-            try daemon.tone("alert.wav", frequency: 1_234, seconds: 1)
-            try daemon.tone("notice.wav", frequency: 777, seconds: 1)
-            try daemon.tone("music.wav", frequency: 523, seconds: 1)
-            try daemon.tone("alarm.wav", frequency: 1_567, seconds: 1)
+            // Whole cycles in a 10 ms block, so a block of nothing but the tone is recognised as such (and the signals play at
+            // the item's volume too, so a block of theirs that matched would not change the level).
+            try daemon.tone("alert.wav", frequency: 1_300, seconds: 1)
+            try daemon.tone("notice.wav", frequency: 700, seconds: 1)
+            try daemon.tone("music.wav", frequency: 500, seconds: 1)
+            try daemon.tone("alarm.wav", frequency: 1_700, seconds: 1)
             try await daemon.start()
             defer { daemon.stop() }
 
@@ -174,7 +175,7 @@ import Testing
             try await daemon.waitFor("everything to play", timeout: 40) { DaemonHarness.isIdle($0) }
 
             let expected: [(id: String, frequency: Double, volume: Double)] = [
-                ("alert", 1_234, 0), ("alarm", 1_567, -2), ("notice", 777, -6), ("music", 523, -12),
+                ("alert", 1_300, 0), ("alarm", 1_700, -2), ("notice", 700, -6), ("music", 500, -12),
             ]
             let rows = try await Self.log(daemon)
             #expect(rows.map(\.id) == expected.map(\.id))
