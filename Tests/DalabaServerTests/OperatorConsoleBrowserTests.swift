@@ -49,6 +49,7 @@ import Testing
     @Test(.enabled(if: enabled), .timeLimit(.minutes(5))) func anOperatorQueuesWatchesAndCancelsFromTheBrowser() async throws {
         try await PacedDevice.with { device in
             let daemon = try DaemonHarness(name: "operator-console", device: device.pcm(capturingTo: "/dev/null"))
+            defer { try? FileManager.default.removeItem(at: daemon.directory) }
             daemon.environment = device.environment
             let upload = daemon.directory.appendingPathComponent("村委会通知.wav")
             let writer = try SoundFileWriter(path: upload.path, format: .wav16, rate: 48_000, channels: 2)
@@ -132,6 +133,7 @@ import Testing
     @Test(.enabled(if: enabled), .timeLimit(.minutes(5))) func anEmergencyFromTheBrowserCutsInAfterASecondConfirmation() async throws {
         try await PacedDevice.with { device in
             let daemon = try DaemonHarness(name: "operator-emergency", device: device.pcm(capturingTo: "/dev/null"))
+            defer { try? FileManager.default.removeItem(at: daemon.directory) }
             daemon.environment = device.environment
             try daemon.tone("long.wav", frequency: 330, seconds: 60)
             try await daemon.start()
