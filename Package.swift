@@ -162,7 +162,7 @@ let package = Package(
             name: "DalabaCountyTests",
             dependencies: ["DalabaCounty", "DalabaLink", "DalabaCore", "DalabaTestSupport", .product(name: "PostgresNIO", package: "postgres-nio")]
         ),
-        .testTarget(name: "DalabaHardwareTests", dependencies: ["DalabaHardware", "DalabaCore", "DalabaTestSupport"]),
+        .testTarget(name: "DalabaHardwareTests", dependencies: ["DalabaHardware", "DalabaCore", "DalabaStation", "DalabaAudio", "DalabaTestSupport"]),
         .executableTarget(name: "FuzzAnnouncementRequest", dependencies: ["FuzzReplay", "DalabaIntake"], path: "Tests/Fuzz/FuzzAnnouncementRequest"),
         .executableTarget(name: "FuzzMultipart", dependencies: ["FuzzReplay", "DalabaIntake"], path: "Tests/Fuzz/FuzzMultipart"),
         .testTarget(name: "DalabaAlertsTests", dependencies: ["DalabaAlerts", "DalabaCore"]),

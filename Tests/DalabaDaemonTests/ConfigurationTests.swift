@@ -42,7 +42,7 @@ import Testing
         ("[quiet-hours]\nstart = \"25:00\"\nend = \"06:00\"", "dalaba.toml: quiet-hours.start: must be a time like \"22:00\""),
         ("[interrupt]\nroutine = \"pause\"", "dalaba.toml: interrupt.routine: must be restart, resume or drop"),
         ("[loudness]\ntarget = 3", "dalaba.toml: loudness.target: must be a number from -70 to 0"),
-        ("volume = 11", "dalaba.toml: volume: unknown key"),
+        ("loudness-knob = 11", "dalaba.toml: loudness-knob: unknown key"),
         ("[log]\nretention-days = -1", "dalaba.toml: log.retention-days: -1 is outside 0–36500"),
     ])
     func aBadKeyIsAnErrorNamingIt(text: String, message: String) {
