@@ -63,6 +63,7 @@ func buildRouter(
         tier: configuration.capTier, alertDirectory: state + "/alerts", signatures: CAPSignatureCheck(configuration: configuration)
     ).addRoutes(to: routes)
     if let schedules { ScheduleController(schedules: schedules).addRoutes(to: routes) }
+    VolumeController(station: station).addRoutes(to: routes)
     let log = LogController(source: store, timeZone: configuration.timeZone)
     log.addRoutes(to: routes)
     ConsoleController(
