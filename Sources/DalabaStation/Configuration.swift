@@ -108,8 +108,9 @@ public struct Configuration: Sendable {
             clientID = region
         }
     }
-    /// `[live]`: the capture PCM a live item records from when none is named, and what ends one on its own.
-    public var liveInput = "default"
+    /// `[live] inputs`: the capture PCMs a live item may record from, the first when a request names none. Only these:
+    /// an ALSA PCM string in a request could name a file plugin and broadcast any file the daemon can read.
+    public var liveInputs = ["default"]
     /// Seconds of continuous silence that end a live item (VOX); 0 turns it off.
     public var liveSilenceSeconds: Double = 10
     /// Below this level (dBFS) the live input counts as silent.
@@ -262,10 +263,13 @@ public struct Configuration: Sendable {
             }
         }
         if let live = try reader.table(table, "live") {
-            try reader.allow(live, keys: ["input", "silence", "silence-threshold", "maximum", "wait"], in: "live")
-            if let v = try reader.string(live, "input", in: "live") {
-                guard !v.isEmpty else { throw reader.invalid("live.input", "must name an ALSA capture PCM") }
-                config.liveInput = v
+            try reader.allow(live, keys: ["inputs", "silence", "silence-threshold", "maximum", "wait"], in: "live")
+            if let v = live["inputs"] {
+                guard let list = v.array, !list.isEmpty else { throw reader.invalid("live.inputs", "must be a list of ALSA capture PCM names") }
+                config.liveInputs = try list.map { item in
+                    guard let name = item.string, !name.isEmpty else { throw reader.invalid("live.inputs", "must be a list of ALSA capture PCM names") }
+                    return name
+                }
             }
             if let v = try reader.int(live, "silence", in: "live", range: 0...3_600) { config.liveSilenceSeconds = Double(v) }
             if let v = try reader.int(live, "silence-threshold", in: "live", range: -96...0) { config.liveSilenceThreshold = Double(v) }
@@ -317,10 +321,10 @@ public struct Configuration: Sendable {
                 }
             }
         }
+        try parseHardware(table, reader, into: &config)
         if let county = try reader.table(table, "county") {
             config.county = try parseCounty(county, reader: reader, config: config)
         }
-        try parseHardware(table, reader, into: &config)
         if let v = try reader.string(table, "log-level", in: "") {
             guard ["trace", "debug", "info", "notice", "warning", "error", "critical"].contains(v) else {
                 throw reader.invalid("log-level", "must be trace, debug, info, notice, warning, error or critical")
