@@ -15,6 +15,8 @@ public func buildApplication(
     schedules: ScheduleService? = nil, preparation: AudioPreparation? = nil, secureCookies: Bool = false
 ) -> some ApplicationProtocol {
     let sessions = MemoryPersistDriver()
+    // Read the console's templates now: a station installed without them stops here, saying where it looked.
+    _ = ConsolePages.library
     let (router, _) = buildRouter(
         station: station, configuration: configuration, metrics: metrics, store: store, sessions: sessions, schedules: schedules,
         preparation: preparation, secureCookies: secureCookies)

@@ -38,12 +38,10 @@ enum HTML {
 /// values. Mustache escapes every `{{value}}`; only the server-drawn SVG charts go in unescaped (`{{{chart}}}`). Chinese
 /// first, English beside it for the maintainers.
 enum ConsolePages {
-    /// The templates, read once from the module's bundle. A station whose bundle lacks them cannot show a page at all, so
-    /// that is a start-up failure naming the directory, not a blank page later.
+    /// The templates, read once from the module's resources. A station without them cannot show a page at all, so the
+    /// daemon loads them when it composes the application (`buildApplication`) and stops there, naming the directory.
     static let library: MustacheLibrary = {
-        guard let directory = Bundle.module.url(forResource: "Templates", withExtension: nil) else {
-            fatalError("the console's templates are missing from \(Bundle.module.bundlePath) (install Dalaba_DalabaServer.resources beside dalabad)")
-        }
+        let directory = templateDirectory
         var library = MustacheLibrary()
         do {
             for name in try FileManager.default.contentsOfDirectory(atPath: directory.path).sorted() where name.hasSuffix(".mustache") {
@@ -51,15 +49,28 @@ enum ConsolePages {
                 try library.register(text, named: String(name.dropLast(".mustache".count)))
             }
         } catch {
-            fatalError("the console template in \(directory.path) cannot be read: \(error)")
+            fatalError("the console's templates in \(directory.path) cannot be read: \(error)")
         }
         return library
     }()
 
-    /// The stylesheet and the script, served from the same bundle.
+    /// Where the templates are: beside the executable as SwiftPM lays out a build (`Dalaba_DalabaServer.resources`), in an
+    /// installed tree's `share/dalaba/console`, else the module's own bundle (`Bundle.module`, which names what it misses).
+    static let templateDirectory: URL = {
+        let executable = Bundle.main.executableURL?.resolvingSymlinksInPath().deletingLastPathComponent() ?? Bundle.main.bundleURL
+        let candidates = [
+            executable.appendingPathComponent("Dalaba_DalabaServer.resources/Templates"),
+            executable.deletingLastPathComponent().appendingPathComponent("share/dalaba/console"),
+        ]
+        if let found = candidates.first(where: { FileManager.default.fileExists(atPath: $0.appendingPathComponent("layout.mustache").path) }) {
+            return found
+        }
+        return Bundle.module.url(forResource: "Templates", withExtension: nil) ?? Bundle.module.bundleURL.appendingPathComponent("Templates")
+    }()
+
+    /// The stylesheet and the script, served from the same directory.
     static func asset(_ name: String) -> Data? {
-        guard let url = Bundle.module.url(forResource: "Templates", withExtension: nil)?.appendingPathComponent(name) else { return nil }
-        return try? Data(contentsOf: url)
+        try? Data(contentsOf: templateDirectory.appendingPathComponent(name))
     }
 
     enum Section: String {
