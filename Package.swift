@@ -157,7 +157,7 @@ let package = Package(
         ),
         .testTarget(name: "DalabaStoreTests", dependencies: ["DalabaStore", "DalabaCore", .product(name: "GRDB", package: "GRDB.swift")]),
         .testTarget(name: "DalabaIntakeTests", dependencies: ["DalabaIntake", "DalabaCore"]),
-        .testTarget(name: "DalabaLinkTests", dependencies: ["DalabaLink", "DalabaCore", "DalabaStore", "DalabaAudio", "DalabaTestSupport"]),
+        .testTarget(name: "DalabaLinkTests", dependencies: ["DalabaLink", "DalabaCore", "DalabaStore", "DalabaAudio", "DalabaStation", "DalabaTestSupport"]),
         .testTarget(
             name: "DalabaCountyTests",
             dependencies: ["DalabaCounty", "DalabaLink", "DalabaCore", "DalabaTestSupport", .product(name: "PostgresNIO", package: "postgres-nio")]

@@ -352,7 +352,8 @@ struct CountyLinkService: Service {
             guard link.isConnected, inFlight.count < 200 else { return }
             let entries: [StationStore.OutboxEntry]
             do {
-                entries = try store.outbox(limit: 200 - inFlight.count, excluding: inFlight)
+                // Acknowledged entries stay in the store until the next flush: they are not sent again meanwhile.
+                entries = try store.outbox(limit: 200 - inFlight.count, excluding: inFlight.union(acked))
             } catch {
                 logger.error("cannot read the county outbox", metadata: ["error": "\(error)"])
                 return

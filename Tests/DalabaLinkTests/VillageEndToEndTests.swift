@@ -159,6 +159,17 @@ extension Recorder {
         // m-2 was genuine: it plays (a control that the refusals were not the link failing).
         try await head.waitFor("c-2 completed") { $0.stages("c-2").contains(.completed) }
 
+        // A county cancel: of a finished item it changes nothing; of a waiting one it ends it, reported as interrupted.
+        try await head.send(try announce("m-5", "c-5", audio: audio, notBefore: Date().addingTimeInterval(600)), to: "370703")
+        try await head.waitFor("c-5 queued") { $0.stages("c-5").contains(.queued) }
+        for (id, target) in [("m-6", "c-1"), ("m-7", "c-5")] {
+            try await head.send(CountyMessage(id: id, issued: Date(), expires: Date().addingTimeInterval(60), targets: [try RegionCode(Self.code)], body: .cancel(announcement: target)), to: Self.code)
+        }
+        try await head.waitFor("c-5 cancelled") { $0.stages("c-5").contains(.interrupted) }
+        #expect(head.receipts.last { $0.announcement == "c-5" }?.reason == "cancelled by county")
+        // (Besides the refusal of its replay.)
+        #expect(head.stages("c-1") == [.received, .queued, .onAir, .completed, .refused])
+
         // A replay after the village restarted is still caught: the seen ids are in its store.
         #expect(v.stop() == 0)
         try await head.waitFor("the village offline") { $0.states.last?.online == false }
@@ -168,9 +179,9 @@ extension Recorder {
         try await head.waitFor("the replay after a restart refused") { $0.receipts.filter { $0.stage == .refused }.count >= 4 }
         #expect(head.receipts.filter { $0.stage == .refused }.last?.reason == "replayed")
         // Nothing of the refused ones played: the village's whole log, resent after its restart, holds c-1 and c-2 once each.
-        try await head.waitFor("the rows resent after the restart") { $0.rows.count >= 4 }
+        try await head.waitFor("the rows resent after the restart") { $0.rows.count >= 6 }
         let chain = checkChain(head.rows)
-        #expect(chain.map(\.announcementID) == ["c-1", "c-2"])
+        #expect(chain.map { "\($0.announcementID):\($0.outcome)" } == ["c-1:completed", "c-2:completed", "c-5:cancelled"])
     }
 
     /// A village killed (its last will says offline), a notice that expires while it is down and one that stays valid,
