@@ -277,3 +277,33 @@ import Testing
         }
     }
 }
+
+/// `dalaba volume` and `/v1/volume`: the admin sets the base level, the next item plays and is logged at it, emergencies
+/// keep theirs; nobody else may set it, and a bad body is refused naming `base`.
+@Suite struct VolumeAPITests {
+    @Test(.timeLimit(.minutes(2))) func theAdminSetsTheBaseLevelAndTheNextRowsRecordIt() async throws {
+        let daemon = try DaemonHarness(name: "volume-api")
+        daemon.extraConfiguration = "[volume]\npolicy = -2\n"
+        try daemon.tone("notice.wav", frequency: 440, seconds: 0.2)
+        try await daemon.start()
+        defer { daemon.stop() }
+
+        let set = try daemon.dalaba(["volume", "--base", "-10"], role: "admin")
+        #expect(set.status == 0 && set.stdout.contains("base -10 dB (software gain)"), "\(set.stdout)\(set.stderr)")
+        let refused = try daemon.dalaba(["volume", "--base", "0"], role: "operator")
+        #expect(refused.status != 0, "an operator may not set the volume")
+        #expect(try daemon.dalaba(["volume"], role: "official").status != 0, "nor read it: admin only")
+        for body in [#"{"base":"loud"}"#, #"{"base":-6,"mixer":"x"}"#, #"{"base":6}"#, #"{"base":true}"#, "[]", "{"] {
+            let (status, answer) = try await daemon.request("POST", "/v1/volume", role: "admin", body: Data(body.utf8))
+            #expect(status == 400, "\(body): \(status)")
+            #expect(String(decoding: answer, as: UTF8.self).contains("\"field\":\"base\""), "\(body): \(String(decoding: answer, as: UTF8.self))")
+        }
+        #expect((try await daemon.status()["volume"] as? [String: Any])?["base"] as? Double == -10, "the refused requests changed nothing")
+
+        #expect(try daemon.dalaba(["queue", "notice.wav", "--kind", "policy", "--id", "notice"]).status == 0)
+        #expect(try daemon.dalaba(["queue", "notice.wav", "--kind", "emergency", "--level", "3", "--id", "alert"]).status == 0)
+        try await daemon.waitFor("both items to play") { DaemonHarness.isIdle($0) }
+        let rows = try await HardwareEndToEndTests.log(daemon)
+        #expect(Dictionary(uniqueKeysWithValues: rows.map { ($0.id, $0.volume) }) == ["notice": -12, "alert": 0], "\(rows.map { ($0.id, $0.volume) })")
+    }
+}
