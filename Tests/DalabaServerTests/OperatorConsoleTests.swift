@@ -253,3 +253,28 @@ import Testing
         #expect(lunar.weekday(instant("2026-12-01T08:00:00+08:00")) == "周二 Tue")
     }
 }
+
+@Suite struct ConsoleCookieTests {
+    static func sessionCookie(secure: Bool, headers extra: HTTPFields = [:]) async throws -> String {
+        let configuration = testConfiguration()
+        let (router, _) = buildRouter(
+            station: try idleStation(configuration), configuration: configuration, metrics: StationMetrics(), store: try PreparedLog.store(),
+            sessions: MemoryPersistDriver(), secureCookies: secure)
+        return try await Application(router: router).test(.router) { client throws in
+            var headers = OperatorConsoleTests.form
+            for field in extra { headers.append(field) }
+            return try await client.execute(
+                uri: "/login", method: .post, headers: headers, body: ByteBuffer(string: "token=\(Tokens.official.token)&next=%2F")
+            ) { response throws in
+                try #require(response.headers[values: .setCookie].first { $0.hasPrefix("dalaba_session=") })
+            }
+        }
+    }
+
+    @Test func secureComesFromTheConfigurationAndNeverFromTheClient() async throws {
+        let forwarded: HTTPFields = [.init("X-Forwarded-Proto")!: "https"]
+        #expect(!(try await Self.sessionCookie(secure: false, headers: forwarded)).contains("Secure"))
+        let secure = try await Self.sessionCookie(secure: true)
+        #expect(secure.contains("; Secure") && secure.contains("HttpOnly") && secure.contains("SameSite=Strict"), "\(secure)")
+    }
+}

@@ -7,7 +7,11 @@
     if (live) {
         var refresh = function () {
             fetch(live.getAttribute("data-fragment"), { credentials: "same-origin", cache: "no-store" })
-                .then(function (r) { return r.ok ? r.text() : Promise.reject(r.status); })
+                .then(function (r) {
+                    // Signed out meanwhile (the session ended): the fragment became the sign-in page; show it whole.
+                    if (r.redirected) { window.location.reload(); return Promise.reject("signed out"); }
+                    return r.ok ? r.text() : Promise.reject(r.status);
+                })
                 .then(function (html) { live.innerHTML = html; live.setAttribute("data-updated", String(Date.now())); })
                 .catch(function () { live.setAttribute("data-stale", "true"); });
         };
