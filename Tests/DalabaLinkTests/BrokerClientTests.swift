@@ -32,7 +32,7 @@ import Testing
     @Test func tlsWithCredentialsDeliversAtQoS1AndTheACLKeepsVillagesOffTheDownlink() async throws {
         let broker = try Broker(villages: [Self.villageCode, Self.otherVillage])
         try await broker.start()
-        defer { Task { await broker.remove() } }
+        defer { broker.shutdown() }
         let village = try RegionCode(Self.villageCode)
         let v = try client(broker, broker.credential(for: Self.villageCode), id: Self.villageCode, subscriptions: LinkTopic.subscriptions(for: village))
         let head = try client(broker, broker.headEnd, id: "head-end", subscriptions: ["dalaba/down/#", "dalaba/up/#"])
@@ -61,7 +61,7 @@ import Testing
     @Test func aWrongPasswordIsRefusedAndRetried() async throws {
         let broker = try Broker(villages: [Self.villageCode])
         try await broker.start()
-        defer { Task { await broker.remove() } }
+        defer { broker.shutdown() }
         let bad = try client(broker, broker.credential(for: Self.villageCode), id: Self.villageCode, password: "wrong")
         bad.start()
         let refusals = await next(bad) { if case .refused(let why) = $0 { why } else { nil } }
@@ -75,7 +75,7 @@ import Testing
     @Test func persistentSessionSurvivesABrokerRestart() async throws {
         let broker = try Broker(villages: [Self.villageCode])
         try await broker.start()
-        defer { Task { await broker.remove() } }
+        defer { broker.shutdown() }
         let village = try RegionCode(Self.villageCode)
         let subs = LinkTopic.subscriptions(for: village)
         let first = try client(broker, broker.credential(for: Self.villageCode), id: Self.villageCode, subscriptions: subs)
@@ -106,7 +106,7 @@ import Testing
     @Test func reconnectsAfterTheBrokerWasKilled() async throws {
         let broker = try Broker(villages: [Self.villageCode])
         try await broker.start()
-        defer { Task { await broker.remove() } }
+        defer { broker.shutdown() }
         let v = try client(broker, broker.credential(for: Self.villageCode), id: Self.villageCode)
         v.start()
         #expect(await next(v, connected) == true)

@@ -126,7 +126,7 @@ extension Recorder {
         let v = try village(broker, key: head.key, name: "county-village")
         defer {
             v.kill()
-            Task { await head.client.stop(); await broker.remove() }
+            broker.shutdown()
         }
         try await v.start()
         try await head.waitFor("the village online", online(head, true))
@@ -194,7 +194,7 @@ extension Recorder {
         let v = try village(broker, key: head.key, name: "county-outage")
         defer {
             v.kill()
-            Task { await head.client.stop(); await broker.remove() }
+            broker.shutdown()
         }
         try await v.start()
         try await head.waitFor("the village online", online(head, true))

@@ -58,8 +58,17 @@ public final class Broker: @unchecked Sendable {
             if port == 0 || attempt > 0 && !everStarted { port = try Self.freePort() }
             try writeConfiguration()
             let process = Process()
-            process.executableURL = URL(fileURLWithPath: Processes.resolve("mosquitto"))
-            process.arguments = ["-c", configPath]
+            // Through python3, which unblocks and resets SIGTERM/SIGINT/SIGHUP before exec: the test runner's threads block
+            // them, a child inherits that mask, and a broker deaf to SIGTERM never saves its persistence file on `stop()`.
+            process.executableURL = URL(fileURLWithPath: Processes.resolve("python3"))
+            process.arguments = [
+                "-c",
+                "import os, signal, sys\n"
+                    + "for s in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP): signal.signal(s, signal.SIG_DFL)\n"
+                    + "signal.pthread_sigmask(signal.SIG_SETMASK, set())\n"
+                    + "os.execv(sys.argv[1], ['mosquitto', '-c', sys.argv[2]])",
+                Processes.resolve("mosquitto"), configPath,
+            ]
             process.currentDirectoryURL = directory
             let out = try FileHandle(forWritingTo: ensureFile(directory.appendingPathComponent("mosquitto.out")))
             out.seekToEndOfFile()
@@ -108,6 +117,15 @@ public final class Broker: @unchecked Sendable {
     public func restart() async throws {
         await stop()
         try await start()
+    }
+
+    /// Kills the broker (SIGKILL by pid) and removes its directory, at once: for a test's `defer`.
+    public func shutdown() {
+        if let process, process.isRunning {
+            Processes.killTree(process.processIdentifier)
+            _ = Processes.wait(for: process, timeout: 5)
+        }
+        try? FileManager.default.removeItem(at: directory)
     }
 
     /// Removes the directory (after stopping).
