@@ -28,9 +28,16 @@ import Testing
         ((try? String(contentsOfFile: path, encoding: .utf8)) ?? "").split(separator: "\n").compactMap { Double($0) }
     }
 
-    static func log(_ daemon: DaemonHarness) async throws -> [StationAPI.LogEntry] {
-        let (_, data) = try await daemon.request("GET", "/v1/log?format=json&limit=100&order=oldest", role: "official")
-        return try StationAPI.makeDecoder().decode(StationAPI.LogPage.self, from: data).entries
+    /// The log once it holds at least `rows` rows (the store writes them off the request path, just after the event), at
+    /// most five seconds.
+    static func log(_ daemon: DaemonHarness, rows: Int = 1) async throws -> [StationAPI.LogEntry] {
+        let deadline = Date().addingTimeInterval(5)
+        while true {
+            let (_, data) = try await daemon.request("GET", "/v1/log?format=json&limit=100&order=oldest", role: "official")
+            let entries = try StationAPI.makeDecoder().decode(StationAPI.LogPage.self, from: data).entries
+            if entries.count >= rows || Date() > deadline { return entries }
+            try await Task.sleep(for: .milliseconds(50))
+        }
     }
 
     /// Each row's id, start and end to the millisecond, read from the database itself (the API's times are to the second).
@@ -77,7 +84,7 @@ import Testing
             try await daemon.waitFor("the amplifier to switch off", timeout: 10) { status in
                 (status["amplifier"] as? [String: Any])?["state"] as? String == "off"
             }
-            let rows = try await Self.log(daemon)
+            let rows = try await Self.log(daemon, rows: 2)
             #expect(rows.map { "\($0.id):\($0.outcome.rawValue)" } == ["a:completed", "b:completed"])
             let onStamps = Self.stamps(on)
             let offStamps = Self.stamps(off)
@@ -177,7 +184,7 @@ import Testing
             let expected: [(id: String, frequency: Double, volume: Double)] = [
                 ("alert", 1_300, 0), ("alarm", 1_700, -2), ("notice", 700, -6), ("music", 500, -12),
             ]
-            let rows = try await Self.log(daemon)
+            let rows = try await Self.log(daemon, rows: 4)
             #expect(rows.map(\.id) == expected.map(\.id))
             for (row, want) in zip(rows, expected) {
                 #expect(row.volume == want.volume, "\(row.id) logged at \(row.volume.map { "\($0)" } ?? "nil") dB")
@@ -260,7 +267,7 @@ import Testing
             _ = try Processes.run("jack_wait", ["-s", paced.serverName, "-w", "-t", "10"], timeout: 20)
 
             try await daemon.waitFor("the music to finish after the card came back", timeout: 30) { DaemonHarness.isIdle($0) }
-            let rows = try await Self.log(daemon)
+            let rows = try await Self.log(daemon, rows: 2)
             let outcomes = rows.map(\.outcome.rawValue)
             #expect(outcomes.filter { $0 == "failed" }.count == 1, "one failed row for the item, not one per retry: \(outcomes)")
             #expect(outcomes == ["failed", "completed"], "\(outcomes)")
@@ -303,7 +310,7 @@ import Testing
         #expect(try daemon.dalaba(["queue", "notice.wav", "--kind", "policy", "--id", "notice"]).status == 0)
         #expect(try daemon.dalaba(["queue", "notice.wav", "--kind", "emergency", "--level", "3", "--id", "alert"]).status == 0)
         try await daemon.waitFor("both items to play") { DaemonHarness.isIdle($0) }
-        let rows = try await HardwareEndToEndTests.log(daemon)
+        let rows = try await HardwareEndToEndTests.log(daemon, rows: 2)
         #expect(Dictionary(uniqueKeysWithValues: rows.map { ($0.id, $0.volume) }) == ["notice": -12, "alert": 0], "\(rows.map { ($0.id, $0.volume) })")
     }
 }
