@@ -52,7 +52,7 @@ trap 'rm -rf "$work"' EXIT
 stage="$work/root"
 
 echo "== staging in $stage"
-install -d -m 0755 "$stage/usr/bin" "$stage/usr/share/dalaba/audio" "$stage/usr/share/dalaba/schedules" \
+install -d -m 0755 "$stage/usr/bin" "$stage/usr/share/dalaba/audio" "$stage/usr/share/dalaba/schedules" "$stage/usr/share/dalaba/console" \
     "$stage/usr/share/doc/dalaba/examples" "$stage/usr/share/man/man1" "$stage/lib/systemd/system" "$stage/etc/dalaba/schedules"
 for program in dalabad dalaba; do
     install -m 0755 "$bin/$program" "$stage/usr/bin/$program"
@@ -60,6 +60,8 @@ for program in dalabad dalaba; do
 done
 install -m 0644 Audio/*.wav "$stage/usr/share/dalaba/audio/"
 install -m 0644 Schedules/*.yaml "$stage/usr/share/dalaba/schedules/"
+# The console's templates, stylesheet and script: dalabad finds them in <prefix>/share/dalaba/console beside /usr/bin.
+install -m 0644 Sources/DalabaServer/Templates/* "$stage/usr/share/dalaba/console/"
 install -m 0644 deploy/debian/dalaba.toml "$stage/etc/dalaba/dalaba.toml"
 install -m 0644 deploy/dalabad.service "$stage/lib/systemd/system/dalabad.service"
 install -m 0644 deploy/dalaba.toml "$stage/usr/share/doc/dalaba/examples/dalaba.toml"

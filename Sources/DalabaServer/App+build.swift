@@ -64,6 +64,7 @@ func buildRouter(
         station: station, intake: intake, preparation: preparation, policy: .station(overrides: configuration.capSeverityLevels),
         tier: configuration.capTier, alertDirectory: state + "/alerts", signatures: CAPSignatureCheck(configuration: configuration)
     ).addRoutes(to: routes)
+    LiveController(station: station, intake: intake).addRoutes(to: routes)
     if let schedules { ScheduleController(schedules: schedules).addRoutes(to: routes) }
     VolumeController(station: station).addRoutes(to: routes)
     let log = LogController(source: store, timeZone: configuration.timeZone)
