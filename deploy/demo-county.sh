@@ -56,6 +56,8 @@ persistence_location $DIR/broker/
 log_dest file $DIR/broker/mosquitto.log
 CONF
 chmod 0700 "$DIR/broker"; chmod 0600 "$DIR/broker/passwd" "$DIR/broker/acl"
+# Run as root, mosquitto drops to its own user before it opens these: let that user own them.
+[ "$(id -u)" -ne 0 ] || chown -R mosquitto "$DIR/broker"
 mosquitto -c "$DIR/broker/mosquitto.conf" & PIDS="$PIDS $!"
 
 # PostgreSQL: a cluster of the demo's own, as the postgres user.
