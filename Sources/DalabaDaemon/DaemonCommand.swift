@@ -91,7 +91,7 @@ public struct DaemonCommand: AsyncParsableCommand {
             configuration: configuration, station: station, store: store, logger: Logger(label: "dalabad.schedule"), preparation: preparation)
         let app = buildApplication(
             station: station, configuration: configuration, metrics: metrics, store: store, logger: Logger(label: "dalabad.http"),
-            schedules: schedules, preparation: preparation)
+            schedules: schedules, preparation: preparation, secureCookies: configuration.secureCookies)
         logger.info(
             "station starting",
             metadata: [

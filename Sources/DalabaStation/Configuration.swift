@@ -50,6 +50,9 @@ public struct Configuration: Sendable {
     /// Seconds a connection may sit without sending a complete request head (or between requests) before it is closed,
     /// so slow-loris connections cannot pile up.
     public var httpIdleTimeout = 10
+    /// `http.secure-cookies`: mark the console's cookies `Secure`, for a station served over HTTPS by a proxy in front of it.
+    /// Only from here: a client's `X-Forwarded-Proto` is never believed.
+    public var secureCookies = false
     /// Connections served at once; more wait in the listen backlog until one closes.
     public var httpMaxConnections = 256
     public var quietHours: QuietHours?
@@ -191,7 +194,11 @@ public struct Configuration: Sendable {
             if let v = try reader.int(station, "max-upload-bytes", in: "station", range: 1_024...(4 << 30)) { config.maxUploadBytes = v }
         }
         if let http = try reader.table(table, "http") {
-            try reader.allow(http, keys: ["listen", "idle-timeout", "max-connections", "max-queue", "upload-min-free-bytes"], in: "http")
+            try reader.allow(http, keys: ["listen", "idle-timeout", "max-connections", "max-queue", "upload-min-free-bytes", "secure-cookies"], in: "http")
+            if let v = http["secure-cookies"] {
+                guard let b = v.bool else { throw reader.invalid("http.secure-cookies", "must be true or false") }
+                config.secureCookies = b
+            }
             if let v = try reader.int(http, "idle-timeout", in: "http", range: 1...3_600) { config.httpIdleTimeout = v }
             if let v = try reader.int(http, "max-connections", in: "http", range: 4...65_536) { config.httpMaxConnections = v }
             if let v = try reader.int(http, "max-queue", in: "http", range: 1...1_000_000) { config.maxQueue = v }

@@ -19,6 +19,14 @@ import Testing
         #expect(config.tokens.isEmpty)
         #expect(config.levels.target == -16)
         #expect(config.retentionDays == 0, "keeps everything by default")
+        #expect(config.secureCookies == false, "cookies are Secure only when the configuration says HTTPS is in front")
+        #expect(config.liveInputs == ["default"] && config.liveSilenceSeconds == 10)
+    }
+
+    @Test func liveInputsAndSecureCookiesAreRead() throws {
+        let config = try Configuration.parse("[http]\nsecure-cookies = true\n[live]\ninputs = [\"plughw:CARD=Mic\", \"line_in\"]\nsilence = 5\n")
+        #expect(config.secureCookies)
+        #expect(config.liveInputs == ["plughw:CARD=Mic", "line_in"] && config.liveSilenceSeconds == 5)
     }
 
     @Test func theExampleFileParses() throws {
@@ -44,6 +52,9 @@ import Testing
         ("[loudness]\ntarget = 3", "dalaba.toml: loudness.target: must be a number from -70 to 0"),
         ("loudness-knob = 11", "dalaba.toml: loudness-knob: unknown key"),
         ("[log]\nretention-days = -1", "dalaba.toml: log.retention-days: -1 is outside 0–36500"),
+        ("[http]\nsecure-cookies = \"yes\"", "dalaba.toml: http.secure-cookies: must be true or false"),
+        ("[live]\ninputs = []", "dalaba.toml: live.inputs: must be a list of ALSA capture PCM names"),
+        ("[live]\ninput = \"hw:1\"", "dalaba.toml: live.input: unknown key"),
     ])
     func aBadKeyIsAnErrorNamingIt(text: String, message: String) {
         do {
