@@ -15,7 +15,8 @@ import Testing
         let capturePath = daemon.directory.appendingPathComponent("paced.raw").path
         daemon.device = paced.pcm(capturingTo: capturePath)
         daemon.environment.merge(paced.environment) { $1 }
-        try daemon.tone("music.wav", frequency: 440, seconds: 3)
+        // Long enough that a test task starved for a few seconds beside a CPU hog still sees it on air before it ends.
+        try daemon.tone("music.wav", frequency: 440, seconds: 8)
         try daemon.tone("alert.wav", frequency: 1000, seconds: 1)
         try daemon.tone("notice.wav", frequency: 660, seconds: 0.5)
         try daemon.tone("spare.wav", frequency: 1500, seconds: 3)
@@ -54,6 +55,6 @@ import Testing
         #expect(abs(report.total.drillSeconds * 48_000 - Double(page.entries.last?.frames ?? 0)) < 0.5, "the cancelled drill counts apart")
         // Resumed, not restarted: the music's two plays add up to the file.
         let music = page.entries.filter { $0.id == "music" }.map(\.frames).reduce(0, +)
-        #expect(music == 3 * 48_000)
+        #expect(music == 8 * 48_000)
     }
 }
