@@ -24,19 +24,28 @@ import Testing
 
     static func frames(_ row: [String: Any]) -> Int { (row["frames"] as? Int) ?? -1 }
 
+    /// A daemon on the paced device whose one live input plays `inputSeconds` of 440 Hz, then silence; returns it, the
+    /// capture of what reached its loudspeaker, and the samples the input gives. `silence` nil keeps the station's VOX.
+    static func liveDaemon(_ name: String, paced: PacedDevice, inputSeconds: Double, silence: Int? = nil) throws
+        -> (DaemonHarness, String, [Int16])
+    {
+        let daemon = try DaemonHarness(name: name)
+        let capturePath = daemon.directory.appendingPathComponent("out.raw").path
+        let inputPath = daemon.directory.appendingPathComponent("microphone.raw").path
+        let spoken = try writeInput(inputPath, seconds: inputSeconds)
+        daemon.device = paced.pcm(capturingTo: capturePath)
+        daemon.environment.merge(paced.environment) { $1 }
+        daemon.extraConfiguration = """
+            [live]
+            inputs = ["\(PacedDevice.pcm(inputFrom: inputPath))"]
+            \(silence.map { "silence = \($0)" } ?? "")
+            """
+        return (daemon, capturePath, spoken)
+    }
+
     @Test func aLiveTalkReachesTheLoudspeakerSampleForSampleAndEndsAfterSilence() async throws {
         try await PacedDevice.with { paced in
-            let daemon = try DaemonHarness(name: "live-vox")
-            let capturePath = daemon.directory.appendingPathComponent("out.raw").path
-            let inputPath = daemon.directory.appendingPathComponent("microphone.raw").path
-            let spoken = try Self.writeInput(inputPath, seconds: 2)
-            daemon.device = paced.pcm(capturingTo: capturePath)
-            daemon.environment.merge(paced.environment) { $1 }
-            daemon.extraConfiguration = """
-                [live]
-                inputs = ["\(PacedDevice.pcm(inputFrom: inputPath))"]
-                silence = 1
-                """
+            let (daemon, capturePath, spoken) = try Self.liveDaemon("live-vox", paced: paced, inputSeconds: 2, silence: 1)
             try await daemon.start()
             defer { daemon.stop() }
 
@@ -67,17 +76,7 @@ import Testing
 
     @Test func anEmergencyCutsALiveTalkWhoseFramesAreLoggedAndWhichIsNotReplayed() async throws {
         try await PacedDevice.with { paced in
-            let daemon = try DaemonHarness(name: "live-cut")
-            let capturePath = daemon.directory.appendingPathComponent("out.raw").path
-            let inputPath = daemon.directory.appendingPathComponent("microphone.raw").path
-            let spoken = try Self.writeInput(inputPath, seconds: 20)
-            daemon.device = paced.pcm(capturingTo: capturePath)
-            daemon.environment.merge(paced.environment) { $1 }
-            daemon.extraConfiguration = """
-                [live]
-                inputs = ["\(PacedDevice.pcm(inputFrom: inputPath))"]
-                silence = 0
-                """
+            let (daemon, capturePath, spoken) = try Self.liveDaemon("live-cut", paced: paced, inputSeconds: 20, silence: 0)
             try daemon.tone("alert.wav", frequency: 1000, seconds: 1)
             try await daemon.start()
             defer { daemon.stop() }
@@ -113,16 +112,7 @@ import Testing
 
     @Test func liveStopEndsTheTalkAsCompletedAndOnlyConfiguredInputsAreAccepted() async throws {
         try await PacedDevice.with { paced in
-            let daemon = try DaemonHarness(name: "live-stop")
-            let capturePath = daemon.directory.appendingPathComponent("out.raw").path
-            let inputPath = daemon.directory.appendingPathComponent("microphone.raw").path
-            _ = try Self.writeInput(inputPath, seconds: 20)
-            daemon.device = paced.pcm(capturingTo: capturePath)
-            daemon.environment.merge(paced.environment) { $1 }
-            daemon.extraConfiguration = """
-                [live]
-                inputs = ["\(PacedDevice.pcm(inputFrom: inputPath))"]
-                """
+            let (daemon, capturePath, _) = try Self.liveDaemon("live-stop", paced: paced, inputSeconds: 20)
             try await daemon.start()
             defer { daemon.stop() }
 
