@@ -27,7 +27,7 @@ public enum ResamplerQuality: String, Sendable, Codable, CaseIterable {
 
 /// The one format the device is opened with, and how it is driven. The device is opened once and stays open,
 /// so items of any rate and channel count are converted to this.
-public struct OutputFormat: Sendable, Equatable, Codable {
+public struct OutputFormat: Sendable, Equatable {
     /// Any ALSA PCM string: `hw:0`, `plughw:1,0`, `null`, `file:FILE=/tmp/out.raw,FORMAT=raw`, a name from asound.conf.
     public var device: String
     public var rate: Int
@@ -38,6 +38,10 @@ public struct OutputFormat: Sendable, Equatable, Codable {
     /// Frames in the device buffer (a few periods): enough to ride out scheduling hiccups without an underrun.
     public var bufferFrames: Int
     public var resamplerQuality: ResamplerQuality
+    /// Hand frames no faster than `rate` by the clock, as a card would take them: for a device that takes them as fast as
+    /// they come (ALSA's `null`, a `file:`), so a demo county or a load run on such devices plays in real time instead of
+    /// decoding a whole item in one burst (`[device] pace`). A card paces itself; this never slows one down.
+    public var paced = false
 
     /// 48 kHz stereo S16 with 5 ms periods and a 15 ms buffer (three periods): USB and onboard cards play this without
     /// underruns when the player thread runs at real-time priority, and an emergency is heard about 20 ms after it is accepted.

@@ -11,11 +11,14 @@ public final class PCMDevice {
     /// Underruns recovered with `snd_pcm_recover` since the device was opened.
     public private(set) var underruns = 0
     private let pcm: OpaquePointer
+    /// When frames may be handed, for a device that takes them faster than it plays them (`OutputFormat.paced`).
+    private var clock: ClockPace?
 
     public init(format requested: OutputFormat) throws(AudioError) {
         let (pcm, negotiated) = try PCMDevice.open(requested, stream: SND_PCM_STREAM_PLAYBACK)
         self.pcm = pcm
         self.format = negotiated
+        if negotiated.paced { clock = ClockPace(rate: negotiated.rate, allowance: negotiated.bufferFrames) }
     }
 
     /// Opens `requested.device` for `stream` with the requested format, period and buffer, non-blocking; returns the
@@ -83,9 +86,17 @@ public final class PCMDevice {
     /// Hands up to `frames` interleaved frames to the device without blocking; returns how many it took (0 when its
     /// buffer is full). Underruns are recovered and counted.
     public func write(_ data: UnsafeRawPointer, frames: Int) throws(AudioError) -> Int {
+        var frames = frames
+        if let room = clock?.room(at: .now) {
+            guard room > 0 else { return 0 }
+            frames = min(frames, room)
+        }
         while true {
             let written = snd_pcm_writei(pcm, data, snd_pcm_uframes_t(frames))
-            if written >= 0 { return Int(written) }
+            if written >= 0 {
+                clock?.handed(Int(written))
+                return Int(written)
+            }
             let code = Int32(truncatingIfNeeded: written)
             if code == -EAGAIN { return 0 }
             if code == -EPIPE { underruns += 1 }
@@ -98,7 +109,12 @@ public final class PCMDevice {
 
     /// Waits until the device can take more frames or `wakeDescriptor` becomes readable; true when woken by the latter.
     public func waitForSpace(orWake wakeDescriptor: Int32) throws(AudioError) -> Bool {
-        try PCMDevice.wait(pcm, device: format.device, for: UInt16(POLLOUT), orWake: wakeDescriptor, idle: "the device took no data for 2 seconds")
+        if let wait = clock?.wait(at: .now, for: format.periodFrames) {
+            var wake = pollfd(fd: wakeDescriptor, events: Int16(POLLIN), revents: 0)
+            let milliseconds = Int32((Double(wait.components.attoseconds) / 1e15).rounded(.up)) + Int32(wait.components.seconds * 1000)
+            return poll(&wake, 1, max(milliseconds, 1)) > 0 && wake.revents & Int16(POLLIN) != 0
+        }
+        return try PCMDevice.wait(pcm, device: format.device, for: UInt16(POLLOUT), orWake: wakeDescriptor, idle: "the device took no data for 2 seconds")
     }
 
     /// Polls `pcm` for `ready` (POLLOUT or POLLIN) and `wakeDescriptor` together; true when woken by the latter. An error
@@ -124,17 +140,39 @@ public final class PCMDevice {
     }
 
     /// Discards what is buffered, at once, and makes the device ready for the next item.
-    public func drop() {
-        snd_pcm_drop(pcm)
-        snd_pcm_prepare(pcm)
+    public func drop() throws(AudioError) {
+        let dropped = snd_pcm_drop(pcm)
+        if dropped == -ENODEV { throw .deviceFailed(device: format.device, reason: "the device is gone (unplugged?): \(PCMDevice.reason(dropped))") }
+        let prepared = snd_pcm_prepare(pcm)
+        guard prepared >= 0 else { throw .deviceFailed(device: format.device, reason: "cannot prepare it again: \(PCMDevice.reason(prepared))") }
     }
 
-    /// Lets what is buffered play out (a natural end), then makes the device ready again.
-    public func drain() {
-        snd_pcm_nonblock(pcm, 0)
-        snd_pcm_drain(pcm)
-        snd_pcm_nonblock(pcm, 1)
-        snd_pcm_prepare(pcm)
+    /// Lets what is buffered play out (a natural end), then makes the device ready again; true when `wakeDescriptor`
+    /// became readable first (a command: the tail plays on under whatever comes next).
+    ///
+    /// Not alsa-lib's blocking `snd_pcm_drain`: that waits without end on a device that stops consuming (a JACK client
+    /// the server dropped, a card gone mid-drain), and the player thread must never wait without end. This waits out
+    /// the device's own delay, at most its buffer and a second, then resets it.
+    public func drain(orWake wakeDescriptor: Int32) throws(AudioError) -> Bool {
+        let rate = max(format.rate, 1)
+        let deadline = Date().addingTimeInterval(Double(format.bufferFrames) / Double(rate) + 1)
+        while true {
+            var frames: snd_pcm_sframes_t = 0
+            let state = snd_pcm_state(pcm)
+            guard state == SND_PCM_STATE_RUNNING || state == SND_PCM_STATE_PREPARED, snd_pcm_delay(pcm, &frames) >= 0, frames > 0 else { break }
+            // Less than the start threshold written: it would never start on its own.
+            if state == SND_PCM_STATE_PREPARED {
+                let started = snd_pcm_start(pcm)
+                guard started >= 0 else { break }
+            }
+            let left = deadline.timeIntervalSinceNow
+            guard left > 0 else { break }
+            var wake = pollfd(fd: wakeDescriptor, events: Int16(POLLIN), revents: 0)
+            let milliseconds = Int32(min(left, Double(frames) / Double(rate)) * 1000) + 1
+            if poll(&wake, 1, milliseconds) > 0, wake.revents & Int16(POLLIN) != 0 { return true }
+        }
+        try drop()
+        return false
     }
 
     /// Frames written but not yet played.
@@ -144,6 +182,44 @@ public final class PCMDevice {
     }
 
     static func reason(_ code: Int32) -> String { String(cString: snd_strerror(code)) }
+
+    /// The clock a paced device is held to: frames handed since an anchor may run at most `allowance` frames (its buffer)
+    /// ahead of the time since. After a pause (an idle queue, a warm-up) the anchor moves up, so the next item starts at
+    /// once instead of rushing to catch up.
+    struct ClockPace {
+        let rate: Int
+        let allowance: Int
+        private var anchor: ContinuousClock.Instant?
+        private var frames = 0
+
+        init(rate: Int, allowance: Int) {
+            self.rate = max(rate, 1)
+            self.allowance = allowance
+        }
+
+        private func played(at now: ContinuousClock.Instant) -> Int {
+            guard let anchor else { return 0 }
+            let elapsed = now - anchor
+            return Int((Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18) * Double(rate))
+        }
+
+        /// Frames that may be handed now.
+        mutating func room(at now: ContinuousClock.Instant) -> Int {
+            if anchor == nil || played(at: now) > frames {
+                anchor = now
+                frames = 0
+            }
+            return played(at: now) + allowance - frames
+        }
+
+        mutating func handed(_ count: Int) { frames += count }
+
+        /// How long until `period` frames may be handed; nil when they may be now.
+        mutating func wait(at now: ContinuousClock.Instant, for period: Int) -> Duration? {
+            let short = period - room(at: now)
+            return short > 0 ? .seconds(Double(short) / Double(rate)) : nil
+        }
+    }
 
     /// alsa-lib's own stderr messages would duplicate (and garble) the errors we report with the device name.
     static let silenceLibraryMessages: Void = { dalaba_alsa_silence_errors() }()

@@ -59,11 +59,19 @@ public final class Player: Sendable {
         /// Below this level (dBFS, the RMS of a period) the input counts as silent.
         public var silenceThreshold: Double
         public var maximumSeconds: Double?
-        public init(device: String, silenceSeconds: Double? = nil, silenceThreshold: Double = -45, maximumSeconds: Double? = nil) {
+        /// A relayed stream in place of the capture PCM (then `device` only names it): dead air, not VOX, ends it.
+        public var relay: Relay?
+        /// How long the item keeps listening while its loudspeaker is gone, waiting for it to come back; then it ends as
+        /// failed. nil waits for as long as it takes (an emergency).
+        public var outputWaitSeconds: Double?
+        public init(
+            device: String, silenceSeconds: Double? = nil, silenceThreshold: Double = -45, maximumSeconds: Double? = nil, relay: Relay? = nil
+        ) {
             self.device = device
             self.silenceSeconds = silenceSeconds
             self.silenceThreshold = silenceThreshold
             self.maximumSeconds = maximumSeconds
+            self.relay = relay
         }
     }
 
@@ -81,6 +89,8 @@ public final class Player: Sendable {
         public var rate: Int
         public var startedAt: Date?
         public var ending: Ending
+        /// What the log row should say beyond the outcome: a live item's loudspeaker lost and found again mid-talk.
+        public var note: String?
     }
 
     public enum Event: Sendable, Equatable {
@@ -108,6 +118,10 @@ public final class Player: Sendable {
         public var rate: Int
         /// When the device last took frames of it (or it was released to play): the dead-air alarm's clock.
         public var handedAt: Date = .distantPast
+        /// A live item's input level, the RMS of its last period in dBFS.
+        public var inputLevel: Double?
+        /// Since when a live item's loudspeaker is gone while its input is still listened to.
+        public var outputLostSince: Date?
     }
 
     public let events: AsyncStream<Event>
@@ -148,12 +162,16 @@ public final class Player: Sendable {
 
     /// What plays now, exact to the last period written; nil when idle.
     public var position: Position? { healthState.position.withLock { $0 } }
+
+    /// The relay on air (connection, reconnects, dead air); nil when no relay plays.
+    public var relay: RelayStatus? { healthState.relay.withLock { $0 } }
 }
 
 /// The device's health and the position on air, written by the player thread and read by status pages.
 final class HealthState: Sendable {
     let value: Mutex<Player.Health>
     let position = Mutex<Player.Position?>(nil)
+    let relay = Mutex<Player.RelayStatus?>(nil)
     init(_ initial: Player.Health) { value = Mutex(initial) }
 }
 

@@ -6,15 +6,15 @@ import Synchronization
 /// The player thread's state and loop. Everything here runs on that one thread.
 final class PlayerLoop: @unchecked Sendable {
     private let requested: OutputFormat
-    private let mailbox: Mailbox
+    let mailbox: Mailbox
     private let events: AsyncStream<Player.Event>.Continuation
-    private let health: HealthState
-    private let logger: Logger
-    private var device: PCMDevice?
+    let health: HealthState
+    let logger: Logger
+    var device: PCMDevice?
     /// Audio handed to the device and not yet drained: when the queue runs dry the loop drains once.
-    private var deviceRunning = false
+    var deviceRunning = false
     private var current: Playback?
-    private var buffer: UnsafeMutableRawPointer?
+    var buffer: UnsafeMutableRawPointer?
     /// The card's playback element for item volumes, opened at the first item that needs it; nil for software gain.
     private let mixerTarget: Mixer.Target?
     private var mixer: Mixer?
@@ -38,6 +38,11 @@ final class PlayerLoop: @unchecked Sendable {
         var reader: ConvertingReader?
         /// The input of a live segment, open while it is on air.
         var capture: CaptureDevice?
+        /// The relayed stream of a relay segment, connected while it is on air.
+        var relay: RelayInput?
+        /// How a relay that fell back to its fallback file ends once that has played.
+        var deadAirEnding: Player.Report.Ending?
+        var liveFeed: (any LiveFeed)? { capture ?? relay }
         /// Continuous silence at the end of what the live input gave, for VOX.
         var silentFrames: Int64 = 0
         var frames: Int64 = 0
@@ -56,6 +61,13 @@ final class PlayerLoop: @unchecked Sendable {
         var holdUntil: Date?
         /// The item's volume as a gain on its segments: 1 when the mixer set it.
         var volumeGain: Float = 1
+        /// A live item's input level (dBFS RMS of its last period), for status.
+        var inputLevel: Double?
+        /// Since when a live item's loudspeaker is gone while its input is still read (PlayerLoop+LiveOutage.swift).
+        var outputLostAt: Date?
+        var nextOutputTry = Date.distantPast
+        /// What the loudspeaker's losses mid-talk were, for the item's log row.
+        var outages: [String] = []
         init(item: Player.Item) {
             self.item = item
             holdUntil = item.holdUntil
@@ -82,17 +94,13 @@ final class PlayerLoop: @unchecked Sendable {
                         probe()
                         continue
                     }
-                    device?.drain()
-                    deviceRunning = false
+                    playOut()
                     continue
                 }
             } else if let playback = current, let hold = playback.holdUntil {
                 // Warming up: nothing goes to the device yet, but a stop or a switch is taken at once. What an earlier
                 // item left in the buffer plays out first, so the hold does not end in an underrun.
-                if deviceRunning {
-                    device?.drain()
-                    deviceRunning = false
-                }
+                if deviceRunning { playOut() }
                 // Held until released: no deadline (NSCondition cannot wait until `distantFuture`).
                 command = hold > Date() ? mailbox.wait(until: hold > Date(timeIntervalSinceNow: 86_400) ? nil : hold) : nil
                 if command == nil {
@@ -138,7 +146,7 @@ final class PlayerLoop: @unchecked Sendable {
             if let playback = current, playback.item.id == id { playback.holdUntil = at }
             return true
         case .endLive:
-            if let playback = current, playback.capture != nil { finish(playback, .completed) }
+            if let playback = current, playback.liveFeed != nil || playback.deadAirEnding != nil { finish(playback, .completed) }
             return true
         case .shutdown:
             cutOff()
@@ -151,14 +159,40 @@ final class PlayerLoop: @unchecked Sendable {
     /// Stops what plays at once: the device's buffer is discarded, so the next item is heard within a period.
     private func cutOff() {
         guard let playback = current else { return }
-        device?.drop()
+        do {
+            try device?.drop()
+        } catch {
+            loseDevice(error)
+        }
         deviceRunning = false
         finish(playback, .stopped)
+    }
+
+    /// Lets what the device holds play out, unless a command comes first (then the tail plays on under it).
+    private func playOut() {
+        guard let device else { return }
+        do {
+            if try !device.drain(orWake: mailbox.wakeDescriptor) { deviceRunning = false }
+        } catch {
+            loseDevice(error)
+        }
+    }
+
+    /// The device failed with no item to blame: it is closed, shows as down, and is tried again every second.
+    private func loseDevice(_ error: AudioError) {
+        logger.error("device failed", metadata: ["error": "\(error)"])
+        device = nil
+        deviceRunning = false
+        updateHealth {
+            $0.isOpen = false
+            $0.lastError = error.description
+        }
     }
 
     private func start(_ item: Player.Item) {
         let playback = Playback(item: item)
         current = playback
+        logger.debug("player: item taken", metadata: ["id": "\(item.id)", "segments": "\(item.segments.count)", "held": "\(item.holdUntil != nil)"])
         do {
             if device == nil { try openDevice() }
             playback.volumeGain = applyVolume(item)
@@ -169,7 +203,7 @@ final class PlayerLoop: @unchecked Sendable {
         }
     }
 
-    private func openDevice() throws(AudioError) {
+    func openDevice() throws(AudioError) {
         let opened = try PCMDevice(format: requested)
         device = opened
         buffer?.deallocate()
@@ -188,7 +222,7 @@ final class PlayerLoop: @unchecked Sendable {
     }
 
     /// The item may play from now: its position says so, so a device that then takes nothing shows as dead air.
-    private func markReady(_ playback: Playback) {
+    func markReady(_ playback: Playback) {
         health.position.withLock {
             $0 = Player.Position(
                 id: playback.item.id, frames: playback.frames, signalFrames: playback.signalFrames, totalFrames: playback.totalFrames,
@@ -231,6 +265,12 @@ final class PlayerLoop: @unchecked Sendable {
         guard let device else { return }
         while playback.segmentIndex < playback.item.segments.count {
             let segment = playback.item.segments[playback.segmentIndex]
+            if let live = segment.live, let relay = live.relay {
+                playback.relay = RelayInput(relay: relay, format: device.format, health: health, logger: logger)
+                playback.rate = device.format.rate
+                playback.reader = nil
+                return
+            }
             if let live = segment.live {
                 do {
                     playback.capture = try CaptureDevice(device: live.device, format: device.format)
@@ -260,12 +300,20 @@ final class PlayerLoop: @unchecked Sendable {
 
     /// Decodes and hands one period to the device (the unit in which stop and switch requests are honoured).
     private func writePeriod(of playback: Playback) {
-        guard let device, let buffer else { return }
+        if device == nil, playback.outputLostAt != nil, let capture = playback.capture {
+            listenWithoutOutput(playback, capture)
+            return
+        }
+        guard let device, let buffer else {
+            // No device under an item that is not a live talk waiting for its loudspeaker: returning would spin this
+            // loop without a sound or a word, so the item fails as a device fault and is resumed by its policy.
+            return fail(playback, .deviceFailed(device: requested.device, reason: "the device is closed"))
+        }
         let period = device.format.periodFrames
         let bytesPerFrame = device.format.bytesPerFrame
         do {
-            if playback.heldEnd == 0, let capture = playback.capture {
-                try writeLive(playback, from: capture, to: device, buffer: buffer)
+            if playback.heldEnd == 0, let feed = playback.liveFeed {
+                try writeLive(playback, from: feed, to: device, buffer: buffer)
                 return
             }
             if playback.heldEnd == 0 {
@@ -301,7 +349,7 @@ final class PlayerLoop: @unchecked Sendable {
             playback.heldOffset = 0
             playback.heldEnd = 0
             playback.heldSignal = 0
-            if playback.reader == nil && playback.capture == nil { finish(playback, .completed) }
+            if playback.reader == nil && playback.liveFeed == nil { finish(playback, playback.deadAirEnding ?? .completed) }
         } catch {
             fail(playback, error)
         }
@@ -314,7 +362,7 @@ final class PlayerLoop: @unchecked Sendable {
         health.position.withLock {
             $0 = Player.Position(
                 id: playback.item.id, frames: playback.frames, signalFrames: playback.signalFrames,
-                totalFrames: playback.totalFrames, rate: device.format.rate, handedAt: Date())
+                totalFrames: playback.totalFrames, rate: device.format.rate, handedAt: Date(), inputLevel: playback.inputLevel)
         }
         let underruns = device.underruns
         if health.value.withLock({ $0.underruns }) != underruns { updateHealth { $0.underruns = underruns } }
@@ -329,31 +377,55 @@ final class PlayerLoop: @unchecked Sendable {
 
     /// Hands what the live input recorded to the device as soon as it arrives (at most a period at a time, so the
     /// added latency is one capture period), and ends the item on VOX silence or its maximum duration.
-    private func writeLive(_ playback: Playback, from capture: CaptureDevice, to device: PCMDevice, buffer: UnsafeMutableRawPointer) throws(AudioError) {
-        let input = capture.format.device
+    private func writeLive(_ playback: Playback, from feed: any LiveFeed, to device: PCMDevice, buffer: UnsafeMutableRawPointer) throws(AudioError) {
         let got: Int
         do {
-            if try capture.waitForData(orWake: mailbox.wakeDescriptor) { return }
-            got = try capture.read(into: buffer, frames: device.format.periodFrames)
+            if try feed.waitForData(orWake: mailbox.wakeDescriptor) { return }
+            got = try feed.read(into: buffer, frames: device.format.periodFrames)
         } catch {
-            throw .unreadable(path: input, reason: "live input: \(error)")
+            throw feed.inputFailure(error)
         }
         guard got > 0 else { return }
         let gain = playback.item.segments[playback.segmentIndex].gain * playback.volumeGain
+        // The input's own level, before the item's volume: a village turned down must not make VOX hear silence.
+        let level = LiveLevel.rms(of: buffer, frames: got, format: device.format)
         if gain != 1 { LiveLevel.apply(gain: gain, to: buffer, frames: got, format: device.format) }
-        let written = try hand(buffer, frames: got, to: device, playback: playback)
+        let written: Int
+        do {
+            written = try hand(buffer, frames: got, to: device, playback: playback)
+        } catch where error.isDeviceFault && playback.capture != nil {
+            loseOutput(playback, error)
+            return
+        }
         deviceRunning = true
         account(playback, programme: written, signal: 0, device: device)
         guard let live = playback.item.segments[playback.segmentIndex].live else { return }
         let rate = Double(device.format.rate)
-        let level = LiveLevel.rms(of: buffer, frames: got, format: device.format)
+        playback.inputLevel = level
         playback.silentFrames = level < live.silenceThreshold ? playback.silentFrames + Int64(got) : 0
-        if let seconds = live.silenceSeconds, Double(playback.silentFrames) >= seconds * rate {
+        if let relay = live.relay, let input = playback.relay, Double(playback.silentFrames) >= relay.deadAirSeconds * rate {
+            relayDeadAir(playback, relay, reason: input.deadAir(), device: device)
+        } else if let seconds = live.silenceSeconds, Double(playback.silentFrames) >= seconds * rate {
             logger.info("live item ended after silence", metadata: ["item": "\(playback.item.id)", "seconds": "\(seconds)"])
             finish(playback, .completed)
         } else if let seconds = live.maximumSeconds, Double(playback.frames) >= seconds * rate {
             logger.info("live item reached its maximum duration", metadata: ["item": "\(playback.item.id)", "seconds": "\(seconds)"])
             finish(playback, .completed)
+        }
+    }
+
+    /// Dead air on a relay: its fallback file plays in its place, and the item then ends failed with the reason; with no
+    /// fallback it ends failed at once. The status keeps saying dead air while the fallback plays.
+    private func relayDeadAir(_ playback: Playback, _ relay: Player.Relay, reason: String, device: PCMDevice) {
+        logger.error("relay dead air", metadata: ["item": "\(playback.item.id)", "reason": "\(reason)"])
+        playback.relay?.close()
+        playback.relay = nil
+        guard let fallback = relay.fallback else { return finish(playback, .audioFailed(reason)) }
+        do {
+            playback.reader = try ConvertingReader(path: fallback, output: device.format, gain: relay.fallbackGain * playback.volumeGain)
+            playback.deadAirEnding = .audioFailed("\(reason); played the fallback \(fallback)")
+        } catch {
+            finish(playback, .audioFailed("\(reason); the fallback cannot be played: \(error)"))
         }
     }
 
@@ -373,7 +445,7 @@ final class PlayerLoop: @unchecked Sendable {
         return written
     }
 
-    private func fail(_ playback: Playback, _ error: AudioError) {
+    func fail(_ playback: Playback, _ error: AudioError) {
         if error.isDeviceFault {
             logger.error("device failed", metadata: ["item": "\(playback.item.id)", "error": "\(error)"])
             // Closing lets the next attempt reopen it from scratch, which is what recovers an unplugged USB card.
@@ -390,17 +462,21 @@ final class PlayerLoop: @unchecked Sendable {
         }
     }
 
-    private func finish(_ playback: Playback, _ ending: Player.Report.Ending) {
+    func finish(_ playback: Playback, _ ending: Player.Report.Ending) {
         current = nil
         playback.capture = nil
+        playback.relay?.close()
+        playback.relay = nil
+        health.relay.withLock { $0 = nil }
         health.position.withLock { $0 = nil }
         let report = Player.Report(
             frames: playback.frames, signalFrames: playback.signalFrames, rate: playback.rate > 0 ? playback.rate : (device?.format.rate ?? requested.rate),
-            startedAt: playback.startedAt, ending: ending)
+            startedAt: playback.startedAt, ending: ending, note: playback.outages.isEmpty ? nil : playback.outages.joined(separator: "; "))
+        logger.debug("player: item ended", metadata: ["id": "\(playback.item.id)", "ending": "\(ending)", "frames": "\(playback.frames)"])
         events.yield(.finished(id: playback.item.id, report: report))
     }
 
-    private func updateHealth(_ change: (inout Player.Health) -> Void) {
+    func updateHealth(_ change: (inout Player.Health) -> Void) {
         health.value.withLock { change(&$0) }
     }
 }

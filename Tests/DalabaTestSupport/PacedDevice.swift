@@ -39,7 +39,8 @@ public final class PacedDevice: @unchecked Sendable {
     public static func start(rate: Int = 48_000, jackPeriod: Int = 256, waitLimit: Double = 600) async throws -> PacedDevice {
         guard await gate.enter(timeout: waitLimit) else { throw PacedDeviceError.busy(seconds: waitLimit) }
         do {
-            return try PacedDevice(rate: rate, jackPeriod: jackPeriod)
+            // jackd's start and jack_wait take seconds: off the cooperative pool (Processes.offPool says why).
+            return try await Processes.offPool { try PacedDevice(rate: rate, jackPeriod: jackPeriod) }
         } catch {
             await gate.leave()
             throw error
