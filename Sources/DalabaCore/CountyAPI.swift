@@ -58,6 +58,17 @@ public enum CountyAPI {
         public init(to: [String]?) { self.to = to }
     }
 
+    /// `PATCH /v1/announcements/{id}` body at the head-end: what an update may change in villages where the item still
+    /// waits (a new title, a new expiry; an expiry already past also stops it on air).
+    public struct UpdateRequest: Codable, Sendable, Equatable {
+        public var title: String?
+        public var expires: Date?
+        public init(title: String? = nil, expires: Date? = nil) {
+            self.title = title
+            self.expires = expires
+        }
+    }
+
     /// One row of `GET /v1/villages`.
     public struct Village: Codable, Sendable, Equatable {
         public var code: String
@@ -102,6 +113,42 @@ public enum CountyAPI {
     public struct Villages: Codable, Sendable, Equatable {
         public var villages: [Village]
         public init(villages: [Village]) { self.villages = villages }
+    }
+
+    /// `GET /v1/log/verify` at the head-end: every village's chain in `region` re-walked from PostgreSQL alone. `county` (the
+    /// head-end's county code) is what tells it from a station's answer to the same path, for the `dalaba` tool.
+    public struct LogVerification: Codable, Sendable, Equatable {
+        public var county: String
+        public var region: String
+        /// False when any village's chain has a fault.
+        public var intact: Bool
+        public var checkedAt: Date
+        public var villages: [VillageChain]
+
+        public struct VillageChain: Codable, Sendable, Equatable {
+            public var village: String
+            public var rows: Int64
+            /// The last row walked from row 1 (a gap ends the walk).
+            public var lastSeq: Int64
+            /// What is wrong, in row order, each naming its row ("row 7 was edited: …"); empty when intact.
+            public var faults: [String]
+            public var intact: Bool
+            public init(village: String, rows: Int64, lastSeq: Int64, faults: [String]) {
+                self.village = village
+                self.rows = rows
+                self.lastSeq = lastSeq
+                self.faults = faults
+                intact = faults.isEmpty
+            }
+        }
+
+        public init(county: String, region: String, checkedAt: Date, villages: [VillageChain]) {
+            self.county = county
+            self.region = region
+            intact = villages.allSatisfy(\.intact)
+            self.checkedAt = checkedAt
+            self.villages = villages
+        }
     }
 
     /// `GET /v1/coverage/{id}`: where one announcement got to.

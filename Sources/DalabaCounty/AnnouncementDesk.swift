@@ -5,6 +5,7 @@ import DalabaIntake
 import DalabaLink
 import Foundation
 import Logging
+import Synchronization
 
 /// A refusal the API answers with its status: 400 for a bad request, 403 for a target outside the token's region, 404, 409.
 public struct CountyRefusal: Error, Sendable, CustomStringConvertible {
@@ -31,6 +32,8 @@ public struct AnnouncementDesk: Sendable {
     let outboxChanged: @Sendable () -> Void
     let logger: Logger
     let clock: @Sendable () -> Date
+    /// The port the API was bound to (with `listen = "…:0"` known only after start), for the audio URL villages fetch.
+    public let boundPort = SharedPort()
 
     public init(
         configuration: CountyConfiguration, key: Curve25519.Signing.PrivateKey, store: CountyStore, outboxChanged: @escaping @Sendable () -> Void,
@@ -56,16 +59,16 @@ public struct AnnouncementDesk: Sendable {
             throw CountyRefusal(400, "more than \(CountyMessage.maximumTargets) targets: target their township or the county", field: "to")
         }
         var codes: [RegionCode] = []
-        for text in requested {
+        for (index, text) in requested.enumerated() {
             let code: RegionCode
             do {
                 code = try RegionCode(text)
             } catch {
-                throw CountyRefusal(400, error.description, field: "to")
+                throw CountyRefusal(400, error.description, field: "to[\(index)]")
             }
             guard scope.covers(code) else {
                 throw CountyRefusal(
-                    403, "token \(DisplayText.echo(token)) may target only region \(scope) and what lies in it, not \(code)", field: "to")
+                    403, "token \(DisplayText.echo(token)) may target only region \(scope) and what lies in it, not \(code)", field: "to[\(index)]")
             }
             codes.append(code)
         }
@@ -109,7 +112,8 @@ public struct AnnouncementDesk: Sendable {
             guard let data = FileManager.default.contents(atPath: filed.path) else { throw CountyRefusal(500, "the transcoded audio cannot be read back") }
             audio = .embedded(data)
         } else {
-            let base = configuration.publicURL ?? "http://\(configuration.listenHost):\(configuration.listenPort)"
+            let port = boundPort.value
+            let base = configuration.publicURL ?? "http://\(configuration.listenHost):\(port == 0 ? configuration.listenPort : port)"
             audio = .url("\(base)/v1/audio/\(filed.sha256)", sha256: filed.sha256, bytes: filed.bytes)
         }
         let body = CountyMessage.Announce(
@@ -138,16 +142,38 @@ public struct AnnouncementDesk: Sendable {
     /// Cancels a county announcement everywhere it went (within the caller's scope).
     public func cancel(id: String, caller: CountyConfiguration.Token) async throws -> CountyAPI.Sent {
         guard let a = try await store.announcement(id: id) else { throw CountyRefusal(404, "no county announcement has id \(DisplayText.echo(id))") }
-        // A township operator cancels in its township only: the targets it can reach are the announcement's, narrowed to its scope.
-        let targets = a.targets.compactMap { target -> RegionCode? in
+        let targets = try Self.reachable(a.targets, by: caller, doing: "cancel")
+        return try await send(.cancel(announcement: id), to: targets, announcement: id)
+    }
+
+    /// Sends a new title or expiry for a county announcement to the villages it went to (within the caller's scope), where
+    /// it changes the item still waiting; an expiry already past also stops it on air. Refused for a cancelled announcement.
+    public func update(id: String, _ change: CountyAPI.UpdateRequest, caller: CountyConfiguration.Token) async throws -> CountyAPI.Sent {
+        guard let a = try await store.announcement(id: id) else { throw CountyRefusal(404, "no county announcement has id \(DisplayText.echo(id))") }
+        let targets = try Self.reachable(a.targets, by: caller, doing: "update")
+        if a.cancelledAt != nil { throw CountyRefusal(409, "county announcement \(DisplayText.echo(id)) was cancelled: there is nothing to update") }
+        if let expires = change.expires {
+            if expires > clock().addingTimeInterval(QueueRequestDecoder.maximumLeadTime) { throw CountyRefusal(400, "is more than 366 days ahead", field: "expires") }
+            if let notBefore = a.notBefore, expires <= notBefore { throw CountyRefusal(400, "is not after the announcement's notBefore", field: "expires") }
+        }
+        // Only an update reaching every target changes the county's record; a township's update changes its villages only.
+        let whole = Set(targets) == Set(a.targets)
+        return try await send(
+            .update(.init(announcement: id, title: change.title, expires: change.expires)), to: targets, announcement: id, changed: whole ? change : nil)
+    }
+
+    /// The announcement's targets a caller may reach: a township operator acts in its township only, so the targets are
+    /// narrowed to its scope; none at all is 403.
+    static func reachable(_ targets: [RegionCode], by caller: CountyConfiguration.Token, doing what: String) throws(CountyRefusal) -> [RegionCode] {
+        let reachable = targets.compactMap { target -> RegionCode? in
             if caller.scope.covers(target) { return target }
             if target.covers(caller.scope) { return caller.scope }
             return nil
         }
-        guard !targets.isEmpty else {
-            throw CountyRefusal(403, "token \(DisplayText.echo(caller.name)) may not cancel in \(a.targets.map(\.digits).joined(separator: ", "))")
+        guard !reachable.isEmpty else {
+            throw CountyRefusal(403, "token \(DisplayText.echo(caller.name)) may not \(what) in \(targets.map(\.digits).joined(separator: ", "))")
         }
-        return try await send(.cancel(announcement: id), to: Array(Set(targets)).sorted(), announcement: id)
+        return Array(Set(reachable)).sorted()
     }
 
     /// Stops everything queued and playing at the villages of `to` (default: the caller's scope).
@@ -155,25 +181,61 @@ public struct AnnouncementDesk: Sendable {
         try await send(.stopAll, to: try Self.targets(requested: to, scope: caller.scope, token: caller.name), announcement: nil)
     }
 
-    private func send(_ body: CountyMessage.Body, to targets: [RegionCode], announcement: String?) async throws -> CountyAPI.Sent {
+    private func send(
+        _ body: CountyMessage.Body, to targets: [RegionCode], announcement: String?, changed: CountyAPI.UpdateRequest? = nil
+    ) async throws -> CountyAPI.Sent {
         let now = clock()
         let id = Self.messageID(now: now)
         let message = CountyMessage(id: id, issued: now, expires: now.addingTimeInterval(configuration.messageLifetime), targets: targets, body: body)
+        if let problem = message.problem() { throw CountyRefusal(400, problem) }
         let envelope = try SignedEnvelope.sign(message, with: key).encoded()
-        try await store.enqueue(messageID: id, type: body.type, announcement: announcement, envelope: envelope, regions: targets)
+        try await store.enqueue(messageID: id, type: body.type, announcement: announcement, envelope: envelope, regions: targets, changed: changed)
         outboxChanged()
         logger.info("county \(body.type) recorded", metadata: ["message": "\(id)", "targets": "\(targets.map(\.digits).joined(separator: ","))"])
         return .init(message: id, targets: targets.map(\.digits), villages: configuration.villages(reachedBy: targets).map(\.code.digits))
     }
 
-    /// A confirm for `village` through `seq`: sent straight to the village's topic, not through the outbox (a lost one is
-    /// made good by the next).
-    public func confirm(village: RegionCode, seq: Int64) throws -> Data {
+    /// A confirm for `village` of its rows through `seq` (nil: receipts only) and of the receipts in `receipts`: sent straight
+    /// to the village's topic, not through the outbox (a lost one is made good by the next, or by the village publishing
+    /// again what stays unconfirmed). `receipts` is always present, if empty: it tells the village this head-end confirms them.
+    public func confirm(village: RegionCode, seq: Int64?, receipts: [Int64] = []) throws -> Data {
         let now = clock()
         let message = CountyMessage(
             id: Self.messageID(now: now), issued: now, expires: now.addingTimeInterval(3_600), targets: [village],
-            body: .confirm(.init(village: village, seq: seq)))
+            body: .confirm(.init(village: village, seq: seq, receipts: receipts)))
         return try SignedEnvelope.sign(message, with: key).encoded()
+    }
+
+    /// Publishes the announcement again to one village (`RepublishPolicy` says when): the first message's body, with the
+    /// announcement's title and expiry as they are now, in a freshly signed message of its own id and time, targeted at the
+    /// village only, valid as long as the first. A village refuses a replay of a signed message, but takes this one, queues
+    /// nothing twice (the announcement id is the same) and answers with its receipt, which ends the re-publishing.
+    /// Returns the new message id, or nil when there is nothing to publish (the first message is gone or no longer valid).
+    @discardableResult
+    public func republish(_ candidate: RepublishPolicy.Candidate) async throws -> String? {
+        guard let stored = try await store.envelope(messageID: candidate.message),
+            let envelope = try? LinkJSON.decode(SignedEnvelope.self, from: stored), let payload = Data(base64Encoded: envelope.payload),
+            let first = try? LinkJSON.decode(CountyMessage.self, from: payload), case .announce(var body) = first.body
+        else { return nil }
+        let now = clock()
+        guard first.expires > now else { return nil }
+        body.title = candidate.title
+        body.expires = candidate.expires
+        let id = Self.messageID(now: now)
+        let message = CountyMessage(id: id, issued: now, expires: first.expires, targets: [candidate.village], body: .announce(body))
+        if let problem = message.problem() {
+            logger.warning("announcement not published again", metadata: ["id": "\(candidate.announcement)", "problem": "\(problem)"])
+            return nil
+        }
+        let signed = try SignedEnvelope.sign(message, with: key).encoded()
+        try await store.recordRepublish(announcement: candidate.announcement, village: candidate.village, messageID: id, envelope: signed, at: now)
+        outboxChanged()
+        logger.notice(
+            "county announcement published again: no receipt from the village",
+            metadata: [
+                "id": "\(candidate.announcement)", "village": "\(candidate.village)", "message": "\(id)", "attempt": "\(candidate.attempts + 1)",
+            ])
+        return id
     }
 
     /// The message stays valid as long as the announcement may still start (so a village back after a day still gets it), and
@@ -217,4 +279,12 @@ public struct AnnouncementDesk: Sendable {
             }
         }
     }
+}
+
+/// The API's bound port, set once the server listens and read by every request.
+public final class SharedPort: Sendable {
+    private let port = Atomic<Int>(0)
+    public init() {}
+    public func store(_ value: Int) { port.store(value, ordering: .relaxed) }
+    public var value: Int { port.load(ordering: .relaxed) }
 }

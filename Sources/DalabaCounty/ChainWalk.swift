@@ -1,5 +1,10 @@
+import DalabaLink
+
 /// Walks a village's airtime chain forward from the last row the county confirmed: pure, so every fault it names is a unit
-/// test. Rows are (seq, previousHash, hash) in seq order, as stored.
+/// test. Rows are (seq, previousHash, hash, and whether the stored fields still give that hash) in seq order, as stored.
+///
+/// A row whose fields no longer give its own hash (its volume, frames or any field edited in PostgreSQL or before it came)
+/// is flagged as edited; the walk goes on over it.
 ///
 /// A row that does not link to the row before (its `previousHash` is not that row's hash) means the village's log was edited
 /// or rewritten: it is flagged and the walk goes on, since the row is what the village holds now. A missing seq stops the
@@ -10,10 +15,18 @@ public struct ChainWalk: Sendable, Equatable {
         public var seq: Int64
         public var previousHash: String
         public var hash: String
-        public init(seq: Int64, previousHash: String, hash: String) {
+        /// The row's stored fields recompute to `hash` (`LinkRow.isIntact`).
+        public var isIntact: Bool
+        public init(seq: Int64, previousHash: String, hash: String, isIntact: Bool = true) {
             self.seq = seq
             self.previousHash = previousHash
             self.hash = hash
+            self.isIntact = isIntact
+        }
+
+        /// The link of `row`, with its hash recomputed from its fields.
+        public init(_ row: LinkRow) {
+            self.init(seq: row.seq, previousHash: row.previousHash, hash: row.hash, isIntact: row.isIntact)
         }
     }
 
@@ -26,6 +39,8 @@ public struct ChainWalk: Sendable, Equatable {
         case edited(seq: Int64)
         /// Row `seq` arrived again with different content (another hash) than the copy stored first.
         case changed(seq: Int64)
+        /// Row `seq` cannot be a row of any village's log (negative frames, a NUL in a text): not stored, flagged.
+        case invalid(seq: Int64, reason: String)
 
         public var description: String {
             switch self {
@@ -33,6 +48,7 @@ public struct ChainWalk: Sendable, Equatable {
             case .gap(let from, let to): from == to ? "row \(from) is missing" : "rows \(from)–\(to) are missing"
             case .edited(let seq): "row \(seq) was edited: its content no longer matches its hash"
             case .changed(let seq): "row \(seq) was sent again with other content: the village's log was edited"
+            case .invalid(let seq, let reason): "row \(seq) cannot be stored (\(reason)): the village's log was edited"
             }
         }
 
@@ -62,6 +78,9 @@ public struct ChainWalk: Sendable, Equatable {
                 faults.append(.gap(from: confirmedSeq + 1, to: link.seq - 1))
                 return
             }
+            if !link.isIntact {
+                faults.append(.edited(seq: link.seq))
+            }
             if link.previousHash != confirmedHash {
                 faults.append(.brokenLink(seq: link.seq))
             }
@@ -69,4 +88,48 @@ public struct ChainWalk: Sendable, Equatable {
             confirmedHash = link.hash
         }
     }
+}
+
+/// Where each village's chain stood after the head-end's last committed batch, kept in memory by the one task that writes rows,
+/// so a batch that simply continues a village's chain is walked without reading its rows back from PostgreSQL.
+///
+/// A mark is kept only while no stored row lies beyond it (a gap, or rows stored before a restart, send the village back to
+/// the read-back walk), is set only after its transaction committed, and is dropped when a transaction fails, since its
+/// commit may or may not have happened. PostgreSQL keeps the truth: the store's update is conditional on the mark, so a
+/// mark that went stale (another head-end, an edit by hand) falls back to the read-back walk as well.
+public struct ChainMarks: Sendable, Equatable {
+    public struct Mark: Sendable, Equatable {
+        public var seq: Int64
+        public var hash: String
+        public init(seq: Int64, hash: String) {
+            self.seq = seq
+            self.hash = hash
+        }
+    }
+
+    private var marks: [String: Mark] = [:]
+
+    public init() {}
+
+    public subscript(village: String) -> Mark? { marks[village] }
+
+    public var count: Int { marks.count }
+
+    /// The walk over `links` (ascending, one per seq) from the remembered mark, when they continue it without a gap; nil
+    /// when nothing is remembered or they do not start right after it.
+    public func walk(village: String, over links: [ChainWalk.Link]) -> ChainWalk? {
+        guard let mark = marks[village], let first = links.first, let last = links.last, first.seq == mark.seq + 1,
+            last.seq == mark.seq + Int64(links.count)
+        else { return nil }
+        var walk = ChainWalk(confirmedSeq: mark.seq, confirmedHash: mark.hash)
+        walk.advance(over: links)
+        return walk
+    }
+
+    /// After a commit: remembers where `walk` ended, or forgets the village when rows are stored beyond it (`clean` false).
+    public mutating func remember(village: String, walk: ChainWalk, clean: Bool) {
+        marks[village] = clean ? Mark(seq: walk.confirmedSeq, hash: walk.confirmedHash) : nil
+    }
+
+    public mutating func forget(village: String) { marks[village] = nil }
 }

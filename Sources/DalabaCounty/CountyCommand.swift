@@ -63,8 +63,9 @@ public struct CountyCommand: AsyncParsableCommand {
             "county signing key \(key.created ? "made" : "loaded"); villages' [county] public-key:",
             metadata: ["public-key": "\(publicKey)", "file": "\(configuration.signingKeyPath).pub"])
 
-        let postgres = PostgresClient(configuration: CountyStore.clientConfiguration(configuration.database), backgroundLogger: logger)
-        let store = CountyStore(client: postgres, logger: logger)
+        let postgresConfiguration = CountyStore.clientConfiguration(configuration.database)
+        let store = CountyStore(client: PostgresClient(configuration: postgresConfiguration, backgroundLogger: logger), logger: logger)
+        let postgres = PostgresReconnector(store: store, configuration: postgresConfiguration, logger: logger)
         var options = BrokerClient.Options(
             host: configuration.broker.host, port: configuration.broker.port, clientID: configuration.broker.clientID,
             username: configuration.broker.username, password: configuration.broker.password, caFile: configuration.broker.caFile.map(configuration.resolve))
@@ -84,6 +85,7 @@ public struct CountyCommand: AsyncParsableCommand {
         let app = buildCountyApplication(
             configuration: configuration, desk: desk, store: store, logger: logger,
             onBound: { port in
+                desk.boundPort.store(port)
                 try? Data("\(host):\(port)\n".utf8).write(to: URL(fileURLWithPath: listenFile), options: .atomic)
                 logger.notice("dalaba-county listening", metadata: ["address": "\(host):\(port)"])
             })

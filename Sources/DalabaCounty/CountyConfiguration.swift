@@ -1,7 +1,7 @@
+import DalabaConfig
 import DalabaCore
 import DalabaLink
 import Foundation
-import TOMLKit
 
 /// Everything `dalaba-county` reads from its one TOML file. A key that is unknown or of the wrong type is an error naming the
 /// file and the key, as in the village's configuration; every key but the villages and tokens has a default.
@@ -88,6 +88,9 @@ public struct CountyConfiguration: Sendable {
     public var embedMaxBytes = 1 << 20
     /// Seconds a head-end message stays valid when the announcement gives no expiry of its own.
     public var messageLifetime: Double = 86_400
+    /// `[county] republish-delay`: seconds an online targeted village may stay without any receipt of an announcement before
+    /// it is published to that village again (then twice as long, up to an hour); 0 never publishes again.
+    public var republishDelay: Double = 30
     public var villages: [Village] = []
     public var tokens: [Token] = []
     public var voice = "cmn"
@@ -98,144 +101,211 @@ public struct CountyConfiguration: Sendable {
     public init(county: RegionCode) { self.county = county }
 
     /// Why the configuration cannot be used, naming the file and key.
-    public struct Invalid: Error, CustomStringConvertible, Equatable {
-        public var description: String
-        public init(description: String) { self.description = description }
-    }
+    public typealias Invalid = ConfigurationFile.Invalid
 
     public static func load(path: String) throws(Invalid) -> CountyConfiguration {
         guard let data = FileManager.default.contents(atPath: path), let text = String(data: data, encoding: .utf8) else {
             throw Invalid(description: "\(path): cannot read the configuration file")
         }
-        do {
-            return try parse(text, file: path)
-        } catch let error as Invalid {
-            throw error
-        } catch {
-            throw Invalid(description: "\(path): \(error)")
-        }
+        return try parse(text, file: path)
     }
 
-    public static func parse(_ text: String, file: String = "county.toml") throws -> CountyConfiguration {
-        let table: TOMLTable
-        do {
-            table = try TOMLTable(string: text)
-        } catch let error as TOMLParseError {
-            throw Invalid(description: "\(file):\(error.source.begin.line): \(error.description)")
+    /// Decodes the file into its sections (TOMLKit, unknown keys refused, as in the village's configuration), then checks
+    /// each value and applies it over the defaults.
+    public static func parse(_ text: String, file: String = "county.toml") throws(Invalid) -> CountyConfiguration {
+        let source = try ConfigurationFile(parsing: text, file: file)
+        let sections = try source.decode(Sections.self)
+        func region(_ text: String, _ key: String) throws(Invalid) -> RegionCode {
+            do { return try RegionCode(text) } catch { throw source.invalid(key, error.description) }
         }
-        let r = Reader(file: file)
-        try r.allow(table, ["county", "http", "broker", "postgres", "signing", "audio", "townships", "villages", "tokens", "log-level"], in: "")
-        guard let countyTable = try r.table(table, "county") else { throw r.invalid("county", "is missing ([county] with code = \"370703\")") }
-        try r.allow(countyTable, ["code", "name", "state-directory", "time-zone", "message-lifetime"], in: "county")
-        guard let code = try r.string(countyTable, "code", in: "county") else { throw r.invalid("county.code", "is missing") }
-        let county = try r.region(code, key: "county.code")
-        guard county.level == .county else { throw r.invalid("county.code", "must be a 6-digit county code, not \(code)") }
+        guard let countySection = sections.county else { throw source.invalid("county", "is missing ([county] with code = \"370703\")") }
+        guard let code = countySection.code else { throw source.invalid("county.code", "is missing") }
+        let county = try region(code, "county.code")
+        guard county.level == .county else { throw source.invalid("county.code", "must be a 6-digit county code, not \(code)") }
         var config = CountyConfiguration(county: county)
-        if let v = try r.string(countyTable, "name", in: "county") { config.countyName = v }
-        if let v = try r.string(countyTable, "state-directory", in: "county") { config.stateDirectory = v }
-        if let v = try r.string(countyTable, "time-zone", in: "county") {
-            guard let zone = TimeZone(identifier: v) else { throw r.invalid("county.time-zone", "unknown time zone \(v)") }
+        if let v = countySection.name { config.countyName = v }
+        if let v = countySection.stateDirectory { config.stateDirectory = v }
+        if let v = countySection.timeZone {
+            guard let zone = TimeZone(identifier: v) else { throw source.invalid("county.time-zone", "unknown time zone \(v)") }
             config.timeZone = zone
         }
-        if let v = try r.int(countyTable, "message-lifetime", in: "county", range: 60...(30 * 86_400)) { config.messageLifetime = Double(v) }
-        if let http = try r.table(table, "http") {
-            try r.allow(http, ["listen", "public-url", "max-upload-bytes"], in: "http")
-            if let v = try r.string(http, "listen", in: "http") {
+        if let v = try source.within(countySection.messageLifetime, 60...(30 * 86_400), "county.message-lifetime") {
+            config.messageLifetime = Double(v)
+        }
+        if let v = try source.within(countySection.republishDelay, 0...3_600, "county.republish-delay") { config.republishDelay = Double(v) }
+        if let http = sections.http {
+            if let v = http.listen {
                 guard let colon = v.lastIndex(of: ":"), let port = Int(v[v.index(after: colon)...]), (0...65_535).contains(port), colon > v.startIndex
-                else { throw r.invalid("http.listen", "must be HOST:PORT, not \(v)") }
+                else { throw source.invalid("http.listen", "must be HOST:PORT, not \(v)") }
                 config.listenHost = String(v[..<colon]).trimmingCharacters(in: CharacterSet(charactersIn: "[]"))
                 config.listenPort = port
             }
-            if let v = try r.string(http, "public-url", in: "http") {
+            if let v = http.publicURL {
                 guard let url = URL(string: v), url.scheme == "http" || url.scheme == "https", url.host != nil else {
-                    throw r.invalid("http.public-url", "must be an http:// or https:// URL, not \(v)")
+                    throw source.invalid("http.public-url", "must be an http:// or https:// URL, not \(v)")
                 }
                 config.publicURL = v.hasSuffix("/") ? String(v.dropLast()) : v
             }
-            if let v = try r.int(http, "max-upload-bytes", in: "http", range: 1_024...(4 << 30)) { config.maxUploadBytes = v }
+            if let v = try source.within(http.maxUploadBytes, 1_024...(4 << 30), "http.max-upload-bytes") { config.maxUploadBytes = v }
         }
-        if let broker = try r.table(table, "broker") {
-            try r.allow(broker, ["host", "port", "ca", "username", "password", "client-id"], in: "broker")
-            if let v = try r.string(broker, "host", in: "broker") { config.broker.host = v }
-            if let v = try r.int(broker, "port", in: "broker", range: 1...65_535) { config.broker.port = v }
-            if let v = try r.string(broker, "ca", in: "broker") { config.broker.caFile = v }
-            if let v = try r.string(broker, "username", in: "broker") { config.broker.username = v }
-            if let v = try r.string(broker, "password", in: "broker") { config.broker.password = v }
-            if let v = try r.string(broker, "client-id", in: "broker") {
-                guard (1...64).contains(v.utf8.count) else { throw r.invalid("broker.client-id", "must be 1 to 64 bytes") }
+        if let broker = sections.broker {
+            if let v = broker.host { config.broker.host = v }
+            if let v = try source.within(broker.port, 1...65_535, "broker.port") { config.broker.port = v }
+            config.broker.caFile = broker.ca
+            config.broker.username = broker.username
+            config.broker.password = broker.password
+            if let v = broker.clientID {
+                guard (1...64).contains(v.utf8.count) else { throw source.invalid("broker.client-id", "must be 1 to 64 bytes") }
                 config.broker.clientID = v
             }
-            if config.broker.password != nil, config.broker.username == nil {
-                throw r.invalid("broker.password", "needs broker.username")
-            }
+            if config.broker.password != nil, config.broker.username == nil { throw source.invalid("broker.password", "needs broker.username") }
         }
-        if let pg = try r.table(table, "postgres") {
-            try r.allow(pg, ["host", "port", "database", "user", "password"], in: "postgres")
-            if let v = try r.string(pg, "host", in: "postgres") { config.database.host = v }
-            if let v = try r.int(pg, "port", in: "postgres", range: 1...65_535) { config.database.port = v }
-            if let v = try r.string(pg, "database", in: "postgres") { config.database.database = v }
-            if let v = try r.string(pg, "user", in: "postgres") { config.database.user = v }
-            if let v = try r.string(pg, "password", in: "postgres") { config.database.password = v }
+        if let pg = sections.postgres {
+            if let v = pg.host { config.database.host = v }
+            if let v = try source.within(pg.port, 1...65_535, "postgres.port") { config.database.port = v }
+            if let v = pg.database { config.database.database = v }
+            if let v = pg.user { config.database.user = v }
+            config.database.password = pg.password
         }
-        if let signing = try r.table(table, "signing") {
-            try r.allow(signing, ["key"], in: "signing")
-            if let v = try r.string(signing, "key", in: "signing") { config.signingKey = v }
+        if let v = sections.signing?.key { config.signingKey = v }
+        if let audio = sections.audio {
+            if let v = try source.within(audio.embedMaxBytes, 0...(16 << 20), "audio.embed-max-bytes") { config.embedMaxBytes = v }
+            if let v = audio.voice { config.voice = v }
+            if let v = try source.within(audio.maxSpeechCharacters, 1...100_000, "audio.max-speech-characters") { config.maxSpeechCharacters = v }
         }
-        if let audio = try r.table(table, "audio") {
-            try r.allow(audio, ["embed-max-bytes", "voice", "max-speech-characters"], in: "audio")
-            if let v = try r.int(audio, "embed-max-bytes", in: "audio", range: 0...(16 << 20)) { config.embedMaxBytes = v }
-            if let v = try r.string(audio, "voice", in: "audio") { config.voice = v }
-            if let v = try r.int(audio, "max-speech-characters", in: "audio", range: 1...100_000) { config.maxSpeechCharacters = v }
-        }
-        for (index, entry) in try r.tables(table, "townships").enumerated() {
+        for (index, entry) in (sections.townships ?? []).enumerated() {
             let key = "townships[\(index)]"
-            try r.allow(entry, ["code", "name"], in: key)
-            guard let codeText = try r.string(entry, "code", in: key) else { throw r.invalid("\(key).code", "is missing") }
-            let code = try r.region(codeText, key: "\(key).code")
+            let code = try region(entry.code, "\(key).code")
             guard code.level == .township, county.covers(code) else {
-                throw r.invalid("\(key).code", "must be a 9-digit township code in county \(county), not \(codeText)")
+                throw source.invalid("\(key).code", "must be a 9-digit township code in county \(county), not \(entry.code)")
             }
-            config.townshipNames[code] = try r.string(entry, "name", in: key) ?? codeText
+            config.townshipNames[code] = entry.name ?? entry.code
         }
-        for (index, entry) in try r.tables(table, "villages").enumerated() {
+        for (index, entry) in (sections.villages ?? []).enumerated() {
             let key = "villages[\(index)]"
-            try r.allow(entry, ["code", "name", "fetch-token"], in: key)
-            guard let codeText = try r.string(entry, "code", in: key) else { throw r.invalid("\(key).code", "is missing") }
-            let code = try r.region(codeText, key: "\(key).code")
+            let code = try region(entry.code, "\(key).code")
             guard code.level == .village, county.covers(code) else {
-                throw r.invalid("\(key).code", "must be a 12-digit village code in county \(county), not \(codeText)")
+                throw source.invalid("\(key).code", "must be a 12-digit village code in county \(county), not \(entry.code)")
             }
-            guard !config.villages.contains(where: { $0.code == code }) else { throw r.invalid("\(key).code", "\(codeText) is listed twice") }
-            guard let fetch = try r.string(entry, "fetch-token", in: key) else { throw r.invalid("\(key).fetch-token", "is missing") }
-            guard fetch.count >= 16 else { throw r.invalid("\(key).fetch-token", "must be at least 16 characters") }
-            config.villages.append(Village(code: code, name: try r.string(entry, "name", in: key) ?? codeText, fetchToken: fetch))
+            guard !config.villages.contains(where: { $0.code == code }) else { throw source.invalid("\(key).code", "\(entry.code) is listed twice") }
+            guard entry.fetchToken.count >= 16 else { throw source.invalid("\(key).fetch-token", "must be at least 16 characters") }
+            config.villages.append(Village(code: code, name: entry.name ?? entry.code, fetchToken: entry.fetchToken))
         }
-        for (index, entry) in try r.tables(table, "tokens").enumerated() {
+        for (index, entry) in (sections.tokens ?? []).enumerated() {
             let key = "tokens[\(index)]"
-            try r.allow(entry, ["name", "token", "role", "scope"], in: key)
-            guard let name = try r.string(entry, "name", in: key) else { throw r.invalid("\(key).name", "is missing") }
-            guard let token = try r.string(entry, "token", in: key) else { throw r.invalid("\(key).token", "is missing") }
-            guard token.count >= 16 else { throw r.invalid("\(key).token", "must be at least 16 characters") }
-            guard let roleName = try r.string(entry, "role", in: key), let role = Role(rawValue: roleName) else {
-                throw r.invalid("\(key).role", "must be operator, official or admin")
+            guard entry.token.count >= 16 else { throw source.invalid("\(key).token", "must be at least 16 characters") }
+            guard let role = entry.role.flatMap(Role.init(rawValue:)) else {
+                throw source.invalid("\(key).role", "must be operator, official or admin")
             }
             var scope = county
-            if let v = try r.string(entry, "scope", in: key) {
-                scope = try r.region(v, key: "\(key).scope")
-                guard county.covers(scope) else { throw r.invalid("\(key).scope", "\(v) is not in county \(county)") }
+            if let v = entry.scope {
+                scope = try region(v, "\(key).scope")
+                guard county.covers(scope) else { throw source.invalid("\(key).scope", "\(v) is not in county \(county)") }
             }
-            guard !config.tokens.contains(where: { $0.token == token }), !config.villages.contains(where: { $0.fetchToken == token }) else {
-                throw r.invalid("\(key).token", "is the same as another token's")
+            guard !config.tokens.contains(where: { $0.token == entry.token }), !config.villages.contains(where: { $0.fetchToken == entry.token })
+            else {
+                throw source.invalid("\(key).token", "is the same as another token's")
             }
-            config.tokens.append(Token(name: name, token: token, role: role, scope: scope))
+            config.tokens.append(Token(name: entry.name, token: entry.token, role: role, scope: scope))
         }
-        if let v = try r.string(table, "log-level", in: "") {
+        if let v = sections.logLevel {
             guard ["trace", "debug", "info", "notice", "warning", "error", "critical"].contains(v) else {
-                throw r.invalid("log-level", "must be trace, debug, info, notice, warning, error or critical")
+                throw source.invalid("log-level", "must be trace, debug, info, notice, warning, error or critical")
             }
             config.logLevel = v
         }
         return config
+    }
+
+    /// The file as TOMLKit decodes it; the coding keys are the only keys a file may hold.
+    struct Sections: Decodable {
+        struct County: Decodable {
+            var code: String?
+            var name: String?
+            var stateDirectory: String?
+            var timeZone: String?
+            var messageLifetime: Int?
+            var republishDelay: Int?
+            enum CodingKeys: String, CodingKey {
+                case code, name
+                case stateDirectory = "state-directory", timeZone = "time-zone", messageLifetime = "message-lifetime"
+                case republishDelay = "republish-delay"
+            }
+        }
+        struct HTTP: Decodable {
+            var listen: String?
+            var publicURL: String?
+            var maxUploadBytes: Int?
+            enum CodingKeys: String, CodingKey {
+                case listen
+                case publicURL = "public-url", maxUploadBytes = "max-upload-bytes"
+            }
+        }
+        struct Broker: Decodable {
+            var host: String?
+            var port: Int?
+            var ca: String?
+            var username: String?
+            var password: String?
+            var clientID: String?
+            enum CodingKeys: String, CodingKey {
+                case host, port, ca, username, password
+                case clientID = "client-id"
+            }
+        }
+        struct Postgres: Decodable {
+            var host: String?
+            var port: Int?
+            var database: String?
+            var user: String?
+            var password: String?
+        }
+        struct Signing: Decodable {
+            var key: String?
+        }
+        struct Audio: Decodable {
+            var embedMaxBytes: Int?
+            var voice: String?
+            var maxSpeechCharacters: Int?
+            enum CodingKeys: String, CodingKey {
+                case voice
+                case embedMaxBytes = "embed-max-bytes", maxSpeechCharacters = "max-speech-characters"
+            }
+        }
+        struct Township: Decodable {
+            var code: String
+            var name: String?
+        }
+        struct VillageEntry: Decodable {
+            var code: String
+            var name: String?
+            var fetchToken: String
+            enum CodingKeys: String, CodingKey {
+                case code, name
+                case fetchToken = "fetch-token"
+            }
+        }
+        struct TokenEntry: Decodable {
+            var name: String
+            var token: String
+            var role: String?
+            var scope: String?
+        }
+
+        var county: County?
+        var http: HTTP?
+        var broker: Broker?
+        var postgres: Postgres?
+        var signing: Signing?
+        var audio: Audio?
+        var townships: [Township]?
+        var villages: [VillageEntry]?
+        var tokens: [TokenEntry]?
+        var logLevel: String?
+        enum CodingKeys: String, CodingKey {
+            case county, http, broker, postgres, signing, audio, townships, villages, tokens
+            case logLevel = "log-level"
+        }
     }
 
     /// A path from the configuration, relative to the working directory unless absolute.
@@ -255,54 +325,4 @@ public struct CountyConfiguration: Sendable {
 
     /// The township's name from `[[townships]]`, else its code.
     public func townshipName(_ code: RegionCode) -> String { townshipNames[code] ?? code.digits }
-
-    /// Reads typed keys and names the dotted key with the problem.
-    struct Reader {
-        let file: String
-
-        func invalid(_ key: String, _ reason: String) -> Invalid { Invalid(description: "\(file): \(key): \(reason)") }
-
-        func allow(_ table: TOMLTable, _ keys: [String], in section: String) throws {
-            for key in table.keys where !keys.contains(key) {
-                throw invalid(section.isEmpty ? key : "\(section).\(key)", "unknown key (known: \(keys.joined(separator: ", ")))")
-            }
-        }
-
-        func table(_ table: TOMLTable, _ key: String) throws -> TOMLTable? {
-            guard let value = table[key] else { return nil }
-            guard let t = value.table else { throw invalid(key, "must be a table ([\(key)])") }
-            return t
-        }
-
-        func tables(_ table: TOMLTable, _ key: String) throws -> [TOMLTable] {
-            guard let value = table[key] else { return [] }
-            guard let array = value.array else { throw invalid(key, "must be an array of tables ([[\(key)]])") }
-            return try array.enumerated().map { index, element in
-                guard let t = element.table else { throw invalid("\(key)[\(index)]", "must be a table") }
-                return t
-            }
-        }
-
-        func string(_ table: TOMLTable, _ key: String, in section: String) throws -> String? {
-            guard let value = table[key] else { return nil }
-            guard let s = value.string else { throw invalid(section.isEmpty ? key : "\(section).\(key)", "must be a string") }
-            return s
-        }
-
-        func int(_ table: TOMLTable, _ key: String, in section: String, range: ClosedRange<Int>) throws -> Int? {
-            guard let value = table[key] else { return nil }
-            let name = section.isEmpty ? key : "\(section).\(key)"
-            guard let i = value.int else { throw invalid(name, "must be an integer") }
-            guard range.contains(i) else { throw invalid(name, "\(i) is outside \(range.lowerBound)–\(range.upperBound)") }
-            return i
-        }
-
-        func region(_ text: String, key: String) throws -> RegionCode {
-            do {
-                return try RegionCode(text)
-            } catch {
-                throw invalid(key, error.description)
-            }
-        }
-    }
 }

@@ -17,14 +17,17 @@ struct CountyController {
         router.group().add(middleware: CountyRoleGuard(roles: [.operatorRole]))
             .post("/v1/announcements", use: announce)
             .delete("/v1/announcements/:id", use: cancel)
+            .patch("/v1/announcements/:id", use: update)
             .post("/v1/stop-all", use: stopAll)
         router.group().add(middleware: CountyRoleGuard(roles: [.official, .operatorRole]))
             .get("/v1/villages", use: villages)
             .get("/v1/coverage/:id", use: coverage)
             .get("/v1/report", use: report)
             .get("/v1/log", use: log)
+            .get("/v1/log/verify", use: verify)
             .get("/", use: consoleVillages)
             .get("/coverage/:id", use: consoleCoverage)
+            .get("/log", use: consoleLog)
         router.group().add(middleware: VillageFetchGuard()).get("/v1/audio/:sha256", use: audio)
         router.get("/login", use: loginPage)
         router.post("/login", use: login)
@@ -93,22 +96,45 @@ struct CountyController {
         }
     }
 
-    /// The queue request and its `to`: `to` is taken out and the rest goes through the village's strict decoder, so every
-    /// other key is checked exactly as the village checks it.
+    /// The queue request and its `to`, read as they came by the village's strict decoder with `to` among its keys: every key
+    /// is checked exactly as the village checks it, and a duplicated `to` is refused rather than collapsed.
     static func decode(_ body: [UInt8]) throws -> (StationAPI.QueueRequest, [String]?) {
-        guard var object = (try? JSONSerialization.jsonObject(with: Data(body))) as? [String: Any] else {
-            throw CountyHTTPError(.badRequest, "the body is not a JSON object")
-        }
-        var targets: [String]?
-        if let to = object.removeValue(forKey: "to"), !(to is NSNull) {
-            guard let list = to as? [String] else { throw CountyHTTPError(.badRequest, "must be a list of region codes", field: "to") }
-            targets = list
-        }
-        let rest = try JSONSerialization.data(withJSONObject: object)
         do {
-            return (try QueueRequestDecoder.decode(Array(rest)), targets)
+            return try CountyRequestDecoder.announcement(body)
         } catch {
             throw CountyHTTPError(.badRequest, error.error, field: error.field)
+        }
+    }
+
+    /// An update's body, strictly: `title`, `expires`, at least one of them, nothing else.
+    static func decodeUpdate(_ body: [UInt8]) throws -> CountyAPI.UpdateRequest {
+        do {
+            return try CountyRequestDecoder.update(body)
+        } catch {
+            throw CountyHTTPError(.badRequest, error.error, field: error.field)
+        }
+    }
+
+    /// `PATCH /v1/announcements/:id` (`{"title"?, "expires"?}`): a signed update to the villages it went to, within the
+    /// caller's scope; 202 once recorded in PostgreSQL.
+    @Sendable func update(_ request: Request, context: CountyRequestContext) async throws -> Response {
+        let caller = try context.requireCaller()
+        let id = try context.parameters.require("id")
+        let contentType = request.headers[.contentType] ?? ""
+        guard contentType.split(separator: ";").first?.trimmingCharacters(in: .whitespaces).lowercased() == "application/json" else {
+            throw CountyHTTPError(.unsupportedMediaType, "send application/json: {\"title\": …, \"expires\": …}")
+        }
+        let body: ByteBuffer
+        do {
+            body = try await request.body.collect(upTo: 64 << 10)
+        } catch {
+            throw CountyHTTPError(.contentTooLarge, "an update is larger than 64 KiB")
+        }
+        let change = try Self.decodeUpdate(Array(body.readableBytesView))
+        do {
+            return try Self.json(try await desk.update(id: id, change, caller: caller), status: .accepted)
+        } catch let refusal as CountyRefusal {
+            throw CountyHTTPError(refusal)
         }
     }
 
@@ -207,21 +233,8 @@ struct CountyController {
         let limit = min(max(Int(request.uri.queryParameters.get("limit") ?? "") ?? 100, 1), 100_000)
         let offset = max(Int(request.uri.queryParameters.get("offset") ?? "") ?? 0, 0)
         let page = try await store.log(region: scope, from: try date(request, "from"), to: try date(request, "to"), limit: limit, offset: offset)
-        let local = LocalTime(timeZone: configuration.timeZone)
         if request.uri.queryParameters.get("format") == "csv" {
-            let header = [
-                "village", "seq", "id", "title", "kind", "level", "test", "tier", "source", "started (\(configuration.timeZone.identifier))",
-                "ended", "frames", "signal frames", "rate", "seconds", "outcome", "error", "hash",
-            ]
-            let rows = page.rows.map { village, r in
-                [
-                    village, "\(r.seq)", CSV.text(r.announcementID), CSV.text(r.title), r.kind, r.level.map { "\($0)" } ?? "", r.isTest ? "yes" : "no", r.tier,
-                    CSV.text(r.source), r.startedAt.map { local.dateTime(Date(timeIntervalSince1970: Double($0) / 1000)) } ?? "",
-                    local.dateTime(Date(timeIntervalSince1970: Double(r.endedAt) / 1000)), "\(r.frames)", "\(r.signalFrames)", "\(r.rate)",
-                    AirtimeText.seconds(r.airtime), r.outcome, CSV.text(r.error ?? ""), r.hash,
-                ]
-            }
-            return Self.text(CSV.document(header: header, rows: rows), type: "text/csv; charset=utf-8")
+            return Self.text(Self.logCSV(page.rows, timeZone: configuration.timeZone), type: "text/csv; charset=utf-8")
         }
         struct Entry: Encodable {
             var village: String
@@ -234,6 +247,40 @@ struct CountyController {
             var entries: [Entry]
         }
         return try Self.json(Page(total: page.total, limit: limit, offset: offset, entries: page.rows.map { Entry(village: $0.village, row: $0.row) }))
+    }
+
+    /// `GET /v1/log/verify[?region=]`: every village's chain in the region re-verified from PostgreSQL alone (each row's hash
+    /// recomputed from its stored fields, every link followed from row 1); `intact` is false when any village has a fault.
+    @Sendable func verify(_ request: Request, context: CountyRequestContext) async throws -> Response {
+        let caller = try context.requireCaller()
+        let region = try region(request, caller)
+        let checks = try await store.verifyChains(region: region)
+        return try Self.json(
+            CountyAPI.LogVerification(
+                county: configuration.county.digits, region: region.digits, checkedAt: Date(),
+                villages: checks.map { .init(village: $0.village, rows: $0.rows, lastSeq: $0.lastSeq, faults: $0.faults) }))
+    }
+
+    /// A stored volume (hundredths of a dB) as the operator set it: "-6.00".
+    static func decibels(_ hundredths: Int64) -> String { String(format: "%.2f", Double(hundredths) / 100) }
+
+    /// The county's copy of the villages' rows as CSV, like the village log: one line per row, with the volume it played at.
+    static func logCSV(_ rows: [(village: String, row: LinkRow)], timeZone: TimeZone) -> String {
+        let local = LocalTime(timeZone: timeZone)
+        let header = [
+            "village", "seq", "id", "title", "kind", "level", "test", "tier", "source", "started (\(timeZone.identifier))",
+            "ended", "frames", "signal frames", "rate", "seconds", "volume (dB)", "outcome", "error", "hash",
+        ]
+        let lines = rows.map { village, r in
+            [
+                village, "\(r.seq)", CSV.text(r.announcementID), CSV.text(r.title), r.kind, r.level.map { "\($0)" } ?? "",
+                r.isTest ? "yes" : "no", r.tier,
+                CSV.text(r.source), r.startedAt.map { local.dateTime(Date(timeIntervalSince1970: Double($0) / 1000)) } ?? "",
+                local.dateTime(Date(timeIntervalSince1970: Double(r.endedAt) / 1000)), "\(r.frames)", "\(r.signalFrames)", "\(r.rate)",
+                AirtimeText.seconds(r.airtime), r.volume.map(decibels) ?? "", r.outcome, CSV.text(r.error ?? ""), r.hash,
+            ]
+        }
+        return CSV.document(header: header, rows: lines)
     }
 
     // MARK: Villages
@@ -255,6 +302,13 @@ struct CountyController {
         let caller = try context.requireCaller()
         let villages = try await store.villages(in: caller.scope)
         return Self.text(CountyPages.villages(villages, county: configuration, caller: caller), type: "text/html; charset=utf-8")
+    }
+
+    /// `GET /log`: the newest 500 airtime rows of the caller's region, with the volume each played at.
+    @Sendable func consoleLog(_ request: Request, context: CountyRequestContext) async throws -> Response {
+        let caller = try context.requireCaller()
+        let page = try await store.log(region: caller.scope, from: nil, to: nil, limit: 500, offset: 0)
+        return Self.text(CountyPages.log(page.rows, total: page.total, county: configuration, caller: caller), type: "text/html; charset=utf-8")
     }
 
     @Sendable func consoleCoverage(_ request: Request, context: CountyRequestContext) async throws -> Response {

@@ -2,7 +2,8 @@ import DalabaCore
 import DalabaLink
 import Foundation
 
-/// The read-only console pages: the villages table and an announcement's coverage, plain HTML in the village console's style.
+/// The read-only console pages: the villages table, the airtime log and an announcement's coverage, plain HTML in the village
+/// console's style.
 enum CountyPages {
     static func escape(_ text: String) -> String {
         var out = ""
@@ -50,7 +51,8 @@ enum CountyPages {
             "\(county.countyName.isEmpty ? county.county.digits : county.countyName) — villages",
             """
             <h1>\(escape(county.countyName.isEmpty ? "County \(county.county)" : county.countyName)): villages</h1>
-            <p>Region \(escape(caller.scope.digits)), \(villages.filter(\.online).count) of \(villages.count) online.</p>
+            <p>Region \(escape(caller.scope.digits)), \(villages.filter(\.online).count) of \(villages.count) online ·
+            <a href="/log">airtime log</a></p>
             <table><tr><th>code</th><th>village</th><th>township</th><th>link</th><th>on air</th><th>device</th><th class="wide">last heartbeat</th>
             <th>rows</th><th>airtime chain</th></tr>
             \(rows)
@@ -80,6 +82,33 @@ enum CountyPages {
             <p>\(coverage.targeted) villages targeted: \(escape(counts))</p>
             <table><tr><th>code</th><th>village</th><th>status</th><th>time to first audio</th><th>airtime</th><th>reason</th></tr>
             \(rows)
+            </table>
+            """)
+    }
+
+    /// The county's copy of the villages' airtime rows, newest first, with the volume each played at (as in the log CSV).
+    static func log(_ rows: [(village: String, row: LinkRow)], total: Int, county: CountyConfiguration, caller: CountyConfiguration.Token) -> String {
+        let local = LocalTime(timeZone: county.timeZone)
+        let names = Dictionary(county.villages.map { ($0.code.digits, $0.name) }, uniquingKeysWith: { first, _ in first })
+        let lines = rows.map { village, r in
+            """
+            <tr data-village="\(escape(village))" data-seq="\(r.seq)"><td>\(escape(village))</td><td>\(escape(names[village] ?? ""))</td>
+            <td class="num">\(r.seq)</td>
+            <td>\(r.startedAt.map { local.dateTime(Date(timeIntervalSince1970: Double($0) / 1000)) } ?? "—")</td><td>\(escape(r.title))</td>
+            <td>\(escape(r.kind))\(r.level.map { " L\($0)" } ?? "")\(r.isTest ? " (drill)" : "")</td><td>\(escape(r.outcome))</td>
+            <td class="num">\(AirtimeText.hms(r.airtime))</td>
+            <td class="num volume">\(r.volume.map { CountyController.decibels($0) + " dB" } ?? "—")</td></tr>
+            """
+        }.joined(separator: "\n")
+        return page(
+            "\(county.countyName.isEmpty ? county.county.digits : county.countyName) — airtime log",
+            """
+            <h1>\(escape(county.countyName.isEmpty ? "County \(county.county)" : county.countyName)): airtime log</h1>
+            <p>Region \(escape(caller.scope.digits)): \(total) rows, the newest \(rows.count) shown · <a href="/v1/log?format=csv">CSV</a> ·
+            <a href="/">villages</a></p>
+            <table><tr><th>code</th><th>village</th><th>seq</th><th>started</th><th>title</th><th>kind</th><th>outcome</th><th>airtime</th>
+            <th>volume</th></tr>
+            \(lines)
             </table>
             """)
     }

@@ -122,26 +122,22 @@ extension CountyStore {
             total = Int(count)
         }
         var rows: [(String, LinkRow)] = []
+        var bindings = PostgresBindings()
+        bindings.append(prefix)
+        bindings.append(from)
+        bindings.append(to)
+        bindings.append(Int64(limit))
+        bindings.append(Int64(offset))
         let result = try await client.query(
-            """
-            SELECT village, seq, recorded_ms, announcement_id, title, kind, level, is_test, tier, source, audio, text, play_number, scheduled_ms,
-                started_ms, ended_ms, frames, signal_frames, rate, outcome, error, previous_hash, hash
-            FROM airtime_row WHERE village LIKE \(prefix) AND (\(from)::timestamptz IS NULL OR at >= \(from)) AND (\(to)::timestamptz IS NULL OR at < \(to))
-            ORDER BY at DESC, village, seq DESC LIMIT \(Int64(limit)) OFFSET \(Int64(offset))
-            """, logger: logger)
+            PostgresQuery(
+                unsafeSQL: """
+                    SELECT village, \(storedRowColumns)
+                    FROM airtime_row WHERE village LIKE $1 AND ($2::timestamptz IS NULL OR at >= $2) AND ($3::timestamptz IS NULL OR at < $3)
+                    ORDER BY at DESC, village, seq DESC LIMIT $4 OFFSET $5
+                    """, binds: bindings), logger: logger)
         for try await row in result {
-            var c = row.makeRandomAccess()
-            let village = try c[0].decode(String.self)
-            let link = LinkRow(
-                seq: try c[1].decode(Int64.self), recordedAt: try c[2].decode(Int64.self), announcementID: try c[3].decode(String.self),
-                title: try c[4].decode(String.self), kind: try c[5].decode(String.self), level: try c[6].decode(Int64?.self),
-                isTest: try c[7].decode(Bool.self), tier: try c[8].decode(String.self), source: try c[9].decode(String.self),
-                audio: try c[10].decode(String.self), text: try c[11].decode(String?.self), playNumber: try c[12].decode(Int64.self),
-                scheduledAt: try c[13].decode(Int64?.self), startedAt: try c[14].decode(Int64?.self), endedAt: try c[15].decode(Int64.self),
-                frames: try c[16].decode(Int64.self), signalFrames: try c[17].decode(Int64.self), rate: try c[18].decode(Int64.self),
-                outcome: try c[19].decode(String.self), error: try c[20].decode(String?.self), previousHash: try c[21].decode(String.self),
-                hash: try c[22].decode(String.self))
-            _ = c
+            let village = try row.makeRandomAccess()[0].decode(String.self)
+            let link = try storedRow(row, offset: 1)
             rows.append((village, link))
         }
         return (total, rows)

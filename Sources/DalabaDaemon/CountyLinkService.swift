@@ -17,7 +17,8 @@ import FoundationNetworking
 /// mark), so a broker outage or a restart loses nothing; the station plays on alone while the broker or county is down.
 /// The rules live in `VillageLink` (pure); this service performs its actions.
 struct CountyLinkService: Service {
-    static let version = "0.10.0"
+    /// 0.11: receipts kept until the head-end confirms them; a re-published announcement already here is answered, not queued.
+    static let version = "0.11.0"
 
     let settings: Configuration.CountyLink
     let station: Station
@@ -25,11 +26,13 @@ struct CountyLinkService: Service {
     let stateDirectory: String
     let logger: Logger
 
-    /// What the loop takes, one at a time: broker events, acknowledgements of outbox entries, ticks.
+    /// What the loop takes, one at a time: broker events, acknowledgements of outbox entries, ticks, and the end of an
+    /// audio fetch (the announcement's id, and why it failed if it did).
     enum Input: Sendable {
         case broker(BrokerClient.Event)
         case acked(Int64)
         case tick
+        case fetched(String, failure: String?)
     }
 
     func run() async throws {
@@ -81,6 +84,7 @@ struct CountyLinkService: Service {
                 for await input in inputs { await runner.handle(input) }
             }
             try? await gracefulShutdown()
+            await runner.stopFetches()
             await runner.goOffline()
             await client.stop()
             feed.finish()
@@ -100,11 +104,37 @@ struct CountyLinkService: Service {
         let feed: AsyncStream<Input>.Continuation
         let logger: Logger
         var link: VillageLink
-        /// Outbox entries handed to the client and not yet acknowledged.
-        var inFlight: Set<Int64> = []
-        var acked: [Int64] = []
+        /// Receipts published and not yet confirmed by the head-end (`ReceiptOutbox` says when each goes again).
+        var outbox = ReceiptOutbox()
+        /// Outbox ids done with (confirmed, or acknowledged to an older head-end), deleted at the next tick.
+        var done: [Int64] = []
+        /// Whether the store may hold receipts not yet published: spares a read of the outbox at every tick.
+        var outboxMayHaveNew = true
+        /// Receipts dropped from a full outbox since start.
+        var droppedReceipts = 0
         /// The last (announcement, play) reported on air.
         var lastOnAir: (id: String, play: Int)?
+        /// Announcements whose audio is fetched from the head-end, in the order they came; the first few run (`maximumFetches`,
+        /// never two of one digest), the rest wait their turn. Off the loop, so a slow head-end holds back no later message.
+        var fetches: [PendingFetch] = []
+        /// The running fetches by announcement id.
+        var fetchTasks: [String: Task<Void, Never>] = [:]
+        /// Set at shutdown: a fetch ended by it is neither queued nor recorded.
+        var stopping = false
+        static let maximumFetches = 2
+
+        /// An announcement waiting for its audio, and what the county said of it meanwhile.
+        ///
+        /// A cancel or stop-all while it waits: its fetch is cancelled and it is recorded as a county item cancelled before
+        /// it played (`cancelled`, "cancelled by county", no start), so its receipt is `interrupted` as for a waiting item.
+        /// An update: its title and expiry are applied to what will be queued once the audio is here (an expiry then past
+        /// makes the station record it expired).
+        struct PendingFetch: Sendable {
+            var announcement: Announcement
+            let message: CountyMessage
+            let audio: CountyMessage.Audio
+            var cancelledBy: String?
+        }
 
         init(
             village: RegionCode, key: CountyKey, settings: Configuration.CountyLink, station: Station, store: StationStore, cache: String,
@@ -127,18 +157,21 @@ struct CountyLinkService: Service {
         func handle(_ input: Input) async {
             switch input {
             case .broker(.connected):
+                outbox.connected()
+                outboxMayHaveNew = true
                 await perform(link.connected(now: Date(), state: await currentState()))
             case .broker(.disconnected), .broker(.refused):
                 link.disconnected()
             case .broker(.message(let message)):
                 await perform(link.received(message.payload, now: Date()))
             case .acked(let id):
-                inFlight.remove(id)
-                acked.append(id)
+                if outbox.acknowledged(id) { done.append(id) }
+            case .fetched(let id, let failure):
+                await fetched(id, failure: failure)
             case .tick:
                 await reportOnAir()
                 makeReceiptsFromRows()
-                flushAcked()
+                flushDone()
                 let head = (try? store.latestHash())?.seq ?? 0
                 await perform(link.tick(now: Date(), headSeq: head, state: await currentState()))
             }
@@ -155,9 +188,20 @@ struct CountyLinkService: Service {
                         metadata: ["reason": "\(refused.reason.rawValue)", "message": "\(refused.messageID ?? "?")", "detail": "\(refused.detail)"])
                     if let receipt { queue([receipt]) }
                 case .act(let message, let late, let keepUntil):
-                    await act(message, late: late)
+                    // Only the first announce of an announcement is remembered as what brought it (receipts name it, and a
+                    // re-publish is answered with its time); every message id is remembered, so a replay is refused. A cancel
+                    // or update names no message for it: one for an announcement not yet here would make its re-publish look
+                    // like one already here.
+                    var first: (message: String, receivedAt: Date)?
+                    if case .announce(let a) = message.body { first = try? store.linkAnnouncement(a.announcement) }
+                    let names: Bool = if case .announce = message.body { first == nil } else { false }
+                    // A whole millisecond, as the store keeps it: the `received` receipt answered to a re-publish is then the
+                    // same bytes as the first, and one row at the head-end.
+                    let receivedAt = Date(timeIntervalSince1970: (Date().timeIntervalSince1970 * 1000).rounded() / 1000)
+                    await act(message, late: late, first: first, receivedAt: receivedAt)
                     do {
-                        try store.rememberLinkMessage(message.id, keepUntil: keepUntil, announcement: message.body.announcementID, now: Date())
+                        try store.rememberLinkMessage(
+                            message.id, keepUntil: keepUntil, announcement: names ? message.body.announcementID : nil, now: receivedAt)
                     } catch {
                         logger.error("cannot remember a county message id", metadata: ["message": "\(message.id)", "error": "\(error)"])
                     }
@@ -174,34 +218,53 @@ struct CountyLinkService: Service {
         }
 
         /// Queues, cancels, stops or updates through the station, as a local operator would.
-        func act(_ message: CountyMessage, late: Bool) async {
+        func act(_ message: CountyMessage, late: Bool, first: (message: String, receivedAt: Date)? = nil, receivedAt: Date = Date()) async {
             switch message.body {
             case .announce(let a):
-                await announce(a, message: message, late: late)
+                if let first {
+                    // Queued once, ever (the station's own check covers only what it still holds): the head-end re-publishes
+                    // to a village it has no receipt from, so the answer is the first `received` receipt again, the same
+                    // bytes, which it stores once and which stops the re-publishing.
+                    logger.info("county announcement already here", metadata: ["id": "\(a.announcement)", "message": "\(message.id)"])
+                    queue([
+                        VillageReceipt(village: village, announcement: a.announcement, message: first.message, stage: .received, at: first.receivedAt)
+                    ])
+                    return
+                }
+                await announce(a, message: message, late: late, receivedAt: receivedAt)
             case .cancel(let id):
                 // Only a county item: a county id never reaches a village's own announcement of the same name.
                 guard (try? store.linkMessage(forAnnouncement: id)) != nil else { return }
+                if await cancelFetch(id, by: "county") { return }
                 let cancelled = await station.cancel(id: id, by: "county")
                 logger.info("county cancel", metadata: ["id": "\(id)", "acted": "\(cancelled)"])
             case .stopAll:
+                for id in fetches.map(\.announcement.id) { _ = await cancelFetch(id, by: "county") }
                 let stopped = await station.stopAll(by: "county")
                 logger.warning("county stop-all", metadata: ["message": "\(message.id)", "items": "\(stopped)"])
             case .update(let u):
                 await update(u)
-            case .confirm:
-                break
+            case .confirm(let confirm):
+                guard confirm.village == village else { return }
+                done += outbox.confirm(confirm.receipts, now: Date())
+                outboxMayHaveNew = true
             }
         }
 
-        func announce(_ a: CountyMessage.Announce, message: CountyMessage, late: Bool) async {
+        func announce(_ a: CountyMessage.Announce, message: CountyMessage, late: Bool, receivedAt: Date = Date()) async {
             let now = Date()
-            queue([VillageReceipt(village: village, announcement: a.announcement, message: message.id, stage: .received, at: now)])
+            queue([VillageReceipt(village: village, announcement: a.announcement, message: message.id, stage: .received, at: receivedAt)])
             let path = cache + "/" + a.audio.sha256 + ".ogg"
             var announcement = Announcement(
                 id: a.announcement, title: a.title, kind: a.kind, level: a.level, tier: a.queueTier, isTest: a.isTest, audio: path, text: a.text,
                 source: "county", repeatCount: a.repeatCount, repeatInterval: a.repeatInterval, notBefore: a.notBefore,
                 expires: late ? message.expires : a.expires, queuedAt: now)
             if !late {
+                if a.audio.url != nil, a.audio.embedded == nil {
+                    fetches.append(PendingFetch(announcement: announcement, message: message, audio: a.audio))
+                    startFetches()
+                    return
+                }
                 do {
                     try await fetchAudio(a.audio, to: path)
                 } catch {
@@ -210,74 +273,142 @@ struct CountyLinkService: Service {
                     return
                 }
             }
+            await enqueue(announcement, message: message)
+        }
+
+        /// Validates and queues an announcement whose audio is here, with its `queued` receipt or its failure row.
+        func enqueue(_ announcement: Announcement, message: CountyMessage) async {
+            var announcement = announcement
+            let id = announcement.id
             do {
                 try announcement.validate()
             } catch {
                 announcement.expires = nil
-                logger.error("county announcement invalid", metadata: ["id": "\(a.announcement)", "error": "\(error)"])
+                logger.error("county announcement invalid", metadata: ["id": "\(id)", "error": "\(error)"])
                 await station.recordUnplayed(AirtimeRecord(unplayed: QueueEntry(announcement: announcement, sequence: 0), at: Date(), outcome: .failed, error: "\(error)"))
                 return
             }
             do {
                 let receipt = try await station.enqueue(announcement)
-                logger.info("county announcement", metadata: ["id": "\(a.announcement)", "status": "\(receipt.status.rawValue)", "message": "\(message.id)"])
+                logger.info("county announcement", metadata: ["id": "\(id)", "status": "\(receipt.status.rawValue)", "message": "\(message.id)"])
                 if receipt.status == .queued {
-                    queue([VillageReceipt(village: village, announcement: a.announcement, message: message.id, stage: .queued, at: Date())])
+                    queue([VillageReceipt(village: village, announcement: id, message: message.id, stage: .queued, at: Date())])
                 }
             } catch {
-                logger.error("county announcement not queued", metadata: ["id": "\(a.announcement)", "error": "\(error)"])
+                logger.error("county announcement not queued", metadata: ["id": "\(id)", "error": "\(error)"])
                 await station.recordUnplayed(AirtimeRecord(unplayed: QueueEntry(announcement: announcement, sequence: 0), at: Date(), outcome: .failed, error: "\(error)"))
             }
         }
 
-        /// A new title or expiry for a county item still waiting: it is queued again with the change (same id); one on air
-        /// is stopped only when its new expiry has passed.
+        /// A new title or expiry for a county item, in one step (`Station.amend`): waiting, it becomes the new version in its
+        /// place; on air, the next play is the new version, and an expiry already past stops it now (as the county asks).
         func update(_ u: CountyMessage.Update) async {
             guard (try? store.linkMessage(forAnnouncement: u.announcement)) != nil else { return }
-            let status = await station.status()
-            if status.nowPlaying?.item.id == u.announcement {
-                if let expires = u.expires, expires <= Date() { _ = await station.cancel(id: u.announcement, by: "county update") }
+            if let i = fetches.firstIndex(where: { $0.announcement.id == u.announcement }) {
+                if let title = u.title { fetches[i].announcement.title = title }
+                if let expires = u.expires { fetches[i].announcement.expires = expires }
+                logger.info("county update of an announcement whose audio is being fetched", metadata: ["id": "\(u.announcement)"])
                 return
             }
-            guard let item = status.queue.first(where: { $0.id == u.announcement }) else { return }
-            let announcement = Announcement(
-                id: item.id, title: u.title ?? item.title, kind: item.kind, level: item.level, tier: Tier(name: item.tier) ?? .county, isTest: item.test,
-                audio: item.audio, source: item.source, repeatCount: max(1, item.repeat - item.playsDone), notBefore: item.notBefore,
-                expires: u.expires ?? item.expires, queuedAt: item.queuedAt)
-            _ = await station.cancel(id: u.announcement, by: "county update")
-            _ = try? await station.enqueue(announcement)
+            let status = await station.status()
+            if status.nowPlaying?.item.id == u.announcement, let expires = u.expires, expires <= Date() {
+                _ = await station.cancel(id: u.announcement, by: "county: expired by an update")
+                return
+            }
+            do {
+                let result = try await station.amend(id: u.announcement, Amendment(title: u.title, expires: u.expires), by: "county")
+                logger.info(
+                    "county update",
+                    metadata: [
+                        "id": "\(u.announcement)", "result": "\(result)", "title": "\(u.title ?? "-")",
+                        "expires": "\(u.expires.map { "\($0)" } ?? "-")",
+                    ])
+            } catch {
+                // Unknown here (already finished or never queued): a cancel or update after the item ended changes nothing.
+                logger.notice("county update not applied", metadata: ["id": "\(u.announcement)", "reason": "\(error)"])
+            }
         }
 
-        /// Embedded audio is checked and written; a URL is fetched with the village's token, within the size limit.
-        /// Either way the file is cached by its digest, so the same audio is fetched once.
-        func fetchAudio(_ audio: CountyMessage.Audio, to path: String) async throws {
-            if FileManager.default.fileExists(atPath: path) { return }
-            let data: Data
-            if let embedded = audio.embedded {
-                guard embedded.utf8.count <= settings.maxAudioBytes * 4 / 3 + 4, let decoded = Data(base64Encoded: embedded) else {
-                    throw LinkFailure("embedded audio is not base64 or is larger than county.max-audio-bytes")
+        /// Who cancelled the waiting copy an update replaced before updates were one step (`Station.amend`): such rows, in a
+        /// log written by an older dalabad, still make no receipt.
+        static let updateCanceller = "county update"
+
+        /// Starts the fetches that may run: the oldest waiting first, at most `maximumFetches`, never two of one digest.
+        func startFetches() {
+            guard !stopping else { return }
+            for pending in fetches where fetchTasks.count < Self.maximumFetches && fetchTasks[pending.announcement.id] == nil {
+                let running = Set(fetches.filter { fetchTasks[$0.announcement.id] != nil }.map(\.audio.sha256))
+                guard !running.contains(pending.audio.sha256) else { continue }
+                let id = pending.announcement.id
+                let audio = pending.audio
+                let path = pending.announcement.audio
+                let fetch = CountyAudioFetch(settings: settings, logger: logger)
+                let feed = self.feed
+                fetchTasks[id] = Task.detached {
+                    var failure: String?
+                    do { try await fetch.fetch(audio, to: path) } catch { failure = "\(error)" }
+                    feed.yield(.fetched(id, failure: failure))
                 }
-                data = decoded
-            } else if let url = audio.url, let target = URL(string: url) {
-                if let base = settings.headEndURL, !url.hasPrefix(base) { throw LinkFailure("audio URL \(url.prefix(80)) is not on the head-end \(base)") }
-                if let bytes = audio.bytes, bytes > settings.maxAudioBytes { throw LinkFailure("audio of \(bytes) bytes is over county.max-audio-bytes") }
-                var request = URLRequest(url: target, timeoutInterval: 30)
-                if let token = settings.fetchToken { request.setValue("Bearer \(token)", forHTTPHeaderField: "Authorization") }
-                let (body, response) = try await URLSession.shared.data(for: request)
-                guard let http = response as? HTTPURLResponse, http.statusCode == 200 else {
-                    throw LinkFailure("audio fetch answered \((response as? HTTPURLResponse)?.statusCode ?? 0)")
-                }
-                data = body
-            } else {
-                throw LinkFailure("no audio")
             }
-            guard data.count <= settings.maxAudioBytes else { throw LinkFailure("audio of \(data.count) bytes is over county.max-audio-bytes") }
-            if let bytes = audio.bytes, bytes != data.count { throw LinkFailure("audio is \(data.count) bytes, the message says \(bytes)") }
-            guard linkSHA256(data) == audio.sha256 else { throw LinkFailure("audio digest does not match the message's sha256") }
-            let temporary = path + ".part"
-            guard FileManager.default.createFile(atPath: temporary, contents: data) else { throw LinkFailure("cannot write \(temporary)") }
-            // rename(2): atomic, and replaces a file another fetch of the same digest wrote meanwhile.
-            guard rename(temporary, path) == 0 else { throw LinkFailure("cannot move \(temporary) to \(path): \(String(cString: strerror(errno)))") }
+        }
+
+        /// The rest of an announcement once its audio fetch has ended, back on the loop: queued, or recorded as failed or as
+        /// cancelled by the county meanwhile.
+        func fetched(_ id: String, failure: String?) async {
+            fetchTasks[id] = nil
+            guard !stopping, let i = fetches.firstIndex(where: { $0.announcement.id == id }) else { return }
+            let pending = fetches.remove(at: i)
+            defer { startFetches() }
+            if let who = pending.cancelledBy {
+                await recordCancelled(pending, by: who)
+                return
+            }
+            if let failure {
+                logger.error("county audio unusable", metadata: ["id": "\(id)", "error": "\(failure)"])
+                await station.recordUnplayed(
+                    AirtimeRecord(unplayed: QueueEntry(announcement: pending.announcement, sequence: 0), at: Date(), outcome: .failed, error: failure))
+                return
+            }
+            await enqueue(pending.announcement, message: pending.message)
+        }
+
+        /// Cancels an announcement whose audio is fetched or waits to be: false when it has none.
+        func cancelFetch(_ id: String, by who: String) async -> Bool {
+            guard let i = fetches.firstIndex(where: { $0.announcement.id == id }) else { return false }
+            logger.info("county cancel of an announcement whose audio is being fetched", metadata: ["id": "\(id)"])
+            if let task = fetchTasks[id] {
+                // Its row is written when the fetch task ends (`fetched`), which frees its place for the next.
+                fetches[i].cancelledBy = who
+                task.cancel()
+            } else {
+                await recordCancelled(fetches.remove(at: i), by: who)
+            }
+            return true
+        }
+
+        func recordCancelled(_ pending: PendingFetch, by who: String) async {
+            await station.recordUnplayed(
+                AirtimeRecord(
+                    unplayed: QueueEntry(announcement: pending.announcement, sequence: 0), at: Date(), outcome: .cancelled, error: "cancelled by \(who)"))
+        }
+
+        /// At shutdown: the running fetches are cancelled and awaited; what they and the waiting ones were for is not queued
+        /// (as before, an announcement whose audio was not here at a stop is not queued at the next start).
+        func stopFetches() async {
+            stopping = true
+            let tasks = Array(fetchTasks.values)
+            if !fetches.isEmpty {
+                logger.notice("county audio fetches stopped", metadata: ["ids": "\(fetches.map(\.announcement.id))"])
+            }
+            for task in tasks { task.cancel() }
+            for task in tasks { await task.value }
+            fetchTasks.removeAll()
+            fetches.removeAll()
+        }
+
+        /// The audio into the cache by its digest (`CountyAudioFetch`: embedded, or fetched from the head-end within limits).
+        func fetchAudio(_ audio: CountyMessage.Audio, to path: String) async throws {
+            try await CountyAudioFetch(settings: settings, logger: logger).fetch(audio, to: path)
         }
 
         // MARK: Reporting
@@ -305,9 +436,11 @@ struct CountyLinkService: Service {
             let topic = LinkTopic.receipts(village)
             var onAir = lastOnAir
             do {
-                try store.receiptsFromNewRows(now: Date()) { row, message in
+                let made = try store.receiptsFromNewRows(now: Date()) { row, message in
                     guard let message else { return [] }
                     let r = row.record
+                    // An update re-queues a waiting item under its id: the row of the copy it replaced is no outcome.
+                    if r.outcome == .cancelled, r.startedAt == nil, r.error == "cancelled by \(Self.updateCanceller)" { return [] }
                     var receipts: [VillageReceipt] = []
                     // A play shorter than a tick (or on a device that is not paced) is seen on air only in its row.
                     if let started = r.startedAt, onAir.map({ $0.id != r.announcementID || $0.play != r.playNumber }) ?? true {
@@ -331,6 +464,10 @@ struct CountyLinkService: Service {
                             rate: r.rate, reason: reason))
                     return receipts.compactMap { receipt in (try? LinkJSON.encode(receipt)).map { (topic: topic, payload: $0) } }
                 }
+                if made > 0 {
+                    outboxMayHaveNew = true
+                    trimOutbox()
+                }
             } catch {
                 logger.error("cannot turn log rows into receipts", metadata: ["error": "\(error)"])
             }
@@ -345,41 +482,72 @@ struct CountyLinkService: Service {
             } catch {
                 logger.error("cannot keep a receipt for the county", metadata: ["error": "\(error)"])
             }
+            outboxMayHaveNew = true
+            trimOutbox()
             if link.isConnected { drainOutbox() }
         }
 
+        /// A week offline must not grow the outbox without limit: past its capacity the oldest receipts that are no final
+        /// stage (received, queued, on air, refused) are dropped, counted and logged; ends of plays and expiries never are
+        /// (there is one per airtime row, so they grow only as the log does).
+        func trimOutbox() {
+            let finalStages = ReceiptStage.allCases.filter(\.isFinal).map(\.rawValue)
+            do {
+                let dropped = try store.trimOutbox(capacity: outbox.settings.capacity, finalStages: finalStages)
+                guard !dropped.isEmpty else { return }
+                outbox.forget(dropped)
+                droppedReceipts += dropped.count
+                logger.warning(
+                    "county outbox full: oldest receipts that are no final stage dropped",
+                    metadata: ["dropped": "\(dropped.count)", "dropped-since-start": "\(droppedReceipts)", "capacity": "\(outbox.settings.capacity)"])
+            } catch {
+                logger.error("cannot trim the county outbox", metadata: ["error": "\(error)"])
+            }
+        }
+
+        /// Publishes what the outbox holds that is neither in flight nor within its patience; a receipt goes out with its
+        /// outbox id as `seq`, which the head-end confirms once it is in PostgreSQL.
         func drainOutbox() {
-            guard link.isConnected, inFlight.count < 200 else { return }
+            let now = Date()
+            let room = outbox.settings.maximumInFlight - outbox.inFlight
+            guard link.isConnected, room > 0, outboxMayHaveNew || outbox.nextDue.map({ $0 <= now }) == true else { return }
             let entries: [StationStore.OutboxEntry]
             do {
-                // Acknowledged entries stay in the store until the next flush: they are not sent again meanwhile.
-                entries = try store.outbox(limit: 200 - inFlight.count, excluding: inFlight.union(acked))
+                // Entries done with stay in the store until the next flush: they are not sent again meanwhile.
+                entries = try store.outbox(limit: room, excluding: outbox.holding(now: now).union(done))
             } catch {
                 logger.error("cannot read the county outbox", metadata: ["error": "\(error)"])
                 return
             }
+            outboxMayHaveNew = entries.count == room
             let feed = self.feed
             for entry in entries {
                 let id = entry.id
+                var payload = entry.payload
+                if var receipt = try? LinkJSON.decode(VillageReceipt.self, from: payload) {
+                    receipt.seq = id
+                    payload = (try? LinkJSON.encode(receipt)) ?? payload
+                }
                 do {
-                    try client.publish(topic: entry.topic, payload: entry.payload, qos: 1) { result in
+                    try client.publish(topic: entry.topic, payload: payload, qos: 1) { result in
                         if case .success = result { feed.yield(.acked(id)) }
                     }
-                    inFlight.insert(id)
+                    outbox.published(id, now: now)
                 } catch {
                     logger.warning("receipt not handed to the broker yet", metadata: ["error": "\(error)"])
+                    outboxMayHaveNew = true
                     return
                 }
             }
         }
 
-        func flushAcked() {
-            guard !acked.isEmpty else { return }
+        func flushDone() {
+            guard !done.isEmpty else { return }
             do {
-                try store.removeFromOutbox(acked)
-                acked.removeAll()
+                try store.removeFromOutbox(done)
+                done.removeAll()
             } catch {
-                logger.error("cannot remove acknowledged receipts", metadata: ["error": "\(error)"])
+                logger.error("cannot remove confirmed receipts", metadata: ["error": "\(error)"])
             }
         }
 
@@ -407,7 +575,7 @@ struct CountyLinkService: Service {
 
         /// A clean disconnect does not fire the will, so the offline state is published (and awaited, briefly) first.
         func goOffline() async {
-            flushAcked()
+            flushDone()
             guard link.isConnected else { return }
             var state = await currentState()
             state.online = false

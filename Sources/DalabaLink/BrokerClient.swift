@@ -5,10 +5,15 @@ import Synchronization
 
 /// One MQTT connection through libmosquitto: one `struct mosquitto *`, created in `init` and destroyed in `deinit`.
 ///
-/// The network loop runs on a thread of its own (`mosquitto_loop` and every connect and reconnect happen there, never on
-/// Swift's cooperative pool), reconnecting with exponential backoff after any failure. The session is persistent (a fixed
+/// The network loop runs on a thread of its own (every read, write, connect and reconnect happens there, never on Swift's
+/// cooperative pool), reconnecting with exponential backoff after any failure. The session is persistent (a fixed
 /// client id, clean session off), the subscriptions are renewed on every connect, and a QoS 1 publish completes only
 /// when the broker has acknowledged it, so a caller deletes its outbox entry only then.
+///
+/// Messages received wait in a bounded buffer until the consumer of `events` takes them: while it holds
+/// `receiveBufferMessages` messages or `receiveBufferBytes` bytes, the loop thread stops reading the socket (it still
+/// writes, so publishes and pings go out), TCP holds the broker back, and the broker keeps the rest in the session's queue
+/// with its QoS 1 flow control (at most its `max_inflight_messages` unacknowledged). Memory stays bounded; nothing is lost.
 public final class BrokerClient: @unchecked Sendable {
     // @unchecked: the handle is used from the loop thread and from callers at once, which libmosquitto allows once
     // `mosquitto_threaded_set` is on (its own mutexes guard the packet queues); all Swift state is in Mutexes.
@@ -32,6 +37,11 @@ public final class BrokerClient: @unchecked Sendable {
         public var reconnectMaximum: Double = 15
         /// QoS 1 messages in flight at once (libmosquitto queues the rest).
         public var maxInflight = 100
+        /// Received messages waiting for the consumer, at most (beyond it the socket is not read); libmosquitto reads up to
+        /// `maxInflight` packets at a time, so the buffer may exceed this by that many.
+        public var receiveBufferMessages = 2_000
+        /// Payload bytes waiting for the consumer, at most (as for `receiveBufferMessages`).
+        public var receiveBufferBytes = 32 << 20
 
         public init(host: String, port: Int, clientID: String, username: String? = nil, password: String? = nil, caFile: String? = nil) {
             self.host = host
@@ -73,8 +83,13 @@ public final class BrokerClient: @unchecked Sendable {
         case message(Message)
     }
 
-    /// Connections, refusals, drops and messages, in the order the loop thread saw them.
-    public let events: AsyncStream<Event>
+    /// Connections, refusals, drops and messages, in the order the loop thread saw them; taking a message makes room for more.
+    public let events: Events
+    private let backlog: ReceiveBacklog
+    /// A pipe (read end, write end) that wakes the loop thread's poll(2) when a publish is queued or the consumer makes room. The loop polls
+    /// rather than calling `mosquitto_loop`, whose select(2) refuses a socket numbered 1024 or more (many clients in one
+    /// process), and whose wake-up pipe cannot be told about room in the receive buffer.
+    private let wake: (read: Int32, write: Int32)
     private let continuation: AsyncStream<Event>.Continuation
     private let handle: OpaquePointer
     private let options: Options
@@ -104,14 +119,31 @@ public final class BrokerClient: @unchecked Sendable {
         try BrokerError.check("mosquitto_lib_init", Self.libraryInitialised)
         self.options = options
         self.logger = logger
+        var ends: [Int32] = [-1, -1]
+        guard pipe(&ends) == 0 else {
+            throw BrokerError(operation: "pipe", code: Int32(MOSQ_ERR_ERRNO.rawValue), message: String(cString: strerror(errno)))
+        }
+        for end in ends where fcntl(end, F_SETFL, fcntl(end, F_GETFL) | O_NONBLOCK) != 0 || fcntl(end, F_SETFD, FD_CLOEXEC) != 0 {
+            let message = String(cString: strerror(errno))
+            close(ends[0])
+            close(ends[1])
+            throw BrokerError(operation: "fcntl (wake-up pipe)", code: Int32(MOSQ_ERR_ERRNO.rawValue), message: message)
+        }
+        let wake = (read: ends[0], write: ends[1])
         let context = Unmanaged.passRetained(Context())
         guard let handle = mosquitto_new(options.clientID, options.cleanSession, context.toOpaque()) else {
             context.release()
+            close(wake.read)
+            close(wake.write)
             throw BrokerError("mosquitto_new (client id \(options.clientID))", code: Int32(MOSQ_ERR_ERRNO.rawValue))
         }
         self.handle = handle
         self.context = context
-        (events, continuation) = AsyncStream.makeStream(of: Event.self)
+        self.wake = wake
+        let (stream, continuation) = AsyncStream.makeStream(of: Event.self)
+        self.continuation = continuation
+        backlog = ReceiveBacklog(messages: options.receiveBufferMessages, bytes: options.receiveBufferBytes) { Self.signal(wake.write) }
+        events = Events(stream: stream, backlog: backlog)
         do {
             try BrokerError.check("mosquitto_threaded_set", mosquitto_threaded_set(handle, true))
             try BrokerError.check(
@@ -132,6 +164,8 @@ public final class BrokerClient: @unchecked Sendable {
         } catch {
             mosquitto_destroy(handle)
             context.release()
+            close(wake.read)
+            close(wake.write)
             throw error
         }
         context.takeUnretainedValue().client = self
@@ -144,6 +178,7 @@ public final class BrokerClient: @unchecked Sendable {
             guard let message, let client = BrokerClient.client(user) else { return }
             let m = message.pointee
             let payload = m.payloadlen > 0 && m.payload != nil ? Data(bytes: m.payload!, count: Int(m.payloadlen)) : Data()
+            client.backlog.add(bytes: payload.count)
             client.continuation.yield(
                 .message(Message(topic: m.topic.map { String(cString: $0) } ?? "", payload: payload, qos: Int(m.qos), retained: m.retain)))
         }
@@ -152,7 +187,15 @@ public final class BrokerClient: @unchecked Sendable {
     deinit {
         mosquitto_destroy(handle)
         context.release()
+        close(wake.read)
+        close(wake.write)
         continuation.finish()
+    }
+
+    /// Wakes the loop thread (a full pipe only means it is already due to wake).
+    private static func signal(_ wake: Int32) {
+        var one: UInt8 = 1
+        _ = write(wake, &one, 1)
     }
 
     private static func client(_ user: UnsafeMutableRawPointer?) -> BrokerClient? {
@@ -183,7 +226,7 @@ public final class BrokerClient: @unchecked Sendable {
                 everConnected = true
                 var code: Int32
                 repeat {
-                    code = mosquitto_loop(handle, 200, 1)
+                    code = turn()
                 } while code == Int32(MOSQ_ERR_SUCCESS.rawValue) && running.load(ordering: .acquiring)
                 if connected.exchange(false, ordering: .acquiringAndReleasing) { delay = options.reconnectMinimum }
                 if !running.load(ordering: .acquiring) { break }
@@ -224,6 +267,40 @@ public final class BrokerClient: @unchecked Sendable {
         }
         continuation.finish()
     }
+
+    /// One turn of the loop: poll(2) the socket (for reading only while the receive buffer has room, for writing when a packet
+    /// waits) and the wake-up eventfd, then read, write and keep alive. While the buffer is full the socket is not read, so
+    /// TCP holds the broker back; a pause longer than the keepalive ends in a reconnect, after which the broker resends what
+    /// it had not had acknowledged (what was acknowledged is in the buffer already).
+    private func turn() -> Int32 {
+        let success = Int32(MOSQ_ERR_SUCCESS.rawValue)
+        let socket = mosquitto_socket(handle)
+        guard socket >= 0 else { return Int32(MOSQ_ERR_NO_CONN.rawValue) }
+        let reading = !backlog.isFull
+        var interest: Int32 = reading ? Int32(POLLIN) : 0
+        if mosquitto_want_write(handle) { interest |= Int32(POLLOUT) }
+        var descriptors = [pollfd(fd: socket, events: Int16(interest), revents: 0), pollfd(fd: wake.read, events: Int16(POLLIN), revents: 0)]
+        let ready = poll(&descriptors, 2, 200)
+        if ready < 0, errno != EINTR { return Int32(MOSQ_ERR_ERRNO.rawValue) }
+        if descriptors[1].revents & Int16(POLLIN) != 0 {
+            var drained = [UInt8](repeating: 0, count: 64)
+            while read(wake.read, &drained, drained.count) > 0 {}
+        }
+        let broken = descriptors[0].revents & Int16(POLLHUP | POLLERR) != 0
+        // Read on every turn with room, not only on POLLIN: TLS may hold records already taken off the socket.
+        if reading || broken {
+            let rc = mosquitto_loop_read(handle, 1)
+            guard rc == success else { return rc }
+        }
+        if mosquitto_want_write(handle) {
+            let rc = mosquitto_loop_write(handle, 1)
+            guard rc == success else { return rc }
+        }
+        return mosquitto_loop_misc(handle)
+    }
+
+    /// The most messages and payload bytes that waited for the consumer at once (for tests and benchmarks).
+    public var receiveHighWater: (messages: Int, bytes: Int) { backlog.highWater }
 
     // MARK: Callbacks (on the loop thread)
 
@@ -271,6 +348,7 @@ public final class BrokerClient: @unchecked Sendable {
             mosquitto_publish(handle, &mid, topic, Int32(bytes.count), bytes.baseAddress, Int32(qos), retain)
         }
         try BrokerError.check("publish to \(topic)", rc)
+        Self.signal(wake.write)
         let acked = completions.withLock { state -> Bool in
             if state.early.remove(mid) != nil { return true }
             state.waiting[mid] = completion
@@ -292,5 +370,71 @@ public final class BrokerClient: @unchecked Sendable {
             }
         }
         try result.get()
+    }
+}
+
+extension BrokerClient {
+    /// The client's events as an async sequence; each message taken from it frees its room in the receive buffer.
+    public struct Events: AsyncSequence, Sendable {
+        public typealias Element = Event
+        let stream: AsyncStream<Event>
+        let backlog: ReceiveBacklog
+
+        public struct AsyncIterator: AsyncIteratorProtocol {
+            var inner: AsyncStream<Event>.AsyncIterator
+            let backlog: ReceiveBacklog
+
+            public mutating func next() async -> Event? {
+                let event = await inner.next()
+                if case .message(let message) = event { backlog.remove(bytes: message.payload.count) }
+                return event
+            }
+        }
+
+        public func makeAsyncIterator() -> AsyncIterator { AsyncIterator(inner: stream.makeAsyncIterator(), backlog: backlog) }
+    }
+}
+
+/// What the loop thread has received and the consumer not yet taken, against its limits.
+final class ReceiveBacklog: Sendable {
+    private struct State {
+        var messages = 0
+        var bytes = 0
+        var highMessages = 0
+        var highBytes = 0
+    }
+    private let state = Mutex(State())
+    /// Called when the consumer frees room in a full buffer, to wake the loop thread.
+    private let room: @Sendable () -> Void
+    let messageLimit: Int
+    let byteLimit: Int
+
+    init(messages: Int, bytes: Int, room: @escaping @Sendable () -> Void = {}) {
+        messageLimit = max(messages, 1)
+        byteLimit = max(bytes, 1)
+        self.room = room
+    }
+
+    var isFull: Bool { state.withLock { $0.messages >= messageLimit || $0.bytes >= byteLimit } }
+
+    var highWater: (messages: Int, bytes: Int) { state.withLock { ($0.highMessages, $0.highBytes) } }
+
+    func add(bytes: Int) {
+        state.withLock {
+            $0.messages += 1
+            $0.bytes += bytes
+            $0.highMessages = max($0.highMessages, $0.messages)
+            $0.highBytes = max($0.highBytes, $0.bytes)
+        }
+    }
+
+    func remove(bytes: Int) {
+        let freed = state.withLock { s -> Bool in
+            let wasFull = s.messages >= messageLimit || s.bytes >= byteLimit
+            s.messages -= 1
+            s.bytes -= bytes
+            return wasFull && s.messages < messageLimit && s.bytes < byteLimit
+        }
+        if freed { room() }
     }
 }

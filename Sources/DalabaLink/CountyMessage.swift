@@ -33,7 +33,7 @@ public struct CountyMessage: Codable, Sendable, Hashable {
         /// Stops everything queued and playing at the targeted villages.
         case stopAll
         case update(Update)
-        /// The county has stored `village`'s rows through `seq`: the village resends only after it.
+        /// The county has stored `village`'s rows through `seq` (the village resends only after it), and these receipts.
         case confirm(Confirm)
 
         public var type: String {
@@ -162,15 +162,24 @@ public struct CountyMessage: Codable, Sendable, Hashable {
         }
     }
 
+    /// What the county has stored of one village: its rows through `seq`, and the receipts whose `seq` is in `receipts`.
+    /// A head-end that confirms receipts always sends `receipts` (empty when it has none to confirm); a village that sees a
+    /// confirm without it is talking to an older head-end, which confirms rows only.
     public struct Confirm: Codable, Sendable, Hashable {
         public var village: RegionCode
-        /// The last row sequence of `village` the county has stored.
-        public var seq: Int64
+        /// The last row sequence of `village` the county has stored; nil in a confirm of receipts only.
+        public var seq: Int64?
+        /// The receipt sequences (the village's outbox ids) now stored in PostgreSQL.
+        public var receipts: [Int64]?
 
-        public init(village: RegionCode, seq: Int64) {
+        public init(village: RegionCode, seq: Int64?, receipts: [Int64]? = nil) {
             self.village = village
             self.seq = seq
+            self.receipts = receipts
         }
+
+        /// Most receipt sequences in one confirm.
+        public static let maximumReceipts = 1_000
     }
 
     /// The first rule the message breaks, naming the field; nil when it is well formed. (Signature, expiry, replay and
@@ -223,7 +232,11 @@ public struct CountyMessage: Codable, Sendable, Hashable {
         case .stopAll: break
         case .confirm(let c):
             if c.village.level != .village { return "body.village must be a 12-digit village code" }
-            if c.seq < 0 { return "body.seq must not be negative" }
+            if let seq = c.seq, seq < 0 { return "body.seq must not be negative" }
+            if let receipts = c.receipts, receipts.count > Confirm.maximumReceipts {
+                return "body.receipts has more than \(Confirm.maximumReceipts) sequences"
+            }
+            if c.seq == nil, c.receipts == nil { return "body.seq or body.receipts is required" }
         }
         return nil
     }

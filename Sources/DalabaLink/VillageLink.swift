@@ -17,6 +17,9 @@ public struct VillageLink: Sendable {
         public var confirmPatience: TimeInterval = 60
         /// Refusal receipts per minute at most: a flood of forged messages is logged and counted, not relayed one for one.
         public var refusalsPerMinute = 30
+        /// Seconds between prompt resends: a confirm that does not advance while rows are outstanding says the county lost
+        /// them (PostgreSQL was down), so they go again at once rather than after the patience, but not once per confirm.
+        public var promptResendInterval: TimeInterval = 5
 
         public init(village: RegionCode, key: CountyKey) {
             self.village = village
@@ -51,6 +54,7 @@ public struct VillageLink: Sendable {
     private var lastState: VillageState?
     private var lastStateAt: Date?
     private var refusalWindow: (start: Date, count: Int)
+    private var lastPromptResend = Date.distantPast
     /// Refusals not relayed because the budget was spent, since start.
     public private(set) var suppressedRefusals = 0
 
@@ -91,12 +95,23 @@ public struct VillageLink: Sendable {
             let keepUntil = accepted.message.expires.addingTimeInterval(CountyMessageCheck.lateWindow)
             self.seen[accepted.message.id] = keepUntil
             var actions: [Action] = [.act(accepted.message, late: accepted.late, keepUntil: keepUntil)]
-            if case .confirm(let confirm) = accepted.message.body, confirm.village == settings.village, confirm.seq > confirmedSeq {
-                confirmedSeq = confirm.seq
+            // A confirm of receipts only says nothing about rows.
+            guard case .confirm(let confirm) = accepted.message.body, confirm.village == settings.village, let seq = confirm.seq else {
+                return actions
+            }
+            if seq > confirmedSeq {
+                confirmedSeq = seq
                 sentSeq = max(sentSeq, confirmedSeq)
                 lastProgress = now
                 patience = settings.confirmPatience
-                actions.append(.storeConfirmed(confirm.seq))
+                actions.append(.storeConfirmed(seq))
+            } else if sentSeq > confirmedSeq, now.timeIntervalSince(lastPromptResend) >= settings.promptResendInterval {
+                // The county answers but holds nothing past the mark: what was sent after it is lost there. Send it again
+                // from the mark on the next tick.
+                sentSeq = confirmedSeq
+                lastProgress = now
+                lastPromptResend = now
+                patience = settings.confirmPatience
             }
             return actions
         }

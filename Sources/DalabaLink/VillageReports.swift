@@ -23,10 +23,13 @@ public struct VillageReceipt: Codable, Sendable, Hashable {
     public var rate: Int?
     /// For `refused`, the `RefusalReason` raw value; otherwise a short reason where one helps ("cancelled by county").
     public var reason: String?
+    /// The village's outbox id, set as it is published: the head-end confirms it once the receipt is in PostgreSQL, and only
+    /// then does the village forget it. Absent from a village older than receipt confirmation (the head-end just writes it).
+    public var seq: Int64?
 
     public init(
         village: RegionCode, announcement: String?, message: String?, stage: ReceiptStage, at: Date, frames: Int64? = nil, rate: Int? = nil,
-        reason: String? = nil
+        reason: String? = nil, seq: Int64? = nil
     ) {
         self.village = village
         self.announcement = announcement
@@ -36,6 +39,144 @@ public struct VillageReceipt: Codable, Sendable, Hashable {
         self.frames = frames
         self.rate = rate
         self.reason = reason
+        self.seq = seq
+    }
+}
+
+extension ReceiptStage {
+    /// Where an announcement ended at a village (a play's end or its expiry): never dropped from a full outbox. `refused` is
+    /// not, since a flood of forged messages makes them.
+    public var isFinal: Bool {
+        switch self {
+        case .completed, .interrupted, .failed, .expired: true
+        case .received, .queued, .onAir, .refused: false
+        }
+    }
+}
+
+/// The village's receipts between its SQLite outbox and the head-end's confirmation, as a state machine: events in (published,
+/// acknowledged by the broker, confirmed by the head-end, connected), answers out (what to hold back, what to delete); time
+/// comes in as values.
+///
+/// libmosquitto acknowledges a message to the broker before the head-end has stored it, so the broker's PUBACK to the village
+/// proves nothing: a receipt leaves the outbox only when the head-end confirms its `seq` after the PostgreSQL write, the way
+/// rows are kept until the county confirms their seq. What a kill -9 at each step leaves:
+/// * village, before or after publishing: the receipt is in the outbox (written in the transaction that made it) and goes
+///   again after the restart, since nothing is held back then; a copy the broker already had is one row at the head-end,
+///   whose insert is idempotent by (village, announcement, stage, at) and the bytes are the same.
+/// * head-end, with the receipt acknowledged but not written (in libmosquitto's buffer, the stream, a failed transaction):
+///   nothing confirms it, so the village publishes it again after `patience` (doubling to `maximumPatience`), at once on
+///   reconnecting, and soon after any confirm from a head-end that answers (its restart confirms every village) without it.
+/// * head-end, after the write and before its confirm reached the broker: the village publishes it again as above, the
+///   insert changes nothing, and that copy is confirmed.
+/// * village, after the confirm arrived and before the outbox row was deleted: published again after the restart; same.
+/// * the broker, restarted from a save older than the receipt or the confirm: the same as a lost head-end.
+/// An older head-end confirms rows only (its confirms have no `receipts`): from the first such confirm the village forgets a
+/// receipt at the broker's acknowledgement, as it did before.
+public struct ReceiptOutbox: Sendable {
+    public struct Settings: Sendable {
+        /// Seconds to wait for the head-end's confirmation before publishing a receipt again; doubles for each attempt.
+        public var patience: TimeInterval = 60
+        public var maximumPatience: TimeInterval = 3_600
+        /// A confirm from a head-end that answers but lacks receipts sent this long ago means it lost them: they go again
+        /// at once (at most once per `promptInterval`).
+        public var promptGrace: TimeInterval = 5
+        public var promptInterval: TimeInterval = 5
+        /// Receipts handed to the broker client and not yet acknowledged, at most.
+        public var maximumInFlight = 200
+        /// Receipts the outbox keeps at most: beyond, the oldest that are not a final stage are dropped (counted, logged).
+        public var capacity = 10_000
+        public init() {}
+    }
+
+    /// What the head-end has shown it does with receipts.
+    public enum HeadEnd: Sendable, Equatable {
+        /// No confirm seen since start: receipts are kept until confirmed.
+        case unknown
+        case confirmsReceipts
+        /// An older head-end: a receipt is done once the broker acknowledged it.
+        case acknowledgesOnly
+    }
+
+    struct Sent: Sendable {
+        var at: Date
+        var attempts: Int
+        /// No longer in flight: acknowledged, or its connection is gone.
+        var acknowledged: Bool
+    }
+
+    public let settings: Settings
+    public private(set) var headEnd = HeadEnd.unknown
+    private var sent: [Int64: Sent] = [:]
+    private var lastPrompt = Date.distantPast
+
+    public init(settings: Settings = Settings()) { self.settings = settings }
+
+    /// Receipts published and not yet acknowledged by the broker.
+    public var inFlight: Int { sent.values.count { !$0.acknowledged } }
+
+    /// The outbox ids not to publish now: in flight, or published and still within their patience.
+    public func holding(now: Date) -> Set<Int64> {
+        Set(sent.compactMap { id, s in !s.acknowledged || now.timeIntervalSince(s.at) < wait(s.attempts) ? id : nil })
+    }
+
+    func wait(_ attempts: Int) -> TimeInterval {
+        min(settings.patience * pow(2, Double(max(attempts - 1, 0))), settings.maximumPatience)
+    }
+
+    /// When the next receipt held back for its patience is due again; nil when none is.
+    public var nextDue: Date? {
+        sent.values.filter(\.acknowledged).map { $0.at.addingTimeInterval(wait($0.attempts)) }.min()
+    }
+
+    /// Deleted from the outbox without a confirm (dropped from a full outbox).
+    public mutating func forget(_ ids: [Int64]) {
+        for id in ids { sent[id] = nil }
+    }
+
+    /// Handed to the broker client.
+    public mutating func published(_ id: Int64, now: Date) {
+        sent[id] = Sent(at: now, attempts: (sent[id]?.attempts ?? 0) + 1, acknowledged: false)
+    }
+
+    /// The broker acknowledged it; true when that is the end of it (an older head-end), so the caller deletes it.
+    public mutating func acknowledged(_ id: Int64) -> Bool {
+        guard sent[id] != nil else { return headEnd == .acknowledgesOnly }
+        if headEnd == .acknowledgesOnly {
+            sent[id] = nil
+            return true
+        }
+        sent[id]!.acknowledged = true
+        return false
+    }
+
+    /// Connected again: what the head-end has not confirmed goes again now (libmosquitto retries only what it had in flight).
+    public mutating func connected() {
+        for id in sent.keys {
+            sent[id]!.at = .distantPast
+            sent[id]!.acknowledged = true
+        }
+    }
+
+    /// A confirm from the head-end, with its receipt sequences (nil from an older head-end); returns the outbox ids to delete.
+    public mutating func confirm(_ receipts: [Int64]?, now: Date) -> [Int64] {
+        guard let receipts else {
+            headEnd = .acknowledgesOnly
+            let done = sent.filter(\.value.acknowledged).map(\.key).sorted()
+            for id in done { sent[id] = nil }
+            return done
+        }
+        headEnd = .confirmsReceipts
+        for id in receipts { sent[id] = nil }
+        if now.timeIntervalSince(lastPrompt) >= settings.promptInterval {
+            var prompted = false
+            for (id, s) in sent where s.acknowledged && now.timeIntervalSince(s.at) >= settings.promptGrace {
+                sent[id]!.at = .distantPast
+                prompted = true
+            }
+            if prompted { lastPrompt = now }
+        }
+        return receipts
     }
 }
 
@@ -136,56 +277,11 @@ public struct LinkRow: Codable, Sendable, Hashable {
         var bytes = [UInt8]()
         bytes.reserveCapacity(512)
         bytes.append(contentsOf: previousHash.utf8)
-        bytes.append(contentsOf: AirtimeChain.encodingVersion.utf8)
-        func field(_ name: String, _ body: (inout [UInt8]) -> Void) {
-            bytes.append(contentsOf: name.utf8)
-            bytes.append(UInt8(ascii: "="))
-            body(&bytes)
-            bytes.append(UInt8(ascii: "\n"))
-        }
-        func int(_ name: String, _ value: Int64?) {
-            field(name) { b in
-                if let value {
-                    b.append(UInt8(ascii: "i"))
-                    b.append(contentsOf: String(value).utf8)
-                } else {
-                    b.append(UInt8(ascii: "-"))
-                }
-            }
-        }
-        func string(_ name: String, _ value: String?) {
-            field(name) { b in
-                if let value {
-                    b.append(UInt8(ascii: "s"))
-                    b.append(contentsOf: String(value.utf8.count).utf8)
-                    b.append(UInt8(ascii: ":"))
-                    b.append(contentsOf: value.utf8)
-                } else {
-                    b.append(UInt8(ascii: "-"))
-                }
-            }
-        }
-        int("seq", seq)
-        int("recordedAt", recordedAt)
-        string("announcementID", announcementID)
-        string("title", title)
-        string("kind", kind)
-        int("level", level)
-        int("isTest", isTest ? 1 : 0)
-        string("tier", tier)
-        string("source", source)
-        string("audio", audio)
-        string("text", text)
-        int("playNumber", playNumber)
-        int("scheduledAt", scheduledAt)
-        int("startedAt", startedAt)
-        int("endedAt", endedAt)
-        int("frames", frames)
-        int("signalFrames", signalFrames)
-        int("rate", rate)
-        string("outcome", outcome)
-        string("error", error)
-        if let volume { int("volume", volume) }
+        AirtimeRowEncoding.append(
+            into: &bytes, seq: seq, recordedAt: recordedAt, announcementID: announcementID, title: title, kind: kind, level: level,
+            isTest: isTest ? 1 : 0, tier: tier, source: source, audio: audio, text: text, playNumber: playNumber, scheduledAt: scheduledAt,
+            startedAt: startedAt, endedAt: endedAt, frames: frames, signalFrames: signalFrames, rate: rate, outcome: outcome, error: error,
+            volume: volume)
         return SHA256.hash(data: bytes).hexString
     }
 
@@ -197,7 +293,6 @@ public struct LinkRow: Codable, Sendable, Hashable {
 public enum AirtimeChain {
     /// The `previousHash` of row 1.
     public static let genesis = String(repeating: "0", count: 64)
-    static let encodingVersion = "dalaba.airtime.v1\n"
 
     /// Why `row` does not continue the chain after `previous` (nil: the first row, which must start from `genesis`), or nil
     /// when it does. A seq gap is reported as such: rows may be missing, or retention removed them.

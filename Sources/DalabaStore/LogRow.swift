@@ -58,8 +58,6 @@ public struct ChainHead: Sendable, Codable, Hashable, CustomStringConvertible {
 public enum AirtimeLogChain {
     /// The `previousHash` of the first row.
     public static let genesis = String(repeating: "0", count: 64)
-
-    static let encodingVersion = "dalaba.airtime.v1\n"
 }
 
 /// The fields of a row that its hash covers, as the raw values stored in the database, so that verification never depends on
@@ -184,58 +182,11 @@ struct ChainedContent: Equatable {
     /// The deterministic byte form the hash covers: a version line, then one `name=value` line per field in a fixed order, with
     /// `-` for nil, `i<decimal>` for integers and `s<byte count>:<UTF-8 bytes>` for strings.
     func canonicalEncoding(into bytes: inout [UInt8]) {
-        bytes.append(contentsOf: AirtimeLogChain.encodingVersion.utf8)
-        func field(_ name: StaticString, _ body: (inout [UInt8]) -> Void) {
-            bytes.append(contentsOf: UnsafeBufferPointer(start: name.utf8Start, count: name.utf8CodeUnitCount))
-            bytes.append(UInt8(ascii: "="))
-            body(&bytes)
-            bytes.append(UInt8(ascii: "\n"))
-        }
-        func int(_ name: StaticString, _ value: Int64?) {
-            field(name) { b in
-                if let value {
-                    b.append(UInt8(ascii: "i"))
-                    b.append(contentsOf: String(value).utf8)
-                } else {
-                    b.append(UInt8(ascii: "-"))
-                }
-            }
-        }
-        func string(_ name: StaticString, _ value: String?) {
-            field(name) { b in
-                if let value {
-                    b.append(UInt8(ascii: "s"))
-                    b.append(contentsOf: String(value.utf8.count).utf8)
-                    b.append(UInt8(ascii: ":"))
-                    b.append(contentsOf: value.utf8)
-                } else {
-                    b.append(UInt8(ascii: "-"))
-                }
-            }
-        }
-        int("seq", seq)
-        int("recordedAt", recordedAt)
-        string("announcementID", announcementID)
-        string("title", title)
-        string("kind", kind)
-        int("level", level)
-        int("isTest", isTest)
-        string("tier", tier)
-        string("source", source)
-        string("audio", audio)
-        string("text", text)
-        int("playNumber", playNumber)
-        int("scheduledAt", scheduledAt)
-        int("startedAt", startedAt)
-        int("endedAt", endedAt)
-        int("frames", frames)
-        int("signalFrames", signalFrames)
-        int("rate", rate)
-        string("outcome", outcome)
-        string("error", error)
-        // Added after v1 and only when present, so every row written before it keeps its hash, and a volume, once
-        // written, is covered like every other field.
-        if let volume { int("volume", volume) }
+        AirtimeRowEncoding.append(
+            into: &bytes, seq: seq, recordedAt: recordedAt, announcementID: announcementID, title: title, kind: kind, level: level,
+            isTest: isTest, tier: tier, source: source, audio: audio, text: text, playNumber: playNumber, scheduledAt: scheduledAt,
+            startedAt: startedAt, endedAt: endedAt, frames: frames, signalFrames: signalFrames, rate: rate, outcome: outcome, error: error,
+            volume: volume)
     }
 
     /// Lowercase hex SHA-256 of `previousHash` followed by the canonical encoding.

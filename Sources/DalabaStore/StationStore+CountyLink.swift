@@ -187,4 +187,31 @@ extension StationStore {
     public func outboxCount() throws -> Int {
         try read("count the county outbox") { db in try Int.fetchOne(db, sql: "SELECT count(*) FROM linkOutbox") ?? 0 }
     }
+
+    /// Keeps the outbox within `capacity` entries by deleting the oldest whose receipt is not a final stage (`$.stage` of the
+    /// payload not in `finalStages`); final ones are never dropped. Returns the ids dropped.
+    public func trimOutbox(capacity: Int, finalStages: [String]) throws -> [Int64] {
+        try write("trim the county outbox") { db in
+            let count = try Int.fetchOne(db, sql: "SELECT count(*) FROM linkOutbox") ?? 0
+            guard count > capacity else { return [] }
+            let placeholders = finalStages.isEmpty ? "''" : finalStages.map { _ in "?" }.joined(separator: ", ")
+            return try Int64.fetchAll(
+                db,
+                sql: """
+                    DELETE FROM linkOutbox WHERE id IN (
+                        SELECT id FROM linkOutbox WHERE coalesce(json_extract(CAST(payload AS TEXT), '$.stage'), '') NOT IN (\(placeholders))
+                        ORDER BY id LIMIT \(count - capacity))
+                    RETURNING id
+                    """, arguments: StatementArguments(finalStages))
+        }
+    }
+
+    /// The message that brought a county announcement and when it was received, if it came over the link.
+    public func linkAnnouncement(_ id: String) throws -> (message: String, receivedAt: Date)? {
+        try read("read the county announcement \(id)") { db in
+            try Row.fetchOne(db, sql: "SELECT message, receivedAt FROM linkAnnouncement WHERE id = ?", arguments: [id]).map {
+                ($0[0], Date(millisecondsSince1970: $0[1]))
+            }
+        }
+    }
 }

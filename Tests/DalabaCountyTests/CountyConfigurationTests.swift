@@ -60,7 +60,8 @@ struct CountyConfigurationTests {
             #expect {
                 try AnnouncementDesk.targets(requested: [outside], scope: scope, token: "t")
             } throws: { error in
-                (error as? CountyRefusal)?.status == 403 && (error as? CountyRefusal)?.failure.field == "to"
+                // The refusal names the entry of `to` that lies outside the token's region.
+                (error as? CountyRefusal)?.status == 403 && (error as? CountyRefusal)?.failure.field == "to[0]"
             }
         }
         #expect {

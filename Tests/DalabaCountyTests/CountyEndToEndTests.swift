@@ -154,8 +154,9 @@ struct CountyEndToEndTests {
                 }
             }
             try county.postgres.start()
-            // The villages resend what the county has not confirmed (after their confirm patience); all of it arrives once.
-            try await county.waitFor("the late rows stored", within: 150) {
+            // Once PostgreSQL is back the head-end's pool is fresh within a second or two, it confirms what it holds, and the
+            // villages resend the rest at once (not after their 60 s confirm patience): all of it arrives, once.
+            try await county.waitFor("the late rows stored", within: 30) {
                 try county.postgres.scalar("SELECT count(*) FROM airtime_row WHERE announcement_id LIKE 'local-%'") == "2"
             }
             for code in villages {

@@ -31,11 +31,17 @@ final class CountyHarness: @unchecked Sendable {
     var server: String { "http://127.0.0.1:\(port)" }
     static var executable: String { Processes.binDirectory.appendingPathComponent("dalaba-county").path }
 
-    init(name: String = "county-e2e") async throws {
+    /// More of the head-end's TOML (e.g. `[audio] embed-max-bytes`), appended to the harness's own.
+    let headEndExtra: String
+
+    init(name: String = "county-e2e", headEnd extra: String = "") async throws {
+        headEndExtra = extra
         directory = try Processes.temporaryDirectory(name)
+        // The cluster's initdb runs while the broker's certificates and passwords are made.
+        async let cluster = PostgresCluster(name: "\(name)-pg")
         broker = try Broker(villages: Self.allVillages, name: "\(name)-broker")
         try await broker.start()
-        postgres = try await PostgresCluster(name: "\(name)-pg")
+        postgres = try await cluster
         try configuration.write(toFile: configPath, atomically: true, encoding: .utf8)
         let key = try Processes.run(Self.executable, ["--config", configPath, "--print-public-key"], timeout: 30)
         guard key.status == 0 else { throw BrokerFixtureError("dalaba-county --print-public-key: \(key.stderr)") }
@@ -97,6 +103,7 @@ final class CountyHarness: @unchecked Sendable {
             scope = "370703001"
 
             """
+        text += headEndExtra + "\n"
         for code in Self.allVillages {
             text += """
                 [[villages]]
@@ -137,6 +144,9 @@ final class CountyHarness: @unchecked Sendable {
         throw BrokerFixtureError("dalaba-county did not start: \(log.suffix(3000))")
     }
 
+    /// The head-end's pid while it runs.
+    var headEndPID: Int32? { process?.isRunning == true ? process?.processIdentifier : nil }
+
     /// kill -9 of the head-end.
     func killHeadEnd() {
         guard let process, process.isRunning else { return }
@@ -149,9 +159,11 @@ final class CountyHarness: @unchecked Sendable {
         Processes.terminate(process, grace: 15)
     }
 
-    /// Starts a village on `null` with its `[county]` section.
-    func startVillage(_ code: String) async throws {
+    /// Starts a village with its `[county]` section, on `null` unless given a device (and its environment).
+    func startVillage(_ code: String, device: String? = nil, environment: [String: String] = [:]) async throws {
         let harness = try villages[code] ?? DaemonHarness(name: "village-\(code.suffix(6))")
+        if let device { harness.device = device }
+        harness.environment.merge(environment) { $1 }
         let credential = broker.credential(for: code)
         harness.extraConfiguration = """
             [county]
@@ -211,6 +223,21 @@ final class CountyHarness: @unchecked Sendable {
         let page = (try JSONSerialization.jsonObject(with: data) as? [String: Any]) ?? [:]
         return (page["entries"] as? [[String: Any]] ?? []).map {
             (($0["seq"] as? NSNumber)?.int64Value ?? 0, $0["id"] as? String ?? "", ($0["frames"] as? NSNumber)?.int64Value ?? 0)
+        }
+    }
+
+    /// A village's status: the ids, titles and expiry of what waits in its queue.
+    func villageQueue(_ code: String) async throws -> [(id: String, title: String, expires: String?)] {
+        let status = try await villages[code]!.status()
+        return (status["queue"] as? [[String: Any]] ?? []).map { ($0["id"] as? String ?? "", $0["title"] as? String ?? "", $0["expires"] as? String) }
+    }
+
+    /// A village's own airtime log with outcomes: (id, outcome, frames) of every row, oldest first.
+    func villageOutcomes(_ code: String) async throws -> [(id: String, outcome: String, frames: Int64)] {
+        let (_, data) = try await villages[code]!.request("GET", "/v1/log?limit=1000&order=oldest", role: "official")
+        let page = (try JSONSerialization.jsonObject(with: data) as? [String: Any]) ?? [:]
+        return (page["entries"] as? [[String: Any]] ?? []).map {
+            ($0["id"] as? String ?? "", $0["outcome"] as? String ?? "", ($0["frames"] as? NSNumber)?.int64Value ?? 0)
         }
     }
 

@@ -41,7 +41,8 @@ extension PostgresCluster {
 /// `count` chained rows of one village starting at `from` after `previous`: each row's hash is its real chain hash.
 func chainedRows(
     from first: Int64 = 1, count: Int, after previous: String = AirtimeChain.genesis, kind: String = "policy", level: Int64? = nil,
-    frames: Int64 = 48_000, rate: Int64 = 48_000, startMs: Int64 = 1_764_547_200_000, isTest: Bool = false, announcement: String? = nil
+    frames: Int64 = 48_000, rate: Int64 = 48_000, startMs: Int64 = 1_764_547_200_000, isTest: Bool = false, announcement: String? = nil,
+    volume: Int64? = nil
 ) -> [LinkRow] {
     var rows: [LinkRow] = []
     var hash = previous
@@ -51,7 +52,7 @@ func chainedRows(
             seq: seq, recordedAt: started + 1_000, announcementID: announcement ?? "a-\(seq)", title: "通知 \(seq)", kind: kind, level: level,
             isTest: isTest, tier: "county", source: "county", audio: "/a/\(seq).opus", text: nil, playNumber: 1, scheduledAt: nil,
             startedAt: started, endedAt: started + frames * 1000 / rate, frames: frames + seq, signalFrames: 100, rate: rate,
-            outcome: "completed", error: nil, previousHash: hash, hash: "")
+            outcome: "completed", error: nil, volume: volume, previousHash: hash, hash: "")
         row.hash = row.computedHash()
         hash = row.hash
         rows.append(row)

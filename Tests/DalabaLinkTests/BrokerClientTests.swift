@@ -22,8 +22,9 @@ import Testing
         return try BrokerClient(options: options, logger: Logger(label: "test.\(id)"))
     }
 
-    /// The next event matching `match` since the last one taken, within `seconds`.
-    func next<T: Sendable>(_ client: BrokerClient, within seconds: Double = 10, _ match: @escaping @Sendable (BrokerClient.Event) -> T?) async -> T? {
+    /// The next event matching `match` since the last one taken, within `seconds` (a TLS connect beside a loaded suite
+    /// has taken over 10 s on two cores; a wedge is still caught).
+    func next<T: Sendable>(_ client: BrokerClient, within seconds: Double = 30, _ match: @escaping @Sendable (BrokerClient.Event) -> T?) async -> T? {
         await Recorder.of(client).next(within: seconds, match)
     }
 

@@ -50,7 +50,14 @@ final class TestHeadEnd: @unchecked Sendable {
             "\(what) did not happen within \(seconds) s; receipts: \(receipts.map { "\($0.announcement ?? "-")/\($0.stage.rawValue)/\($0.reason ?? "")" })")
     }
 
-    func stages(_ announcement: String) -> [ReceiptStage] { receipts.filter { $0.announcement == announcement }.map(\.stage) }
+    /// The stages the head-end keeps: QoS 1 may deliver a receipt twice (a broker restart resends what it had not
+    /// acknowledged), and the head-end keeps one per (stage, time), its table's key; a second play's receipt, with
+    /// its own time, still counts.
+    func stages(_ announcement: String) -> [ReceiptStage] {
+        var seen = Set<String>()
+        return receipts.filter { $0.announcement == announcement && seen.insert("\($0.stage.rawValue) \($0.at.timeIntervalSince1970)").inserted }
+            .map(\.stage)
+    }
 }
 
 extension Recorder {
@@ -176,8 +183,11 @@ extension Recorder {
         try await v.start()
         try await head.waitFor("the village back online", online(head, true))
         try await head.sendRaw(signed, to: "370703")
-        try await head.waitFor("the replay after a restart refused") { $0.receipts.filter { $0.stage == .refused }.count >= 4 }
-        #expect(head.receipts.filter { $0.stage == .refused }.last?.reason == "replayed")
+        // This head-end confirms no receipts, so the restarted village also publishes its unconfirmed ones again: the replay's
+        // refusal is the one of a new time.
+        try await head.waitFor("the replay after a restart refused") {
+            Set($0.receipts.filter { $0.stage == .refused && $0.reason == "replayed" }.map(\.at)).count >= 2
+        }
         // Nothing of the refused ones played: the village's whole log, resent after its restart, holds c-1 and c-2 once each.
         try await head.waitFor("the rows resent after the restart") { $0.rows.count >= 6 }
         let chain = checkChain(head.rows)

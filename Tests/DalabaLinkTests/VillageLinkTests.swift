@@ -103,6 +103,50 @@ import Testing
         #expect(resends(at: 60 + 120))
     }
 
+    /// After a PostgreSQL outage the county confirms what it holds (the mark) while rows after it are outstanding: they are
+    /// sent again from the mark at the next tick, not after the 60 s patience; a second such confirm within 5 s sends
+    /// nothing more, and one with nothing outstanding changes nothing.
+    @Test func aConfirmAtTheMarkWithRowsOutstandingResendsPromptly() throws {
+        var link = machine(confirmed: 40)
+        _ = link.connected(now: t0, state: state(at: t0))
+        func sends(at seconds: Double, head: Int64 = 90) -> [Int64] {
+            link.tick(now: t0.addingTimeInterval(seconds), headSeq: head, state: state(at: t0)).compactMap { action -> Int64? in
+                if case .sendRows(let after, _) = action { after } else { nil }
+            }
+        }
+        func confirm(_ seq: Int64, id: String, at seconds: Double) throws -> [VillageLink.Action] {
+            let m = CountyMessage(
+                id: id, issued: issued, expires: issued.addingTimeInterval(600), targets: [village], body: .confirm(.init(village: village, seq: seq)))
+            return link.received(try signed(m), now: t0.addingTimeInterval(seconds))
+        }
+        #expect(sends(at: 1) == [40])
+        link.rowsSent(through: 90)
+        #expect(sends(at: 2).isEmpty)
+        // PostgreSQL was down: the rows after 40 are lost at the county, which is back and confirms 40 again.
+        let back = try confirm(40, id: "back-1", at: 3)
+        #expect(!back.contains { if case .storeConfirmed = $0 { true } else { false } })
+        #expect(sends(at: 3.25) == [40])
+        link.rowsSent(through: 90)
+        // Another confirm of the mark (a batch sent before the resend, arriving after it) within 5 s: nothing more.
+        _ = try confirm(40, id: "back-2", at: 4)
+        #expect(sends(at: 4.25).isEmpty)
+        // Past the rate limit, one that still does not advance resends again.
+        _ = try confirm(40, id: "back-3", at: 8.5)
+        #expect(sends(at: 8.75) == [40])
+        link.rowsSent(through: 90)
+        // The county stored them: it advances, and a later confirm of that mark with nothing outstanding sends nothing.
+        #expect(try confirm(90, id: "stored", at: 9).contains(.storeConfirmed(90)))
+        _ = try confirm(90, id: "again", at: 20)
+        #expect(sends(at: 20.25).isEmpty)
+        // Another village's confirm is not ours.
+        link.rowsSent(through: 95)
+        let other = CountyMessage(
+            id: "other", issued: issued, expires: issued.addingTimeInterval(600), targets: [village],
+            body: .confirm(.init(village: try RegionCode("370703001002"), seq: 0)))
+        _ = link.received(try signed(other), now: t0.addingTimeInterval(30))
+        #expect(sends(at: 30.25, head: 95).isEmpty)
+    }
+
     @Test func stateOnChangeAndEveryThirtySeconds() throws {
         var link = machine()
         _ = link.connected(now: t0, state: state(at: t0))

@@ -1,0 +1,140 @@
+import DalabaTestSupport
+import Foundation
+import Testing
+
+/// Issue 10: a village fetches an announcement's audio off its link's loop, so a head-end trickling one notice's audio holds
+/// back no later county message: an emergency with embedded audio goes on air at once, and a cancel of the notice is honoured
+/// while its fetch runs (the notice never plays and has a cancelled row).
+@Suite(.serialized, .enabled(if: PostgresCluster.isAvailable, "needs PostgreSQL 15 (apt-get install postgresql)"))
+struct CountyFetchOffLoopEndToEndTests {
+    static let village = "370703001001"
+
+    /// Serves `/…/v1/audio/<sha>` from the head-end's audio directory with its true Content-Length, the first 4 bytes at
+    /// once and then one byte a second (a slow-loris head-end, or a man in the middle of plain HTTP); it touches
+    /// `fetching` in that directory when a fetch starts.
+    static let trickle = #"""
+        import http.server, os, sys, time
+        directory = sys.argv[1]
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def do_GET(self):
+                data = open(os.path.join(directory, self.path.rstrip("/").split("/")[-1] + ".opus"), "rb").read()
+                self.send_response(200)
+                self.send_header("Content-Type", "audio/ogg")
+                self.send_header("Content-Length", str(len(data)))
+                self.end_headers()
+                self.wfile.write(data[:4])
+                self.wfile.flush()
+                open(os.path.join(directory, "fetching"), "w").close()
+                try:
+                    for i in range(4, len(data)):
+                        time.sleep(1)
+                        self.wfile.write(data[i:i + 1])
+                        self.wfile.flush()
+                except (BrokenPipeError, ConnectionResetError):
+                    pass
+            def log_message(self, *args):
+                pass
+        server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        server.daemon_threads = True
+        print(server.server_address[1], flush=True)
+        server.serve_forever()
+        """#
+
+    @Test(.timeLimit(.minutes(4))) func anEmergencyAndACancelAreNotHeldBehindATricklingAudioFetch() async throws {
+        let county = try await CountyHarness(name: "county-fetch-off-loop", headEnd: "[audio]\nembed-max-bytes = 40000\n")
+        let audioDirectory = county.stateDirectory.appendingPathComponent("audio")
+        try FileManager.default.createDirectory(at: audioDirectory, withIntermediateDirectories: true)
+        let script = county.directory.appendingPathComponent("trickle.py")
+        try Self.trickle.write(to: script, atomically: true, encoding: .utf8)
+        let server = Process()
+        server.executableURL = URL(fileURLWithPath: Processes.resolve("python3"))
+        server.arguments = [script.path, audioDirectory.path]
+        let output = Pipe()
+        server.standardOutput = output
+        try server.run()
+        // SIGKILL: this process's blocked signal mask is inherited, so the child would ignore SIGTERM.
+        defer { Processes.killTree(server.processIdentifier) }
+        var said = Data()
+        while !said.contains(UInt8(ascii: "\n")) {
+            let more = output.fileHandleForReading.availableData
+            if more.isEmpty { break }
+            said.append(more)
+        }
+        let port = try #require(Int(String(decoding: said, as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)))
+        let slow = "http://127.0.0.1:\(port)/slow"
+        do {
+            let listen = "[http]\nlisten = \"127.0.0.1:0\"\n"
+            #expect(county.configuration.contains(listen))
+            try county.configuration.replacingOccurrences(of: listen, with: listen + "public-url = \"\(slow)\"\n")
+                .write(toFile: county.configPath, atomically: true, encoding: .utf8)
+            try await county.startHeadEnd()
+            let village = try DaemonHarness(name: "village-fetch-off-loop")
+            let credential = county.broker.credential(for: Self.village)
+            village.extraConfiguration = """
+                [county]
+                broker-host = "127.0.0.1"
+                broker-port = \(county.broker.port)
+                ca-file = "\(county.broker.caFile)"
+                username = "\(credential.username)"
+                password = "\(credential.password)"
+                region = "\(Self.village)"
+                county-key = "\(county.publicKey)"
+                head-end-url = "\(slow)"
+                fetch-token = "\(county.fetchToken(Self.village))"
+                """
+            county.villages[Self.village] = village
+            try await village.start()
+            try await county.waitFor("the village online") {
+                let villages = try await county.getJSON("/v1/villages")["villages"] as? [[String: Any]] ?? []
+                return villages.contains { $0["code"] as? String == Self.village && $0["online"] as? Bool == true }
+            }
+
+            let text = String(repeating: "本周六上午九点在村委会开会，讨论灌溉渠的修缮和今年的防汛安排，请各户派一人参加。", count: 3)
+            let (status, body) = try await county.request(
+                "POST", "/v1/announcements", token: "county", json: ["id": "slow-notice", "kind": "routine", "text": text, "to": [Self.village]])
+            #expect(status == 202, "\(String(decoding: body, as: UTF8.self))")
+            let notice = try JSONSerialization.jsonObject(with: body) as? [String: Any]
+            #expect((notice?["audio"] as? [String: Any])?["embedded"] as? Bool == false, "\(notice ?? [:])")
+            let marker = audioDirectory.appendingPathComponent("fetching").path
+            try await county.waitFor("the notice's audio fetch trickling", within: 60) { FileManager.default.fileExists(atPath: marker) }
+
+            let published = Date()
+            let (emergencyStatus, emergencyBody) = try await county.request(
+                "POST", "/v1/announcements", token: "county", json: ["id": "flood", "kind": "emergency", "level": 1, "text": "洪水，转移。", "to": [Self.village]])
+            #expect(emergencyStatus == 202, "\(String(decoding: emergencyBody, as: UTF8.self))")
+            let emergency = try JSONSerialization.jsonObject(with: emergencyBody) as? [String: Any]
+            #expect((emergency?["audio"] as? [String: Any])?["embedded"] as? Bool == true, "\(emergency ?? [:])")
+            // The null device is not paced, so the emergency's play is seen in its `on-air` receipt at the head-end.
+            var onAirAfter: TimeInterval = .infinity
+            try await county.waitFor("the emergency on air", within: 60) {
+                guard try county.postgres.scalar("SELECT count(*) FROM receipt WHERE announcement_id = 'flood' AND stage = 'on-air'") != "0"
+                else { return false }
+                onAirAfter = Date().timeIntervalSince(published)
+                return true
+            }
+            // The notice's fetch would take about 30 s (its time allowed); the old inline fetch held the emergency that long.
+            #expect(onAirAfter < 5, "the emergency went on air \(onAirAfter) s after its publish")
+
+            // Cancelled while its audio still trickles: it never plays, and its row says the county cancelled it before play.
+            let cancelled = Date()
+            #expect(try await county.request("DELETE", "/v1/announcements/slow-notice", token: "county").0 == 202)
+            var rows: [(id: String, outcome: String, frames: Int64)] = []
+            try await county.waitFor("the notice's cancelled row", within: 60) {
+                rows = try await county.villageOutcomes(Self.village)
+                return rows.contains { $0.id == "slow-notice" }
+            }
+            #expect(Date().timeIntervalSince(cancelled) < 20, "the cancel was taken in \(Date().timeIntervalSince(cancelled)) s")
+            #expect(rows.filter { $0.id == "slow-notice" }.map { "\($0.outcome) \($0.frames)" } == ["cancelled 0"], "\(rows)")
+            try await county.waitFor("the emergency's end", within: 60) {
+                try await county.villageOutcomes(Self.village).contains { $0.id == "flood" }
+            }
+            #expect(!village.log.contains("id=slow-notice kind="), "the notice was never queued at the station")
+            #expect(village.log.contains("county cancel of an announcement whose audio is being fetched"))
+            #expect(try await county.villageOutcomes(Self.village).filter { $0.id == "slow-notice" }.count == 1)
+        } catch {
+            await county.destroy()
+            throw error
+        }
+        await county.destroy()
+    }
+}

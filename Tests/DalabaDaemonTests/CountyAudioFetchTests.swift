@@ -1,0 +1,209 @@
+import Crypto
+import DalabaLink
+import DalabaStation
+import DalabaTestSupport
+import Foundation
+import Logging
+import Testing
+
+@testable import DalabaDaemon
+
+/// The village's fetch of a county item's audio against a hostile stand-in for the head-end (Tests/Hostile): an endless
+/// body, a 10 GB Content-Length, a wrong digest, a trickle, a redirect, a web page. Each is refused with its reason, quickly,
+/// and leaves nothing in the cache; the same server's honest answer is taken, so the refusals are not of everything.
+@Suite(.serialized) final class CountyAudioFetchTests {
+    let server: Process
+    let port: Int
+    let cache: URL
+
+    init() throws {
+        server = Process()
+        server.executableURL = URL(fileURLWithPath: Processes.resolve("python3"))
+        server.arguments = [Processes.packageRoot.appendingPathComponent("Tests/Hostile/county_audio_server.py").path]
+        let output = Pipe()
+        server.standardOutput = output
+        try server.run()
+        var said = Data()
+        while !said.contains(UInt8(ascii: "\n")) {
+            let more = output.fileHandleForReading.availableData
+            if more.isEmpty { break }
+            said.append(more)
+        }
+        port = Int(String(decoding: said, as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)) ?? 0
+        cache = try Processes.temporaryDirectory("county-audio-fetch")
+    }
+
+    deinit {
+        // SIGKILL: this process's blocked signal mask is inherited, so the child would ignore SIGTERM.
+        Processes.killTree(server.processIdentifier)
+        try? FileManager.default.removeItem(at: cache)
+    }
+
+    /// For the tests of the time limits themselves.
+    static let quick = CountyAudioFetch.Limits(
+        connectTimeout: .seconds(5), idleTimeout: .seconds(2), baseTime: .seconds(3), slowestBytesPerSecond: 32 << 10)
+    /// For every other test: a suite starting dozens of daemons beside stress-ng once stalled this process for 50 s, and a
+    /// refusal for slowness there would hide what the test is about.
+    static let patient = CountyAudioFetch.Limits(
+        connectTimeout: .seconds(60), idleTimeout: .seconds(60), baseTime: .seconds(120), slowestBytesPerSecond: 32 << 10)
+
+    func fetcher(_ mode: String, maxAudioBytes: Int = 1 << 20, limits: CountyAudioFetch.Limits = patient) -> CountyAudioFetch {
+        var settings = Configuration.CountyLink(username: "v", password: "p", region: "370703001001", countyKey: "")
+        settings.headEndURL = "http://127.0.0.1:\(port)/\(mode)"
+        settings.fetchToken = "fetch-token-0123456789"
+        settings.maxAudioBytes = maxAudioBytes
+        return CountyAudioFetch(settings: settings, limits: limits, logger: Logger(label: "test"))
+    }
+
+    /// The digest of what `good-N` sends: "OggS" then zeros.
+    static func goodDigest(_ bytes: Int) -> String {
+        SHA256.hash(data: Data("OggS".utf8) + Data(count: bytes - 4)).map { String(format: "%02x", $0) }.joined()
+    }
+
+    func url(_ mode: String, _ digest: String) -> String { "http://127.0.0.1:\(port)/\(mode)/v1/audio/\(digest)" }
+
+    /// Fetches and returns the refusal and how long it took; fails the test if the fetch succeeded.
+    func refusal(
+        _ mode: String, bytes: Int?, digest: String? = nil, maxAudioBytes: Int = 1 << 20, limits: CountyAudioFetch.Limits = patient,
+        sourceLocation: SourceLocation = #_sourceLocation
+    ) async throws -> (reason: String, seconds: Double) {
+        let digest = digest ?? Self.goodDigest(bytes ?? 4096)
+        let path = cache.appendingPathComponent(digest + ".ogg").path
+        let audio = CountyMessage.Audio(embedded: nil, url: url(mode, digest), sha256: digest, bytes: bytes)
+        let started = ContinuousClock.now
+        do {
+            try await fetcher(mode, maxAudioBytes: maxAudioBytes, limits: limits).fetch(audio, to: path)
+        } catch let failure as CountyAudioFetch.Failure {
+            let took = ContinuousClock.now - started
+            #expect(failure.source == url(mode, digest), sourceLocation: sourceLocation)
+            #expect("\(failure)".contains(url(mode, digest)), "the error names the URL", sourceLocation: sourceLocation)
+            let left = try FileManager.default.contentsOfDirectory(atPath: cache.path)
+            #expect(left.isEmpty, "nothing half-written stays in the cache: \(left)", sourceLocation: sourceLocation)
+            return (failure.reason, Double(took.components.seconds) + Double(took.components.attoseconds) / 1e18)
+        }
+        Issue.record("\(mode) was taken", sourceLocation: sourceLocation)
+        return ("", 0)
+    }
+
+    @Test func anHonestAnswerIsCachedByItsDigest() async throws {
+        let digest = Self.goodDigest(100_000)
+        let path = cache.appendingPathComponent(digest + ".ogg").path
+        try await fetcher("good-100000").fetch(.url(url("good-100000", digest), sha256: digest, bytes: 100_000), to: path)
+        #expect(FileManager.default.contents(atPath: path) == Data("OggS".utf8) + Data(count: 100_000 - 4))
+        #expect(try FileManager.default.contentsOfDirectory(atPath: cache.path) == [digest + ".ogg"])
+    }
+
+    /// The temporary file of a fetch cut short by kill -9 goes at the next fetch once no fetch could still be writing it;
+    /// a recent one (a fetch in flight) stays.
+    @Test func aStaleTemporaryFileIsRemovedAndARecentOneKept() async throws {
+        let stale = cache.appendingPathComponent(Self.goodDigest(5) + ".ogg.part-killed").path
+        let recent = cache.appendingPathComponent(Self.goodDigest(6) + ".ogg.part-in-flight").path
+        for file in [stale, recent] { #expect(FileManager.default.createFile(atPath: file, contents: Data(count: 10))) }
+        try FileManager.default.setAttributes([.modificationDate: Date().addingTimeInterval(-86_400)], ofItemAtPath: stale)
+        let digest = Self.goodDigest(1000)
+        let path = cache.appendingPathComponent(digest + ".ogg").path
+        try await fetcher("good-1000").fetch(.url(url("good-1000", digest), sha256: digest, bytes: 1000), to: path)
+        #expect(Set(try FileManager.default.contentsOfDirectory(atPath: cache.path)) == [digest + ".ogg", (recent as NSString).lastPathComponent])
+    }
+
+    /// (a) An endless body with no size in the message: refused at `county.max-audio-bytes`, and memory stays flat while it
+    /// streams (a buffering fetch would hold all 160 MiB before any check).
+    @Test func anEndlessBodyIsCutOffAtTheCeilingWithBoundedMemory() async throws {
+        let ceiling = 160 << 20
+        let baseline = residentBytes()
+        let sampler = Task {
+            var peak = baseline
+            while !Task.isCancelled {
+                peak = max(peak, residentBytes())
+                try? await Task.sleep(for: .milliseconds(20))
+            }
+            return peak
+        }
+        let (reason, seconds) = try await refusal("endless", bytes: nil, maxAudioBytes: ceiling)
+        sampler.cancel()
+        let peak = await sampler.value
+        #expect(reason == "sent more than \(ceiling) bytes (county.max-audio-bytes)")
+        // 2.5 MB/s from the python stand-in beside the whole suite and stress-ng: a bound on a wedge, not a speed.
+        #expect(seconds < 300, "refused in \(seconds) s")
+        let grown = peak - baseline
+        #expect(grown < 50 << 20, "resident memory grew by \(grown >> 20) MiB while 160 MiB streamed")
+    }
+
+    /// An endless body against the message's declared size: refused at the first byte past it.
+    @Test func anEndlessBodyIsCutOffAtTheDeclaredSize() async throws {
+        let (reason, seconds) = try await refusal("endless", bytes: 300_000)
+        #expect(reason == "sent more than 300000 bytes (the message's size)")
+        #expect(seconds < 60)
+    }
+
+    /// (b) A Content-Length of 10 GB is refused from the head, before any body is read.
+    @Test func aTenGigabyteContentLengthIsRefusedAtOnce() async throws {
+        let (declared, seconds) = try await refusal("huge", bytes: 300_000)
+        #expect(declared == "answered Content-Length 10737418240, the message allows 300000 bytes")
+        let (undeclared, _) = try await refusal("huge", bytes: nil)
+        #expect(undeclared == "answered Content-Length 10737418240, the message allows 1048576 bytes")
+        #expect(seconds < 60)
+    }
+
+    /// (c) The right size with a wrong digest.
+    @Test func theRightSizeWithAWrongDigestIsRefused() async throws {
+        let digest = Self.goodDigest(50_000)
+        let (reason, _) = try await refusal("wrong-50000", bytes: 50_000, digest: digest)
+        #expect(reason.hasPrefix("digest does not match the message's sha256 \(digest): the body's is "), "\(reason)")
+        let (short, _) = try await refusal("good-40000", bytes: 50_000, digest: digest)
+        #expect(short == "answered Content-Length 40000, the message allows 50000 bytes")
+    }
+
+    /// (d) One byte a second: cut off when the whole fetch's time is up (3 s here, plus the size at 32 KiB/s), not after
+    /// the hour the body would take.
+    @Test func aTrickleIsCutOffWhenItsTimeIsUp() async throws {
+        let (reason, seconds) = try await refusal("trickle-3600", bytes: 3600, limits: Self.quick)
+        #expect(reason.hasPrefix("too slow: ") && reason.contains("of 3600 bytes in"), "\(reason)")
+        #expect(seconds >= 3 && seconds < 30, "refused after \(seconds) s, not the hour the body would take")
+    }
+
+    @Test func aHeadThenSilenceEndsAtTheIdleTimeout() async throws {
+        let (reason, seconds) = try await refusal("silent-1000", bytes: 1000, limits: Self.quick)
+        #expect(reason == "sent nothing for 2.0 seconds after 0 bytes", "\(reason)")
+        #expect(seconds < 30)
+    }
+
+    @Test func aRedirectAWebPageAndA404AreRefusedByName() async throws {
+        let (redirect, _) = try await refusal("redirect-4096", bytes: 4096)
+        #expect(redirect == "answered 302 Found")
+        let (page, _) = try await refusal("html", bytes: 4096)
+        #expect(page == "answered Content-Type text/html, not audio")
+        let (missing, _) = try await refusal("missing", bytes: 4096)
+        #expect(missing == "answered 404 Not Found")
+    }
+
+    /// The token goes only to the head-end: a host that merely begins like it, another port, another path, or a digest that
+    /// is not one (it names the cache file) are refused before any connection.
+    @Test(arguments: [
+        ("http://127.0.0.1.evil.example/good-10/v1/audio/", "is not on the head-end"),
+        ("http://127.0.0.1:1/good-10/v1/audio/", "is not on the head-end"),
+        ("http://127.0.0.1:PORT/good-10x/v1/audio/", "is not on the head-end"),
+        ("ftp://127.0.0.1:PORT/good-10/v1/audio/", "is not an http(s) URL"),
+    ])
+    func aURLOffTheHeadEndIsRefused(prefix: String, reason: String) async throws {
+        let digest = Self.goodDigest(10)
+        let url = prefix.replacingOccurrences(of: "PORT", with: "\(port)") + digest
+        let path = cache.appendingPathComponent(digest + ".ogg").path
+        do {
+            try await fetcher("good-10").fetch(.url(url, sha256: digest, bytes: 10), to: path)
+            Issue.record("\(url) was fetched")
+        } catch let failure as CountyAudioFetch.Failure {
+            #expect(failure.reason.hasPrefix(reason), "\(failure)")
+        }
+        let traversal = CountyMessage.Audio(embedded: nil, url: self.url("good-10", "x"), sha256: "../../etc/passwd", bytes: 10)
+        await #expect(throws: CountyAudioFetch.Failure.self) { try await self.fetcher("good-10").fetch(traversal, to: path) }
+        #expect(!FileManager.default.fileExists(atPath: path))
+    }
+}
+
+/// This process's resident memory, from /proc/self/status.
+private func residentBytes() -> Int {
+    let status = (try? String(contentsOfFile: "/proc/self/status", encoding: .utf8)) ?? ""
+    let line = status.split(separator: "\n").first { $0.hasPrefix("VmRSS:") } ?? ""
+    return (Int(line.split(separator: " ").dropFirst().first ?? "") ?? 0) * 1024
+}

@@ -1,0 +1,75 @@
+"""A hostile stand-in for the county head-end's audio route, for the village's fetch tests.
+
+The first path segment picks the misbehaviour, e.g. GET /endless/v1/audio/<sha256>:
+  endless       200 audio/ogg, no Content-Length, "OggS" then zeros until the client hangs up
+  huge          200 with Content-Length 10 GB, then zeros until the client hangs up
+  good-N        N bytes, "OggS" then zeros (the test knows their digest)
+  wrong-N       N bytes, "OggS" then ones (the right size, a wrong digest)
+  trickle-N     Content-Length N, "OggS" then one byte a second
+  silent        the head, then nothing
+  redirect-N    302 to /good-N/...
+  html          200 text/html
+  missing       404
+It prints its port on the first line of stdout, then serves until killed.
+"""
+import http.server
+import sys
+import time
+
+CHUNK = 64 * 1024
+
+
+class Handler(http.server.BaseHTTPRequestHandler):
+    def do_GET(self):
+        mode, _, size = self.path.strip("/").split("/")[0].partition("-")
+        n = int(size) if size else 0
+        try:
+            if mode in ("endless", "huge"):
+                self.head(200, length=10 * 1024 ** 3 if mode == "huge" else None)
+                self.wfile.write(b"OggS" + bytes(CHUNK - 4))
+                while True:
+                    self.wfile.write(bytes(CHUNK))
+            elif mode in ("good", "wrong"):
+                self.head(200, length=n)
+                self.wfile.write(b"OggS" + (b"\0" if mode == "good" else b"\1") * (n - 4))
+            elif mode == "trickle":
+                self.head(200, length=n)
+                self.wfile.write(b"OggS")
+                self.wfile.flush()
+                for _ in range(n - 4):
+                    time.sleep(1)
+                    self.wfile.write(b"\0")
+                    self.wfile.flush()
+            elif mode == "silent":
+                self.head(200, length=n or 1000)
+                self.wfile.flush()
+                time.sleep(3600)
+            elif mode == "redirect":
+                self.send_response(302)
+                self.send_header("Location", "/good-%d/v1/audio/x" % n)
+                self.send_header("Content-Length", "0")
+                self.end_headers()
+            elif mode == "html":
+                page = b"<html><body>captive portal</body></html>"
+                self.head(200, length=len(page), kind="text/html")
+                self.wfile.write(page)
+            else:
+                self.head(404, length=0)
+        except (BrokenPipeError, ConnectionResetError):
+            pass
+
+    def head(self, status, length, kind="audio/ogg"):
+        self.send_response(status)
+        self.send_header("Content-Type", kind)
+        if length is not None:
+            self.send_header("Content-Length", str(length))
+        self.end_headers()
+
+    def log_message(self, *args):
+        pass
+
+
+server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+server.daemon_threads = True
+print(server.server_address[1], flush=True)
+server.serve_forever()
