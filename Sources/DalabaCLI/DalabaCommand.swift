@@ -8,6 +8,7 @@ public struct DalabaCommand: AsyncParsableCommand {
         subcommands: [
             PlayCommand.self, QueueCommand.self, StatusCommand.self, CancelCommand.self, StopAllCommand.self, CapCommand.self, LoudnessCommand.self, ScheduleCommand.self,
             LogCommand.self, ReportCommand.self, DoctorCommand.self, LiveCommand.self, VolumeCommand.self, VillagesCommand.self, CoverageCommand.self,
+            UpdateCommand.self,
         ]
     )
 

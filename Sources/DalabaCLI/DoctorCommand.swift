@@ -92,7 +92,7 @@ struct StationDoctor {
                 done += written
                 if written == 0 { _ = try pcm.waitForSpace(orWake: wake[0]) }
             }
-            pcm.drain()
+            _ = try pcm.drain(orWake: wake[0])
             return .ok(
                 "device",
                 "\(format.device) took 100 ms of silence (\(negotiated.rate) Hz, \(negotiated.channels) ch, \(negotiated.sampleFormat.rawValue))")

@@ -109,16 +109,31 @@ struct LogVerifyCommand: AsyncParsableCommand {
             anchor (the first kept row, the hash it links to, and the retention record that made it); every retention is a link of \
             the chain, so a head published after it covers the anchor, and one published before it is told so. Exit status 3 when \
             the log is not intact.
+
+            Pointed (--server) at a county head-end (dalaba-county), it checks every village's chain as PostgreSQL holds it, \
+            within --region, and names each village at fault with its first row at fault; exit status 3 when any is not intact.
             """)
 
     @Option(help: "A head printed by an earlier check (SEQ:HASH), that the log must still contain.")
     var expect: String?
 
+    @Option(help: "At a county head-end: only this township or village (a 6-, 9- or 12-digit code inside your token's region).")
+    var region: String?
+
     @OptionGroup var options: ReviewOptions
+
+    /// Tells the head-end's answer from a station's by its shape: only the head-end's names its county.
+    private struct Shape: Decodable { var county: String? }
 
     func run() async throws {
         try await reportingFailures {
-            let data = try await options.client.get("/v1/log/verify" + QueryString.make([("head", expect)]))
+            let data = try await options.client.get("/v1/log/verify" + QueryString.make([("head", expect), ("region", region)]))
+            if try StationAPI.makeDecoder().decode(Shape.self, from: data).county != nil {
+                guard expect == nil else { throw ValidationError("--expect is for a station's log; a county head-end has no single head") }
+                try report(try StationAPI.makeDecoder().decode(CountyAPI.LogVerification.self, from: data), data: data)
+                return
+            }
+            guard region == nil else { throw ValidationError("--region is for a county head-end; \(options.server) answered as a station") }
             let result = try StationAPI.makeDecoder().decode(StationAPI.LogVerification.self, from: data)
             switch options.format {
             case .json: print(String(decoding: data, as: UTF8.self))
@@ -142,6 +157,28 @@ struct LogVerifyCommand: AsyncParsableCommand {
                 Console.error("the airtime log is NOT intact: \(result.problem ?? "unknown problem")")
                 throw ExitCode(3)
             }
+        }
+    }
+
+    /// The county's answer: each village at fault with its first row at fault, and the summary.
+    private func report(_ result: CountyAPI.LogVerification, data: Data) throws {
+        let broken = result.villages.filter { !$0.intact }
+        switch options.format {
+        case .json: print(String(decoding: data, as: UTF8.self))
+        case .csv:
+            print(
+                CSV.byteOrderMark + CSV.line(["village", "intact", "rows", "last seq", "first fault", "faults"])
+                    + result.villages.map {
+                        CSV.line([$0.village, String($0.intact), String($0.rows), String($0.lastSeq), $0.faults.first ?? "", String($0.faults.count)])
+                    }.joined(),
+                terminator: "")
+        case .table: print(VerifyReport.render(result))
+        }
+        if !broken.isEmpty {
+            Console.error(
+                "the airtime log of \(broken.count) village\(broken.count == 1 ? "" : "s") is NOT intact: "
+                    + broken.map { DisplayText.echo($0.village, limit: 20) }.joined(separator: ", "))
+            throw ExitCode(3)
         }
     }
 }
@@ -206,6 +243,26 @@ enum VerifyReport {
         }
         if let notice = result.notice { lines.append("notice: \(notice)") }
         if let head = result.head { lines.append("head: \(head)   (keep it; check later with --expect \(head))") }
+        return lines.joined(separator: "\n")
+    }
+
+    /// A county's villages: one line per village at fault (its code, its first row at fault and why), then the summary.
+    static func render(_ result: CountyAPI.LogVerification) -> String {
+        var lines: [String] = []
+        for village in result.villages where !village.intact {
+            lines.append("NOT INTACT \(DisplayText.echo(village.village, limit: 20)): \(DisplayText.echo(village.faults.first ?? "", limit: 200))")
+            let more = village.faults.dropFirst()
+            for fault in more.prefix(4) { lines.append("    also: \(DisplayText.echo(fault, limit: 200))") }
+            if more.count > 4 { lines.append("    and \(more.count - 4) more") }
+        }
+        let rows = result.villages.reduce(Int64(0)) { $0 + $1.rows }
+        let broken = result.villages.filter { !$0.intact }.count
+        let counted = "\(result.villages.count) village\(result.villages.count == 1 ? "" : "s"), \(rows) row\(rows == 1 ? "" : "s") checked"
+        let place = "county \(DisplayText.echo(result.county, limit: 20)), region \(DisplayText.echo(result.region, limit: 20))"
+        lines.append(
+            broken == 0
+                ? "intact: \(counted) (\(place)), no edit, insertion or deletion found"
+                : "NOT INTACT: \(broken) of \(counted) (\(place))")
         return lines.joined(separator: "\n")
     }
 

@@ -171,14 +171,18 @@ struct StopAllCommand: AsyncParsableCommand {
 }
 
 struct StatusCommand: AsyncParsableCommand {
-    static let configuration = CommandConfiguration(commandName: "status", abstract: "What plays now, the queue, and device health.")
+    static let configuration = CommandConfiguration(
+        commandName: "status", abstract: "What plays now, the queue, device health, the amplifier, dead air, the live item and the volume.")
 
     @OptionGroup var station: StationOptions
+
+    @Flag(help: "Print the station's status as JSON (the same as --format json).")
+    var json = false
 
     func run() async throws {
         try await reportingFailures {
             let data = try await station.client.get("/v1/status")
-            if station.format == .json {
+            if json || station.format == .json {
                 print(String(decoding: data, as: UTF8.self))
                 return
             }
@@ -220,6 +224,7 @@ enum StatusReport {
         if let retry = device.retryAt { lines.append("        retrying at \(clock(retry))") }
         if let fault = status.storeFault { lines.append("STORE FAULT  \(fault)") }
         for problem in status.scheduleProblems { lines.append("schedule problem  \(problem)") }
+        lines += hardwareLines(status)
         if let now = status.nowPlaying {
             let where_ = now.inSignal ? "\(now.signal) signal" : "\(seconds(now.position)) / \(seconds(now.duration))"
             lines.append("on air  \(describe(now.item))  [\(where_)]  play \(now.playNumber) of \(now.item.repeat)")
@@ -239,6 +244,61 @@ enum StatusReport {
             }
         }
         return lines.joined(separator: "\n")
+    }
+
+    /// The amplifier, the dead-air alarm, the live item and the volume: what a technician checks first when the village
+    /// hears nothing. The alarm line is always there, so its absence never has to be read as good news.
+    static func hardwareLines(_ status: StationAPI.Status) -> [String] {
+        let safe = { (text: String) in DisplayText.echo(text, limit: 300) }
+        var lines: [String] = []
+        if let amplifier = status.amplifier {
+            var line = "amplifier  \(safe(amplifier.backend)): \(amplifier.state), switched on \(amplifier.switchedOn) / off \(amplifier.switchedOff)"
+            line += ", failures \(amplifier.failures)"
+            if let error = amplifier.lastError { line += " (last: \(safe(error)))" }
+            lines.append(line)
+        }
+        if let deadAir = status.deadAir {
+            lines.append("DEAD AIR  since \(clock(deadAir.since)): \(safe(deadAir.reason))")
+        } else {
+            lines.append("dead air  none")
+        }
+        if let live = status.live {
+            var line = "live    \(safe(live.id))  input \(safe(live.input))  on air \(seconds(live.secondsOnAir))"
+            line += "  level " + (live.inputLevel.map { $0 <= StationAPI.Live.silenceFloor ? "silent" : String(format: "%.1f dBFS", $0) } ?? "—")
+            if let volume = live.volume { line += "  volume \(String(format: "%g", volume)) dB" }
+            lines.append(line)
+            if let lost = live.outputLostSince {
+                lines.append("        LOUDSPEAKER GONE since \(clock(lost)); the input is still heard, the talk goes on when it is back")
+            }
+        }
+        if let relay = status.relay {
+            let state = relay.connected ? "connected" : relay.reconnects > 0 || relay.lastError != nil ? "reconnecting" : "connecting"
+            var line = "relay   \(safe(withoutUserinfo(relay.url)))  \(state), reconnects \(relay.reconnects)"
+            if let buffered = relay.bufferedSeconds { line += String(format: ", %.1f s buffered", buffered) }
+            if let limit = relay.deadAirSeconds { line += String(format: ", dead air after %.0f s", limit) }
+            if relay.deadAir { line += "  DEAD AIR" }
+            if !relay.connected, let error = relay.lastError { line += " (last: \(safe(error)))" }
+            lines.append(line)
+        }
+        if let volume = status.volume {
+            let how = volume.path == "mixer" ? "mixer element \(safe(volume.mixer ?? ""))" : "software gain"
+            var line = "volume  base \(String(format: "%g", volume.base)) dB (\(how))"
+            if let by = volume.setBy {
+                line += ", set by \(safe(by))\(volume.setAt.map { " at \(clock($0))" } ?? "")"
+            } else {
+                line += ", as configured"
+            }
+            lines.append(line)
+        }
+        return lines
+    }
+
+    /// A relay's address as shown: any user and password taken out (the station refuses them, but an older queue may hold one).
+    static func withoutUserinfo(_ url: String) -> String {
+        guard var components = URLComponents(string: url), components.user != nil || components.password != nil else { return url }
+        components.user = nil
+        components.password = nil
+        return components.string ?? url
     }
 
     static func describe(_ item: StationAPI.Item) -> String {

@@ -1,5 +1,6 @@
 import DalabaCore
 import Foundation
+import MultipartKit
 
 #if canImport(FoundationNetworking)
 import FoundationNetworking
@@ -30,26 +31,40 @@ struct StationClient {
         try await send(method: "DELETE", path: path, body: nil, contentType: nil)
     }
 
-    /// Uploads `file` with the announcement's JSON as multipart/form-data.
+    func patch<T: Encodable>(_ path: String, json: T) async throws -> Data {
+        try await send(method: "PATCH", path: path, body: try StationAPI.makeEncoder().encode(json), contentType: "application/json")
+    }
+
+    /// Uploads `file` with the announcement's JSON as multipart/form-data, encoded by MultipartKit's `FormDataEncoder`: the
+    /// `metadata` part (JSON), then the `audio` part with the file's name.
     func upload(_ path: String, metadata: StationAPI.QueueRequest, file: URL) async throws -> Data {
-        let boundary = "dalaba-\(UUID().uuidString)"
-        var body = Data()
-        func part(_ headers: String, _ content: Data) {
-            body.append(Data("--\(boundary)\r\n\(headers)\r\n\r\n".utf8))
-            body.append(content)
-            body.append(Data("\r\n".utf8))
+        /// A part given whole, headers and all: `FormDataEncoder` takes any `Encodable` that converts to a part as that part.
+        struct Part: Encodable, MultipartPartConvertible {
+            var multipart: MultipartPart?
+            init(_ part: MultipartPart) { multipart = part }
+            init?(multipart: MultipartPart) { self.multipart = multipart }
+            func encode(to encoder: any Encoder) throws {}
         }
-        part("Content-Disposition: form-data; name=\"metadata\"\r\nContent-Type: application/json", try StationAPI.makeEncoder().encode(metadata))
+        struct Form: Encodable {
+            var metadata: Part
+            var audio: Part
+        }
         let audio: Data
         do {
             audio = try Data(contentsOf: file)
         } catch {
             throw Failure(description: "\(file.path): cannot read the file")
         }
-        let name = file.lastPathComponent.replacingOccurrences(of: "\"", with: "")
-        part("Content-Disposition: form-data; name=\"audio\"; filename=\"\(name)\"\r\nContent-Type: application/octet-stream", audio)
-        body.append(Data("--\(boundary)--\r\n".utf8))
-        return try await send(method: "POST", path: path, body: body, contentType: "multipart/form-data; boundary=\(boundary)")
+        // A quote or a line break in a file name would end the header it is written into.
+        let name = String(file.lastPathComponent.unicodeScalars.filter { $0 != "\"" && $0 != "\r" && $0 != "\n" })
+        let form = Form(
+            metadata: Part(MultipartPart(headers: ["Content-Type": "application/json"], body: try StationAPI.makeEncoder().encode(metadata))),
+            audio: Part(
+                MultipartPart(headers: ["Content-Disposition": "form-data; filename=\"\(name)\"", "Content-Type": "application/octet-stream"], body: audio)))
+        let boundary = "dalaba-\(UUID().uuidString)"
+        var body = ByteBuffer()
+        try FormDataEncoder().encode(form, boundary: boundary, into: &body)
+        return try await send(method: "POST", path: path, body: Data(body.readableBytesView), contentType: "multipart/form-data; boundary=\(boundary)")
     }
 
     private func send(method: String, path: String, body: Data?, contentType: String?) async throws -> Data {

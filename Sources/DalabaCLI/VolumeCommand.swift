@@ -30,7 +30,11 @@ struct VolumeCommand: AsyncParsableCommand {
             }
             let volume = try StationAPI.makeDecoder().decode(StationAPI.Volume.self, from: data)
             let how = volume.path == "mixer" ? "mixer element \(volume.mixer ?? "")" : "software gain"
-            print("base \(String(format: "%g", volume.base)) dB (\(how)); emergencies at their own levels")
+            // Who set it and when, since it outlasts restarts: a level nobody remembers setting is otherwise a mystery.
+            let set = volume.setBy.map { by in
+                ", set by \(DisplayText.echo(by, limit: 100))\(volume.setAt.map { " at \(StatusReport.clock($0))" } ?? "")"
+            }
+            print("base \(String(format: "%g", volume.base)) dB (\(how))\(set ?? ", as configured"); emergencies at their own levels")
         }
     }
 }

@@ -137,7 +137,12 @@ public struct Announcement: Codable, Sendable, Hashable, Identifiable {
         }
         if audio.isEmpty { throw Invalid(field: "audio", reason: "is empty") }
         if let live {
-            if live.input.isEmpty { throw Invalid(field: "input", reason: "is empty") }
+            if let url = live.url {
+                if !live.input.isEmpty { throw Invalid(field: "url", reason: "give an input or a url, not both") }
+                try LiveSource.checkRelay(url)
+            } else if live.input.isEmpty {
+                throw Invalid(field: "input", reason: "is empty")
+            }
             if repeatCount != 1 { throw Invalid(field: "repeat", reason: "a live item plays once") }
             if let s = live.silenceSeconds, !(s > 0 && s.isFinite) { throw Invalid(field: "silence", reason: "must be more than zero seconds") }
             if let s = live.maximumSeconds, !(s > 0 && s.isFinite) { throw Invalid(field: "maximum", reason: "must be more than zero seconds") }
@@ -145,15 +150,42 @@ public struct Announcement: Codable, Sendable, Hashable, Identifiable {
     }
 }
 
-/// A live programme's input: an ALSA capture PCM (a microphone or line-in), and what ends it besides an operator.
+/// A live programme's input: an ALSA capture PCM (a microphone or line-in) or a relayed stream, and what ends it besides
+/// an operator.
 public struct LiveSource: Codable, Sendable, Hashable {
+    /// The capture PCM; empty for a relay.
     public var input: String
+    /// A relay (转播): the http or https address of an MP3 or Ogg stream (Icecast), in place of `input`.
+    public var url: String?
     /// Ends the item after this much continuous silence (VOX); nil: only a stop or the maximum ends it.
     public var silenceSeconds: Double?
     public var maximumSeconds: Double?
-    public init(input: String, silenceSeconds: Double? = nil, maximumSeconds: Double? = nil) {
+    public init(input: String, url: String? = nil, silenceSeconds: Double? = nil, maximumSeconds: Double? = nil) {
         self.input = input
+        self.url = url
         self.silenceSeconds = silenceSeconds
         self.maximumSeconds = maximumSeconds
+    }
+
+    /// The longest relay address taken.
+    public static let maximumURLLength = 2_000
+
+    /// A relay address must be an absolute http or https URL with a host, printable, and without credentials: the address
+    /// is shown in status and kept in the airtime log, so a password in it would be published.
+    public static func checkRelay(_ url: String) throws(Announcement.Invalid) {
+        guard !url.isEmpty, url.utf8.count <= maximumURLLength else {
+            throw Announcement.Invalid(field: "url", reason: "must be 1 to \(maximumURLLength) bytes")
+        }
+        guard url.unicodeScalars.allSatisfy({ $0.value > 0x20 && $0.value != 0x7F && $0.isASCII }) else {
+            throw Announcement.Invalid(field: "url", reason: "must be printable ASCII without spaces (percent-encode the rest)")
+        }
+        guard let parts = URLComponents(string: url), let scheme = parts.scheme?.lowercased() else {
+            throw Announcement.Invalid(field: "url", reason: "is not a URL")
+        }
+        guard scheme == "http" || scheme == "https" else { throw Announcement.Invalid(field: "url", reason: "must be http or https, not \(scheme)") }
+        guard let host = parts.host, !host.isEmpty else { throw Announcement.Invalid(field: "url", reason: "has no host") }
+        if parts.user != nil || parts.password != nil {
+            throw Announcement.Invalid(field: "url", reason: "must not carry credentials: the address is shown in status and kept in the log")
+        }
     }
 }

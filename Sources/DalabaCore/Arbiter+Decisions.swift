@@ -191,9 +191,10 @@ extension Arbiter {
 }
 
 extension AirtimeRecord {
-    /// The record of one play that reached the player, with the frames the player reported.
+    /// The record of one play that reached the player, with the frames the player reported: the announcement as it went on
+    /// air (an amendment made during the play applies from the next one).
     init(play: Arbiter.Play, report: PlayReport, endedAt: Date, outcome: Outcome, error: String?) {
-        let a = play.entry.announcement
+        let a = play.order.entry.announcement
         self.init(
             announcementID: a.id, title: a.title, kind: a.kind, level: a.level, isTest: a.isTest, tier: a.tier, source: a.source,
             audio: a.audio, text: a.text, playNumber: play.order.playNumber, scheduledAt: a.scheduledAt, startedAt: report.startedAt,

@@ -161,10 +161,14 @@ public enum StationAPI {
         public var deadAir: DeadAir?
         /// The levels items play at.
         public var volume: Volume?
+        /// The live item on air, nil when none is.
+        public var live: Live?
+        /// The relay on air (its connection, reconnects and dead air), nil when none is.
+        public var relay: Relay? = nil
 
         public init(
             now: Date, nowPlaying: NowPlaying?, queue: [Item], device: Device, storeFault: String?, scheduleProblems: [String],
-            amplifier: Amplifier? = nil, deadAir: DeadAir? = nil, volume: Volume? = nil
+            amplifier: Amplifier? = nil, deadAir: DeadAir? = nil, volume: Volume? = nil, live: Live? = nil
         ) {
             self.now = now
             self.nowPlaying = nowPlaying
@@ -175,6 +179,34 @@ public enum StationAPI {
             self.amplifier = amplifier
             self.deadAir = deadAir
             self.volume = volume
+            self.live = live
+        }
+    }
+
+    /// The live item on air (a microphone or line-in): what it listens to, how long it has been heard, and how loud.
+    public struct Live: Codable, Sendable, Equatable {
+        public var id: String
+        /// The capture PCM it records from.
+        public var input: String
+        /// Airtime so far: frames handed to the device over the rate, as the log will count them.
+        public var secondsOnAir: Double
+        /// The level it plays at, dB below full scale.
+        public var volume: Double?
+        /// The RMS of the input's last period in dBFS (what the speaker sounds like now), at least `silenceFloor`; nil before
+        /// the first.
+        public var inputLevel: Double?
+        /// The level reported for digital silence.
+        public static let silenceFloor = -120.0
+        /// Set while the loudspeaker is gone and the input is still listened to, so the talk goes on when it returns.
+        public var outputLostSince: Date?
+
+        public init(id: String, input: String, secondsOnAir: Double, volume: Double?, inputLevel: Double?, outputLostSince: Date? = nil) {
+            self.id = id
+            self.input = input
+            self.secondsOnAir = secondsOnAir
+            self.volume = volume
+            self.inputLevel = inputLevel
+            self.outputLostSince = outputLostSince
         }
     }
 
@@ -222,10 +254,15 @@ public enum StationAPI {
         /// "mixer" (the card's element `mixer`) or "software".
         public var path: String
         public var mixer: String?
-        public init(base: Double, path: String, mixer: String?) {
+        /// Who set the base with `dalaba volume` and when; nil while the configuration's `[volume] base` applies.
+        public var setBy: String?
+        public var setAt: Date?
+        public init(base: Double, path: String, mixer: String?, setBy: String? = nil, setAt: Date? = nil) {
             self.base = base
             self.path = path
             self.mixer = mixer
+            self.setBy = setBy
+            self.setAt = setAt
         }
     }
 

@@ -5,7 +5,7 @@ import Foundation
 /// only a name here; the station accepts it only if it is one of its configured capture inputs, since an ALSA PCM
 /// string can name a file plugin that would broadcast any file the daemon can read.
 public enum LiveRequestDecoder {
-    public static let acceptedKeys = ["kind", "level", "title", "tier", "id", "test", "input", "silence", "maximum"]
+    public static let acceptedKeys = ["kind", "level", "title", "tier", "id", "test", "input", "url", "silence", "maximum"]
 
     public static func decode(_ body: [UInt8]) throws(StationAPI.Failure) -> StationAPI.LiveRequest {
         guard String(validating: body, as: UTF8.self) != nil else { throw StationAPI.Failure(error: "the body is not UTF-8 text") }
@@ -41,6 +41,10 @@ struct StrictLiveRequest: Decodable {
             request.tier = tier
         }
         request.input = try reader.line("input", maximum: 200)
+        request.url = try reader.line("url", maximum: LiveSource.maximumURLLength)
+        if request.input != nil, request.url != nil {
+            throw StationAPI.Failure(error: "give an input or a url (a relay), not both", field: "url")
+        }
         request.silence = try reader.seconds("silence", in: 0...3_600)
         request.maximum = try reader.seconds("maximum", in: 1...86_400)
     }

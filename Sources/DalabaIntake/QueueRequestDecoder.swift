@@ -78,10 +78,13 @@ struct AnyKey: CodingKey {
 struct StrictQueueRequest: Decodable {
     var request: StationAPI.QueueRequest
 
+    /// The keys accepted, when a caller reads a queue request inside a larger object (the head-end's, with `to`).
+    static let acceptedKeysInfo = CodingUserInfoKey(rawValue: "dalaba.acceptedKeys")!
+
     init(from decoder: any Decoder) throws {
         let c = try decoder.container(keyedBy: AnyKey.self)
         let reader = FieldReader(container: c)
-        try reader.refuseUnknownKeys(accepted: QueueRequestDecoder.acceptedKeys)
+        try reader.refuseUnknownKeys(accepted: decoder.userInfo[Self.acceptedKeysInfo] as? [String] ?? QueueRequestDecoder.acceptedKeys)
         let (kind, level) = try reader.kindAndLevel()
         request = StationAPI.QueueRequest(kind: kind)
         request.level = level

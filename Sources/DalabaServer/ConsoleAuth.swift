@@ -147,19 +147,28 @@ struct CSRFGuard: RouterMiddleware {
 }
 
 /// The sign-in form's own CSRF token, before any session exists (login CSRF signs a victim in as the attacker): `GET /login`
-/// sets a random nonce in an HttpOnly, SameSite=Strict cookie and puts its HMAC (with a key that lives only in this process)
-/// in the form; `POST /login` needs both to agree.
+/// sets a nonce carrying its issue time in an HttpOnly, SameSite=Strict cookie and puts its HMAC (with a key that lives only
+/// in this process) in the form; `POST /login` needs both to agree, and the form to be younger than `lifetime`. Every sign-in
+/// needs it, browser or not: another site can neither read the field nor set the cookie.
 struct LoginToken: Sendable {
     static let cookieName = "dalaba_login"
+    /// A sign-in page left open longer than this must be reloaded.
+    static let lifetime: TimeInterval = 3_600
     private let key = Data(SymmetricKey(size: .bits256).withUnsafeBytes { Array($0) })
 
-    func issue() -> (nonce: String, field: String) {
-        let nonce = randomHex()
+    /// A fresh pair: `nonce` is "<issued, Unix seconds>-<64 random hex>".
+    func issue(now: Date) -> (nonce: String, field: String) {
+        let nonce = "\(Int(now.timeIntervalSince1970))-\(randomHex())"
         return (nonce, mac(nonce))
     }
 
-    func verify(nonce: String?, field: String?) -> Bool {
-        guard let nonce, let field, nonce.count == 64 else { return false }
+    func verify(nonce: String?, field: String?, now: Date) -> Bool {
+        guard let nonce, let field, nonce.utf8.count <= 96 else { return false }
+        let parts = nonce.split(separator: "-", maxSplits: 1)
+        guard parts.count == 2, let issued = Int(parts[0]), parts[1].utf8.count == 64 else { return false }
+        // A minute's grace for a clock stepped back by NTP between issuing and posting.
+        let age = now.timeIntervalSince1970 - Double(issued)
+        guard age >= -60, age <= Self.lifetime else { return false }
         return BearerAuthenticator.constantTimeEquals(mac(nonce), field)
     }
 

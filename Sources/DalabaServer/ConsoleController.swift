@@ -49,20 +49,21 @@ struct ConsoleController {
 
     /// The sign-in form with a fresh pre-session token: its nonce in a cookie, its HMAC in the form.
     private func signInForm(error: String?, next: String, status: HTTPResponse.Status) -> Response {
-        let issued = loginToken.issue()
+        let issued = loginToken.issue(now: clock())
         var response = ConsolePages.render(
             "login", .init(title: "登录 Sign in"), ConsolePages.Login(error: error, next: next, loginToken: issued.field), status: status)
         response.setCookie(
-            Cookie(name: LoginToken.cookieName, value: issued.nonce, path: "/login", secure: origin.secure, httpOnly: true, sameSite: .strict))
+            Cookie(
+                name: LoginToken.cookieName, value: issued.nonce, maxAge: Int(LoginToken.lifetime), path: "/login", secure: origin.secure, httpOnly: true,
+                sameSite: .strict))
         return response
     }
 
     /// `POST /login` with the form fields `token`, `next` and `login_csrf`. The session (hummingbird-auth's, in memory) goes
     /// into an HttpOnly, SameSite=Strict cookie; the token is checked once and never stored in the browser.
     ///
-    /// Login CSRF: refused when the browser says another site sent it (`OriginCheck`), and when the form's pre-session token
-    /// is given but does not match its cookie. A post without the token is let through only when the browser itself vouches
-    /// for it (`Sec-Fetch-Site: same-origin`) or when no browser header is present at all (a tool, not a page a site can drive).
+    /// Login CSRF: refused when the browser says another site sent it (`OriginCheck`), and whenever the form's pre-session
+    /// token is missing, stale, or not the one its cookie was issued with (`LoginToken`), whoever posts it.
     @Sendable func login(_ request: Request, context: StationRequestContext) async throws -> Response {
         if origin.isCrossSite(request) { throw ConsoleRefusal.crossSite }
         struct Form: Decodable {
@@ -75,11 +76,7 @@ struct ConsoleController {
         let next = Self.safeNext(form.next)
         let nonce = request.cookies[LoginToken.cookieName]?.value
         let site = request.headers[.init("Sec-Fetch-Site")!]?.lowercased()
-        if form.login_csrf != nil || nonce != nil {
-            guard loginToken.verify(nonce: nonce, field: form.login_csrf) else { throw ConsoleRefusal.badToken }
-        } else if site != "same-origin" && (site != nil || request.headers[.origin] != nil) {
-            throw ConsoleRefusal.badToken
-        }
+        guard loginToken.verify(nonce: nonce, field: form.login_csrf, now: clock()) else { throw ConsoleRefusal.badToken }
         guard let presented = form.token?.trimmingCharacters(in: .whitespacesAndNewlines), !presented.isEmpty else {
             return signInForm(error: "请输入访问令牌 Enter your token.", next: next, status: .badRequest)
         }
@@ -96,10 +93,8 @@ struct ConsoleController {
             site == "same-origin"
             ? Self.redirect(to: landing)
             : ConsolePages.render("signed-in", .init(title: "已登录 Signed in", refresh: landing), ConsolePages.SignedIn(next: landing))
-        if nonce != nil {
-            response.setCookie(
-                Cookie(name: LoginToken.cookieName, value: "", maxAge: 0, path: "/login", secure: origin.secure, httpOnly: true, sameSite: .strict))
-        }
+        response.setCookie(
+            Cookie(name: LoginToken.cookieName, value: "", maxAge: 0, path: "/login", secure: origin.secure, httpOnly: true, sameSite: .strict))
         return response
     }
 
@@ -178,7 +173,7 @@ struct ConsoleController {
                 drillTime: AirtimeText.hms(total.drillSeconds), totalCount: total.totalCount, totalTime: AirtimeText.hms(total.totalSeconds),
                 timeHeading: byMonth ? "每月播出时长 Airtime per month" : "每日播出时长 Airtime per day",
                 timeChart: ConsoleCharts.columns(timeBars, title: "播出时长 airtime per \(unit)", id: "chart-\(unit)"),
-                kindChart: ConsoleCharts.rows(kindBars, title: "各类别播出时长 airtime per kind", id: "chart-kind"), legend: ConsoleCharts.legend,
+                kindChart: ConsoleCharts.rows(kindBars, title: "各类别播出时长 airtime per kind", id: "chart-kind"),
                 csvLog: "/v1/log\(range + sep)format=csv", csvReport: "/v1/report\(range + sep)by=day&format=csv")
         } catch let error as APIError {
             guard error.status == .badRequest else {

@@ -313,9 +313,8 @@ enum ConsolePages {
         var totalCount: Int
         var totalTime: String
         var timeHeading: String
-        var timeChart: String
-        var kindChart: String
-        var legend: String
+        var timeChart: ConsoleCharts.Chart
+        var kindChart: ConsoleCharts.Chart
         var csvLog: String
         var csvReport: String
     }

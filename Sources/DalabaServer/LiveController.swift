@@ -17,18 +17,11 @@ struct LiveController {
 
     @Sendable func start(_ request: Request, context: StationRequestContext) async throws -> Response {
         let caller = try context.caller
-        let media = request.headers[.contentType]?.split(separator: ";").first?.trimmingCharacters(in: .whitespaces).lowercased()
-        guard media == "application/json" else { throw APIError(.unsupportedMediaType, "send the live request as application/json") }
-        let body: ByteBuffer
-        do {
-            body = try await request.body.collect(upTo: 16 << 10)
-        } catch {
-            throw APIError(.contentTooLarge, "a live request is larger than 16 KiB")
-        }
+        let body = try await request.jsonBody(upTo: 16 << 10, "a live request", send: "send the live request as application/json")
         let live: StationAPI.LiveRequest
         let announcement: Announcement
         do {
-            live = try LiveRequestDecoder.decode(Array(body.readableBytesView))
+            live = try LiveRequestDecoder.decode(body)
         } catch {
             throw APIError(.badRequest, error)
         }

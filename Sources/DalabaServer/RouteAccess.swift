@@ -133,6 +133,10 @@ struct RoleGroup {
         on(path, .delete, handler)
     }
 
+    @discardableResult func patch(_ path: String, use handler: @escaping Handler<some ResponseGenerator>) -> RoleGroup {
+        on(path, .patch, handler)
+    }
+
     private func on(_ path: String, _ method: HTTPRequest.Method, _ handler: @escaping Handler<some ResponseGenerator>) -> RoleGroup {
         table.declare(method, path, access)
         group.on(RouterPath(path), method: method, use: handler)

@@ -21,6 +21,7 @@ struct StationController {
             .post("/v1/announcements", use: queue)
             .delete("/v1/announcements/:id", use: cancel)
             .delete("/v1/announcements", use: cancel)
+            .patch("/v1/announcements/:id", use: update)
             .post("/v1/stop-all", use: stopAll)
         routes.group(.watcher)
             .get("/v1/queue", use: list)

@@ -4,7 +4,8 @@ import Foundation
 import Hummingbird
 
 /// `GET /v1/volume` and `POST /v1/volume` (`{"base": -6}`): the station's base level, admin only. Emergencies keep their
-/// own levels whatever the base, so turning a village down at night never muffles an alert.
+/// own levels whatever the base, so turning a village down at night never muffles an alert. A new base is stored before it
+/// is answered, so it outlasts a restart.
 struct VolumeController {
     let station: Station
 
@@ -35,6 +36,14 @@ struct VolumeController {
         guard base.isFinite, VolumeLevels.range.contains(base) else {
             throw APIError(.badRequest, "must be from \(Int(VolumeLevels.range.lowerBound)) to 0 dB", field: "base")
         }
-        return try JSONResponse.make(await station.setBaseVolume(base, by: caller.name))
+        let volume: StationAPI.Volume
+        do {
+            volume = try await station.setBaseVolume(base, by: caller.name)
+        } catch {
+            let reason = if case .notStored(let reason) = error { reason } else { "\(error)" }
+            throw APIError(
+                .init(code: 507, reasonPhrase: "Insufficient Storage"), "the station could not store the base volume, so it is unchanged: \(reason)")
+        }
+        return try JSONResponse.make(volume)
     }
 }

@@ -74,19 +74,40 @@ public struct AnnouncementIntake: Sendable {
     /// A live item from a request already read by `LiveRequestDecoder`: its input must be one the station configured. One
     /// that cannot go on air within `[live] wait` seconds expires (nobody keeps speaking into a queue); an emergency never
     /// gets that limit, since an expiry would also cut it off on air.
+    ///
+    /// A relay (转播) of the stream at `url` is checked here only as an address (http or https, no credentials: the
+    /// decoder did that), since the stream may come up after the item is queued; what it serves is judged when it goes
+    /// on air, and an answer that is not audio fails the item with the reason in its log row. VOX does not end a relay:
+    /// dead air does.
     public func liveAnnouncement(from request: StationAPI.LiveRequest, source: String, tier: Tier = .village) throws(StationAPI.Failure) -> Announcement {
         let now = clock()
-        let input = request.input ?? configuration.liveInputs[0]
-        guard configuration.liveInputs.contains(input) else {
-            throw StationAPI.Failure(
-                error: "\(DisplayText.echo(input)) is not one of this station's live inputs (\(configuration.liveInputs.joined(separator: ", ")))",
-                field: "input")
+        let live: LiveSource
+        let title: String
+        if let url = request.url {
+            if !configuration.relayHosts.isEmpty {
+                let host = URLComponents(string: url)?.host?.lowercased() ?? ""
+                guard configuration.relayHosts.contains(host) else {
+                    throw StationAPI.Failure(
+                        error: "\(DisplayText.echo(host)) is not one of this station's relay hosts (live.relay-hosts: \(configuration.relayHosts.joined(separator: ", ")))",
+                        field: "url")
+                }
+            }
+            live = LiveSource(input: "", url: url, maximumSeconds: request.maximum ?? configuration.liveMaximumSeconds)
+            title = "转播 relay"
+        } else {
+            let input = request.input ?? configuration.liveInputs[0]
+            guard configuration.liveInputs.contains(input) else {
+                throw StationAPI.Failure(
+                    error: "\(DisplayText.echo(input)) is not one of this station's live inputs (\(configuration.liveInputs.joined(separator: ", ")))",
+                    field: "input")
+            }
+            let silence = request.silence ?? configuration.liveSilenceSeconds
+            live = LiveSource(input: input, silenceSeconds: silence > 0 ? silence : nil, maximumSeconds: request.maximum ?? configuration.liveMaximumSeconds)
+            title = "实时喊话 live"
         }
-        let silence = request.silence ?? configuration.liveSilenceSeconds
-        let live = LiveSource(input: input, silenceSeconds: silence > 0 ? silence : nil, maximumSeconds: request.maximum ?? configuration.liveMaximumSeconds)
         let announcement = Announcement(
-            id: request.id ?? Self.makeID(now: now), title: request.title ?? "实时喊话 live", kind: request.kind, level: request.level, tier: tier,
-            isTest: request.test ?? false, audio: input, source: source,
+            id: request.id ?? Self.makeID(now: now), title: request.title ?? title, kind: request.kind, level: request.level, tier: tier,
+            isTest: request.test ?? false, audio: live.url ?? live.input, source: source,
             expires: request.kind == .emergency ? nil : now.addingTimeInterval(configuration.liveWaitSeconds), queuedAt: now, live: live)
         do {
             try announcement.validate()

@@ -1,7 +1,7 @@
 import DalabaAudio
+import DalabaConfig
 import DalabaCore
 import Foundation
-import TOMLKit
 
 extension Configuration {
     /// `[amplifier]`: how the loudspeaker amplifier's power is switched, and when.
@@ -34,58 +34,6 @@ extension Configuration {
         public init() {}
     }
 
-    /// Reads `[amplifier]` and `[volume]` into `config`; unknown keys and bad values are errors naming the key.
-    static func parseHardware(_ table: TOMLTable, _ reader: KeyReader, into config: inout Configuration) throws {
-        if let amplifier = try reader.table(table, "amplifier") {
-            try reader.allow(
-                amplifier, keys: ["backend", "chip", "line", "active-low", "on-command", "off-command", "warm-up", "emergency-warm-up", "idle-off"],
-                in: "amplifier")
-            var a = Amplifier()
-            if let v = try reader.string(amplifier, "backend", in: "amplifier") {
-                guard let backend = Amplifier.Backend(rawValue: v) else { throw reader.invalid("amplifier.backend", "must be gpio, command or none, not \(v)") }
-                a.backend = backend
-            }
-            if let v = try reader.string(amplifier, "chip", in: "amplifier") { a.chip = v }
-            if let v = try reader.int(amplifier, "line", in: "amplifier", range: 0...4_095) { a.line = v }
-            if let v = amplifier["active-low"] {
-                guard let b = v.bool else { throw reader.invalid("amplifier.active-low", "must be true or false") }
-                a.activeLow = b
-            }
-            if let v = try reader.string(amplifier, "on-command", in: "amplifier") { a.onCommand = v }
-            if let v = try reader.string(amplifier, "off-command", in: "amplifier") { a.offCommand = v }
-            let warmUp = try reader.number(amplifier, "warm-up", in: "amplifier", range: 0...60) ?? a.sequencing.warmUp
-            let emergencyWarmUp = try reader.number(amplifier, "emergency-warm-up", in: "amplifier", range: 0...60)
-            let idleOff = try reader.number(amplifier, "idle-off", in: "amplifier", range: 0...86_400) ?? a.sequencing.idleOff
-            a.sequencing = .init(warmUp: warmUp, emergencyWarmUp: emergencyWarmUp, idleOff: idleOff)
-            if a.backend == .command, a.onCommand.isEmpty {
-                throw reader.invalid("amplifier.on-command", "is needed with backend = \"command\" (e.g. \"usbrelay REL1=1\")")
-            }
-            config.amplifier = a
-        }
-        if let volume = try reader.table(table, "volume") {
-            let kinds = Kind.allCases.filter { $0 != .emergency }.map(\.rawValue)
-            let levels = (1...4).map { "emergency-\($0)" }
-            try reader.allow(volume, keys: ["base", "emergency", "mixer", "mixer-device"] + kinds + levels, in: "volume")
-            let range = VolumeLevels.range
-            var v = Volume()
-            if let base = try reader.number(volume, "base", in: "volume", range: range) { v.levels.base = base }
-            if let level = try reader.number(volume, "emergency", in: "volume", range: range) { v.levels.emergency = level }
-            for kind in Kind.allCases where kind != .emergency {
-                if let offset = try reader.number(volume, kind.rawValue, in: "volume", range: range) { v.levels.kinds[kind] = offset }
-            }
-            for level in 1...4 {
-                if let value = try reader.number(volume, "emergency-\(level)", in: "volume", range: range) { v.levels.emergencyLevels[level] = value }
-            }
-            if let element = try reader.string(volume, "mixer", in: "volume"), !element.isEmpty {
-                let device = try reader.string(volume, "mixer-device", in: "volume") ?? Self.mixerDevice(for: config.output.device)
-                v.mixer = Mixer.Target(device: device, element: element)
-            } else if volume["mixer-device"] != nil {
-                throw reader.invalid("volume.mixer-device", "needs volume.mixer (the element to set)")
-            }
-            config.volume = v
-        }
-    }
-
     /// The control device of a PCM's card: `hw:CARD=name` for a PCM named by card (the stable way to name a USB card),
     /// `hw:N` for a numbered one, else `default`.
     static func mixerDevice(for pcm: String) -> String {
@@ -101,13 +49,94 @@ extension Configuration {
     }
 }
 
-extension KeyReader {
-    /// An integer or a decimal number within `range`.
-    func number(_ table: TOMLTable, _ key: String, in section: String, range: ClosedRange<Double>) throws -> Double? {
-        guard let value = table[key] else { return nil }
-        let name = section.isEmpty ? key : "\(section).\(key)"
-        guard let d = value.double ?? value.int.map(Double.init) else { throw invalid(name, "must be a number") }
-        guard range.contains(d) else { throw invalid(name, "\(d) is outside \(range.lowerBound)–\(range.upperBound)") }
-        return d
+extension Configuration.Sections {
+    /// `[amplifier]`, as written in the file.
+    struct AmplifierSection: Decodable {
+        var backend: String?
+        var chip: String?
+        var line: Int?
+        var activeLow: Bool?
+        var onCommand: String?
+        var offCommand: String?
+        var warmUp: TOMLNumber?
+        var emergencyWarmUp: TOMLNumber?
+        var idleOff: TOMLNumber?
+        enum CodingKeys: String, CodingKey {
+            case backend, chip, line
+            case activeLow = "active-low", onCommand = "on-command", offCommand = "off-command", warmUp = "warm-up"
+            case emergencyWarmUp = "emergency-warm-up", idleOff = "idle-off"
+        }
+
+        func checked(_ source: ConfigurationFile) throws(Configuration.Invalid) -> Configuration.Amplifier {
+            var a = Configuration.Amplifier()
+            if let backend {
+                guard let b = Configuration.Amplifier.Backend(rawValue: backend) else {
+                    throw source.invalid("amplifier.backend", "must be gpio, command or none, not \(backend)")
+                }
+                a.backend = b
+            }
+            if let chip { a.chip = chip }
+            if let v = try source.within(line, 0...4_095, "amplifier.line") { a.line = v }
+            if let activeLow { a.activeLow = activeLow }
+            if let onCommand { a.onCommand = onCommand }
+            if let offCommand { a.offCommand = offCommand }
+            a.sequencing = .init(
+                warmUp: try source.within(warmUp, 0...60, "amplifier.warm-up") ?? a.sequencing.warmUp,
+                emergencyWarmUp: try source.within(emergencyWarmUp, 0...60, "amplifier.emergency-warm-up"),
+                idleOff: try source.within(idleOff, 0...86_400, "amplifier.idle-off") ?? a.sequencing.idleOff)
+            if a.backend == .command, a.onCommand.isEmpty {
+                throw source.invalid("amplifier.on-command", "is needed with backend = \"command\" (e.g. \"usbrelay REL1=1\")")
+            }
+            return a
+        }
+    }
+
+    /// `[volume]`, as written in the file: levels in dB below full scale.
+    struct VolumeSection: Decodable {
+        var base: TOMLNumber?
+        var emergency: TOMLNumber?
+        var routine: TOMLNumber?
+        var policy: TOMLNumber?
+        var rumorRebuttal: TOMLNumber?
+        var emergency1: TOMLNumber?
+        var emergency2: TOMLNumber?
+        var emergency3: TOMLNumber?
+        var emergency4: TOMLNumber?
+        var mixer: String?
+        var mixerDevice: String?
+        enum CodingKeys: String, CodingKey {
+            case base, emergency, routine, policy, mixer
+            case rumorRebuttal = "rumor-rebuttal", mixerDevice = "mixer-device"
+            case emergency1 = "emergency-1", emergency2 = "emergency-2", emergency3 = "emergency-3", emergency4 = "emergency-4"
+        }
+
+        /// The offset of an everyday kind; the switch makes a new kind a compile error rather than a level nobody can set.
+        func offset(_ kind: Kind) -> TOMLNumber? {
+            switch kind {
+            case .emergency: nil
+            case .rumorRebuttal: rumorRebuttal
+            case .policy: policy
+            case .routine: routine
+            }
+        }
+
+        func checked(_ source: ConfigurationFile, device: String) throws(Configuration.Invalid) -> Configuration.Volume {
+            let range = VolumeLevels.range
+            var v = Configuration.Volume()
+            if let base = try source.within(base, range, "volume.base") { v.levels.base = base }
+            if let level = try source.within(emergency, range, "volume.emergency") { v.levels.emergency = level }
+            for kind in Kind.allCases where kind != .emergency {
+                if let offset = try source.within(offset(kind), range, "volume.\(kind.rawValue)") { v.levels.kinds[kind] = offset }
+            }
+            for (level, value) in [emergency1, emergency2, emergency3, emergency4].enumerated() {
+                if let value = try source.within(value, range, "volume.emergency-\(level + 1)") { v.levels.emergencyLevels[level + 1] = value }
+            }
+            if let mixer, !mixer.isEmpty {
+                v.mixer = Mixer.Target(device: mixerDevice ?? Configuration.mixerDevice(for: device), element: mixer)
+            } else if mixerDevice != nil {
+                throw source.invalid("volume.mixer-device", "needs volume.mixer (the element to set)")
+            }
+            return v
+        }
     }
 }

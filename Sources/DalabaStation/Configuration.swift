@@ -1,7 +1,7 @@
 import DalabaAudio
+import DalabaConfig
 import DalabaCore
 import Foundation
-import TOMLKit
 
 /// Everything `dalabad` reads from its one TOML file. Every key has a default that works on a fresh machine
 /// (paths relative to the working directory, the daemon on 127.0.0.1), and a key that is unknown or of the wrong
@@ -121,6 +121,15 @@ public struct Configuration: Sendable {
     public var liveMaximumSeconds: Double = 3_600
     /// Seconds a live item may wait behind a higher item before it expires (nobody speaks into a queue for long).
     public var liveWaitSeconds: Double = 120
+    /// `[live] relay-dead-air`: seconds of silence or no data after which a relay (转播) falls back or ends, failed.
+    public var relayDeadAirSeconds: Double = 10
+    /// `[live] relay-fallback`: a file under the audio directory played on a relay's dead air (a notice that the programme
+    /// is interrupted) before the item ends; nil (`"end"`) ends it at once.
+    public var relayFallback: String?
+    /// `[live] relay-hosts`: the only hosts a relay may be fetched from (names or addresses, as in the URL); empty, any.
+    /// Set, an operator's token cannot make the station fetch from elsewhere on its network, and relays follow no
+    /// redirects (a redirect could lead anywhere).
+    public var relayHosts: [String] = []
     /// `[amplifier]` and `[volume]` (Configuration+Hardware.swift).
     public var amplifier = Amplifier()
     public var volume = Volume()
@@ -128,274 +137,453 @@ public struct Configuration: Sendable {
     public init() {}
 
     /// Why the configuration cannot be used, naming the file, line or key.
-    public struct Invalid: Error, CustomStringConvertible, Equatable {
-        public var description: String
-        public init(description: String) { self.description = description }
-    }
+    public typealias Invalid = ConfigurationFile.Invalid
 
     /// Reads `path`; a missing file is an error (a daemon told to use a file that is not there is misconfigured).
     public static func load(path: String) throws(Invalid) -> Configuration {
         guard let data = FileManager.default.contents(atPath: path), let text = String(data: data, encoding: .utf8) else {
             throw Invalid(description: "\(path): cannot read the configuration file")
         }
-        do {
-            return try parse(text, file: path)
-        } catch let error as Invalid {
-            throw error
-        } catch {
-            throw Invalid(description: "\(path): \(error)")
-        }
+        return try parse(text, file: path)
     }
 
-    public static func parse(_ text: String, file: String = "dalaba.toml") throws -> Configuration {
-        let table: TOMLTable
-        do {
-            table = try TOMLTable(string: text)
-        } catch let error as TOMLParseError {
-            throw Invalid(description: "\(file):\(error.source.begin.line): \(error.description)")
-        }
+    /// Decodes the file into its sections (TOMLKit, unknown keys refused), then checks each value and applies it over the
+    /// defaults.
+    public static func parse(_ text: String, file: String = "dalaba.toml") throws(Invalid) -> Configuration {
+        var source = try ConfigurationFile(parsing: text, file: file)
+        source.typeReasons = [
+            "live.inputs": "must be a list of ALSA capture PCM names",
+            "cap.trusted-certificates": "must be a list of PEM file paths",
+        ]
+        for key in ["target", "true-peak", "chime", "attention"] { source.typeReasons["loudness.\(key)"] = "must be a number from -70 to 0" }
+        let file = try source.decode(Sections.self)
         var config = Configuration()
-        var reader = KeyReader(file: file)
-        try reader.allow(table, keys: ["device", "station", "http", "tokens", "quiet-hours", "interrupt", "schedule", "log-level", "loudness", "speech", "cap", "log", "live", "amplifier", "volume", "county"], in: "")
-        if let device = try reader.table(table, "device") {
-            try reader.allow(device, keys: ["name", "rate", "channels", "format", "period", "buffer", "resampler"], in: "device")
-            if let v = try reader.string(device, "name", in: "device") { config.output.device = v }
-            if let v = try reader.int(device, "rate", in: "device", range: 8_000...384_000) { config.output.rate = v }
-            if let v = try reader.int(device, "channels", in: "device", range: 1...32) { config.output.channels = v }
-            if let v = try reader.string(device, "format", in: "device") {
-                guard let f = SampleFormat(rawValue: v.uppercased()) else { throw reader.invalid("device.format", "must be S16 or S32, not \(v)") }
-                config.output.sampleFormat = f
-            }
-            if let v = try reader.int(device, "period", in: "device", range: 16...65_536) { config.output.periodFrames = v }
-            if let v = try reader.int(device, "buffer", in: "device", range: 32...1_048_576) { config.output.bufferFrames = v }
-            if let v = try reader.string(device, "resampler", in: "device") {
-                guard let q = ResamplerQuality(rawValue: v) else {
-                    throw reader.invalid("device.resampler", "must be one of \(ResamplerQuality.allCases.map(\.rawValue).joined(separator: ", "))")
-                }
-                config.output.resamplerQuality = q
-            }
-            if config.output.bufferFrames < 2 * config.output.periodFrames {
-                throw reader.invalid("device.buffer", "must hold at least two periods (\(2 * config.output.periodFrames) frames)")
-            }
+        if let device = file.device { try device.apply(to: &config, source) }
+        if let station = file.station { try station.apply(to: &config, source) }
+        if let http = file.http { try http.apply(to: &config, source) }
+        for (index, entry) in (file.tokens ?? []).enumerated() { try entry.apply(to: &config, source, key: "tokens[\(index)]") }
+        if let quiet = file.quietHours {
+            guard let start = quiet.start.flatMap(minutes) else { throw source.invalid("quiet-hours.start", "must be a time like \"22:00\"") }
+            guard let end = quiet.end.flatMap(minutes) else { throw source.invalid("quiet-hours.end", "must be a time like \"06:00\"") }
+            config.quietHours = QuietHours(start: start, end: end)
         }
-        if let station = try reader.table(table, "station") {
-            try reader.allow(
-                station, keys: ["state-directory", "audio-directory", "schedules-directory", "time-zone", "chime", "attention", "max-upload-bytes"],
-                in: "station")
-            if let v = try reader.string(station, "state-directory", in: "station") { config.stateDirectory = v }
-            if let v = try reader.string(station, "audio-directory", in: "station") { config.audioDirectory = v }
-            if let v = try reader.string(station, "schedules-directory", in: "station") { config.schedulesDirectory = v }
-            if let v = try reader.string(station, "time-zone", in: "station") {
-                guard let tz = TimeZone(identifier: v) else { throw reader.invalid("station.time-zone", "unknown time zone \(v)") }
-                config.timeZone = tz
-            }
-            if let v = try reader.string(station, "chime", in: "station") { config.chime = v }
-            if let v = try reader.string(station, "attention", in: "station") { config.attention = v }
-            if let v = try reader.int(station, "max-upload-bytes", in: "station", range: 1_024...(4 << 30)) { config.maxUploadBytes = v }
-        }
-        if let http = try reader.table(table, "http") {
-            try reader.allow(http, keys: ["listen", "idle-timeout", "max-connections", "max-queue", "upload-min-free-bytes", "secure-cookies"], in: "http")
-            if let v = http["secure-cookies"] {
-                guard let b = v.bool else { throw reader.invalid("http.secure-cookies", "must be true or false") }
-                config.secureCookies = b
-            }
-            if let v = try reader.int(http, "idle-timeout", in: "http", range: 1...3_600) { config.httpIdleTimeout = v }
-            if let v = try reader.int(http, "max-connections", in: "http", range: 4...65_536) { config.httpMaxConnections = v }
-            if let v = try reader.int(http, "max-queue", in: "http", range: 1...1_000_000) { config.maxQueue = v }
-            if let v = try reader.int(http, "upload-min-free-bytes", in: "http", range: 0...(1 << 40)) { config.uploadMinimumFreeBytes = v }
-            if let v = try reader.string(http, "listen", in: "http") {
-                guard let (host, port) = listenAddress(v) else { throw reader.invalid("http.listen", "must be HOST:PORT, not \(v)") }
-                config.listenHost = host
-                config.listenPort = port
-            }
-        }
-        if let tokens = table["tokens"] {
-            guard let array = tokens.array else { throw reader.invalid("tokens", "must be an array of tables ([[tokens]])") }
-            for (index, element) in array.enumerated() {
-                let key = "tokens[\(index)]"
-                guard let entry = element.table else { throw reader.invalid(key, "must be a table with name, token and role") }
-                try reader.allow(entry, keys: ["name", "token", "role", "tier"], in: key)
-                guard let name = try reader.string(entry, "name", in: key) else { throw reader.invalid("\(key).name", "is missing") }
-                guard let token = try reader.string(entry, "token", in: key) else { throw reader.invalid("\(key).token", "is missing") }
-                guard token.count >= 16 else { throw reader.invalid("\(key).token", "must be at least 16 characters") }
-                guard let roleName = try reader.string(entry, "role", in: key) else { throw reader.invalid("\(key).role", "is missing") }
-                guard let role = Role(rawValue: roleName) else { throw reader.invalid("\(key).role", "must be operator, official or admin") }
-                var tier = Tier.village
-                if let tierName = try reader.string(entry, "tier", in: key) {
-                    guard let t = Tier(name: tierName) else { throw reader.invalid("\(key).tier", "must be county, township or village") }
-                    tier = t
-                }
-                guard !config.tokens.contains(where: { $0.token == token }) else { throw reader.invalid("\(key).token", "is the same as another token's") }
-                config.tokens.append(Token(name: name, token: token, role: role, tier: tier))
-            }
-        }
-        if let quiet = try reader.table(table, "quiet-hours") {
-            try reader.allow(quiet, keys: ["start", "end"], in: "quiet-hours")
-            guard let start = try reader.string(quiet, "start", in: "quiet-hours"), let startMinutes = minutes(start) else {
-                throw reader.invalid("quiet-hours.start", "must be a time like \"22:00\"")
-            }
-            guard let end = try reader.string(quiet, "end", in: "quiet-hours"), let endMinutes = minutes(end) else {
-                throw reader.invalid("quiet-hours.end", "must be a time like \"06:00\"")
-            }
-            config.quietHours = QuietHours(start: startMinutes, end: endMinutes)
-        }
-        if let interrupt = try reader.table(table, "interrupt") {
-            try reader.allow(interrupt, keys: Kind.allCases.map(\.rawValue), in: "interrupt")
+        if let interrupt = file.interrupt {
             for kind in Kind.allCases {
-                if let v = try reader.string(interrupt, kind.rawValue, in: "interrupt") {
-                    guard let policy = InterruptPolicy(rawValue: v) else {
-                        throw reader.invalid("interrupt.\(kind.rawValue)", "must be restart, resume or drop")
-                    }
-                    config.policies[kind] = policy
+                guard let v = interrupt[kind] else { continue }
+                guard let policy = InterruptPolicy(rawValue: v) else {
+                    throw source.invalid("interrupt.\(kind.rawValue)", "must be restart, resume or drop")
                 }
+                config.policies[kind] = policy
             }
         }
-        if let schedule = try reader.table(table, "schedule") {
-            try reader.allow(schedule, keys: ["grace"], in: "schedule")
-            if let v = try reader.int(schedule, "grace", in: "schedule", range: 0...86_400) { config.scheduleGrace = Double(v) }
-        }
-        if let loudness = try reader.table(table, "loudness") {
-            try reader.allow(loudness, keys: ["enabled", "target", "true-peak", "chime", "attention"], in: "loudness")
-            if let v = loudness["enabled"] {
-                guard let b = v.bool else { throw reader.invalid("loudness.enabled", "must be true or false") }
-                config.levels.enabled = b
-            }
-            for (key, path) in [("target", \AudioPreparation.Levels.target), ("true-peak", \.truePeakCeiling), ("chime", \.chime), ("attention", \.attention)] {
-                if let v = loudness[key] {
-                    guard let d = v.double ?? v.int.map(Double.init), (-70...0).contains(d) else {
-                        throw reader.invalid("loudness.\(key)", "must be a number from -70 to 0")
-                    }
-                    config.levels[keyPath: path] = d
-                }
-            }
-        }
-        if let live = try reader.table(table, "live") {
-            try reader.allow(live, keys: ["inputs", "silence", "silence-threshold", "maximum", "wait"], in: "live")
-            if let v = live["inputs"] {
-                guard let list = v.array, !list.isEmpty else { throw reader.invalid("live.inputs", "must be a list of ALSA capture PCM names") }
-                config.liveInputs = try list.map { item in
-                    guard let name = item.string, !name.isEmpty else { throw reader.invalid("live.inputs", "must be a list of ALSA capture PCM names") }
-                    return name
-                }
-            }
-            if let v = try reader.int(live, "silence", in: "live", range: 0...3_600) { config.liveSilenceSeconds = Double(v) }
-            if let v = try reader.int(live, "silence-threshold", in: "live", range: -96...0) { config.liveSilenceThreshold = Double(v) }
-            if let v = try reader.int(live, "maximum", in: "live", range: 1...86_400) { config.liveMaximumSeconds = Double(v) }
-            if let v = try reader.int(live, "wait", in: "live", range: 1...3_600) { config.liveWaitSeconds = Double(v) }
-        }
-        if let log = try reader.table(table, "log") {
-            try reader.allow(log, keys: ["retention-days"], in: "log")
-            if let v = try reader.int(log, "retention-days", in: "log", range: 0...36_500) { config.retentionDays = v }
-        }
-        if let speech = try reader.table(table, "speech") {
-            try reader.allow(speech, keys: ["voice", "max-characters"], in: "speech")
-            if let v = try reader.string(speech, "voice", in: "speech") { config.voice = v }
-            if let v = try reader.int(speech, "max-characters", in: "speech", range: 1...100_000) { config.maxSpeechCharacters = v }
-        }
-        if let cap = try reader.table(table, "cap") {
-            try reader.allow(cap, keys: ["tier", "severity-levels", "signature", "trusted-certificates"], in: "cap")
-            if let value = cap["trusted-certificates"] {
-                let paths = value.array?.compactMap(\.string) ?? []
-                guard let array = value.array, paths.count == array.count else {
-                    throw reader.invalid("cap.trusted-certificates", "must be a list of PEM file paths")
-                }
-                for path in paths {
-                    let text = FileManager.default.contents(atPath: config.resolve(path)).map { String(decoding: $0, as: UTF8.self) }
-                    guard let text else { throw reader.invalid("cap.trusted-certificates", "cannot read \(path)") }
-                    guard text.contains("-----BEGIN CERTIFICATE-----") else {
-                        throw reader.invalid("cap.trusted-certificates", "\(path) holds no PEM certificate (-----BEGIN CERTIFICATE-----)")
-                    }
-                }
-                config.capTrustedCertificates = paths
-                config.capSignature = paths.isEmpty ? "off" : "prefer"
-            }
-            if let v = try reader.string(cap, "signature", in: "cap") {
-                guard ["require", "prefer", "off"].contains(v) else { throw reader.invalid("cap.signature", "must be require, prefer or off") }
-                if v != "off" && config.capTrustedCertificates.isEmpty {
-                    throw reader.invalid("cap.signature", "\(v) needs cap.trusted-certificates (the certificates that may sign alerts)")
-                }
-                config.capSignature = v
-            }
-            if let v = try reader.string(cap, "tier", in: "cap") {
-                guard let tier = Tier(name: v) else { throw reader.invalid("cap.tier", "must be county, township or village") }
-                config.capTier = tier
-            }
-            if let levels = try reader.table(cap, "severity-levels") {
-                let severities = ["Extreme", "Severe", "Moderate", "Minor", "Unknown"]
-                try reader.allow(levels, keys: severities, in: "cap.severity-levels")
-                for severity in severities {
-                    if let level = try reader.int(levels, severity, in: "cap.severity-levels", range: 1...4) { config.capSeverityLevels[severity] = level }
-                }
-            }
-        }
-        try parseHardware(table, reader, into: &config)
-        if let county = try reader.table(table, "county") {
-            config.county = try parseCounty(county, reader: reader, config: config)
-        }
-        if let v = try reader.string(table, "log-level", in: "") {
+        if let v = try source.within(file.schedule?.grace, 0...86_400, "schedule.grace") { config.scheduleGrace = Double(v) }
+        if let loudness = file.loudness { try loudness.apply(to: &config, source) }
+        if let live = file.live { try live.apply(to: &config, source) }
+        if let v = try source.within(file.log?.retentionDays, 0...36_500, "log.retention-days") { config.retentionDays = v }
+        if let v = file.speech?.voice { config.voice = v }
+        if let v = try source.within(file.speech?.maxCharacters, 1...100_000, "speech.max-characters") { config.maxSpeechCharacters = v }
+        if let cap = file.cap { try cap.apply(to: &config, source) }
+        if let amplifier = file.amplifier { config.amplifier = try amplifier.checked(source) }
+        if let volume = file.volume { config.volume = try volume.checked(source, device: config.output.device) }
+        if let county = file.county { config.county = try county.checked(source, config: config) }
+        if let v = file.logLevel {
             guard ["trace", "debug", "info", "notice", "warning", "error", "critical"].contains(v) else {
-                throw reader.invalid("log-level", "must be trace, debug, info, notice, warning, error or critical")
+                throw source.invalid("log-level", "must be trace, debug, info, notice, warning, error or critical")
             }
             config.logLevel = v
         }
         return config
     }
 
-    /// `[county]`: every key checked, the region code strictly (12 digits), the county key as a 32-byte Ed25519 key.
-    static func parseCounty(_ table: TOMLTable, reader: KeyReader, config: Configuration) throws -> CountyLink {
-        let keys = [
-            "broker-host", "broker-port", "ca-file", "username", "password", "password-file", "client-id", "region", "county-key",
-            "county-key-file", "head-end-url", "fetch-token", "max-audio-bytes",
-        ]
-        try reader.allow(table, keys: keys, in: "county")
-        func fileText(_ key: String) throws -> String? {
-            guard let path = try reader.string(table, key, in: "county") else { return nil }
-            guard let data = FileManager.default.contents(atPath: config.resolve(path)) else {
-                throw reader.invalid("county.\(key)", "cannot read \(path)")
+    /// The file as TOMLKit decodes it: raw values, every one optional, checked and applied by `parse`. The coding keys are
+    /// the only keys a file may hold.
+    struct Sections: Decodable {
+        var device: Device?
+        var station: Station?
+        var http: HTTP?
+        var tokens: [TokenEntry]?
+        var quietHours: QuietHoursSection?
+        var interrupt: Interrupt?
+        var schedule: Schedule?
+        var logLevel: String?
+        var loudness: Loudness?
+        var speech: Speech?
+        var cap: CAP?
+        var log: Log?
+        var live: Live?
+        var amplifier: AmplifierSection?
+        var volume: VolumeSection?
+        var county: County?
+        enum CodingKeys: String, CodingKey {
+            case device, station, http, tokens, interrupt, schedule, loudness, speech, cap, log, live, amplifier, volume, county
+            case quietHours = "quiet-hours", logLevel = "log-level"
+        }
+
+        struct Device: Decodable {
+            var name: String?
+            var rate: Int?
+            var channels: Int?
+            var format: String?
+            var period: Int?
+            var buffer: Int?
+            var resampler: String?
+            var pace: Bool?
+
+            func apply(to config: inout Configuration, _ source: ConfigurationFile) throws(Invalid) {
+                if let name { config.output.device = name }
+                if let pace { config.output.paced = pace }
+                if let v = try source.within(rate, 8_000...384_000, "device.rate") { config.output.rate = v }
+                if let v = try source.within(channels, 1...32, "device.channels") { config.output.channels = v }
+                if let format {
+                    guard let f = SampleFormat(rawValue: format.uppercased()) else {
+                        throw source.invalid("device.format", "must be S16 or S32, not \(format)")
+                    }
+                    config.output.sampleFormat = f
+                }
+                if let v = try source.within(period, 16...65_536, "device.period") { config.output.periodFrames = v }
+                if let v = try source.within(buffer, 32...1_048_576, "device.buffer") { config.output.bufferFrames = v }
+                if let resampler {
+                    guard let q = ResamplerQuality(rawValue: resampler) else {
+                        throw source.invalid(
+                            "device.resampler", "must be one of \(ResamplerQuality.allCases.map(\.rawValue).joined(separator: ", "))")
+                    }
+                    config.output.resamplerQuality = q
+                }
+                if config.output.bufferFrames < 2 * config.output.periodFrames {
+                    throw source.invalid("device.buffer", "must hold at least two periods (\(2 * config.output.periodFrames) frames)")
+                }
             }
-            return String(decoding: data, as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)
         }
-        guard let region = try reader.string(table, "region", in: "county") else { throw reader.invalid("county.region", "is missing") }
-        guard region.utf8.count == 12, region.utf8.allSatisfy({ (0x30...0x39).contains($0) }) else {
-            throw reader.invalid("county.region", "must be the village's 12-digit code (GB/T 2260), not '\(region.prefix(40))'")
-        }
-        guard let username = try reader.string(table, "username", in: "county") else { throw reader.invalid("county.username", "is missing") }
-        let inline = try reader.string(table, "password", in: "county")
-        let fromFile = try fileText("password-file")
-        if inline != nil, fromFile != nil { throw reader.invalid("county.password", "give password or password-file, not both") }
-        guard let password = inline ?? fromFile, !password.isEmpty else { throw reader.invalid("county.password", "is missing") }
-        let keyInline = try reader.string(table, "county-key", in: "county")
-        let keyFile = try fileText("county-key-file")
-        if keyInline != nil, keyFile != nil { throw reader.invalid("county.county-key", "give county-key or county-key-file, not both") }
-        guard let countyKey = keyInline ?? keyFile else { throw reader.invalid("county.county-key", "is missing") }
-        guard let raw = Data(base64Encoded: countyKey.trimmingCharacters(in: .whitespacesAndNewlines)), raw.count == 32 else {
-            throw reader.invalid(keyFile != nil ? "county.county-key-file" : "county.county-key", "must be the base64 of a 32-byte Ed25519 public key")
-        }
-        var link = CountyLink(username: username, password: password, region: region, countyKey: countyKey.trimmingCharacters(in: .whitespacesAndNewlines))
-        if let v = try reader.string(table, "broker-host", in: "county") {
-            guard !v.isEmpty else { throw reader.invalid("county.broker-host", "is empty") }
-            link.brokerHost = v
-        }
-        if let v = try reader.int(table, "broker-port", in: "county", range: 1...65_535) { link.brokerPort = v }
-        if let v = try reader.string(table, "ca-file", in: "county") {
-            guard FileManager.default.isReadableFile(atPath: config.resolve(v)) else { throw reader.invalid("county.ca-file", "cannot read \(v)") }
-            link.caFile = config.resolve(v)
-        }
-        if let v = try reader.string(table, "client-id", in: "county") {
-            guard (1...23).contains(v.utf8.count), v.utf8.allSatisfy({ $0 > 0x20 && $0 < 0x7f }) else {
-                throw reader.invalid("county.client-id", "must be 1 to 23 printable ASCII characters")
+
+        struct Station: Decodable {
+            var stateDirectory: String?
+            var audioDirectory: String?
+            var schedulesDirectory: String?
+            var timeZone: String?
+            var chime: String?
+            var attention: String?
+            var maxUploadBytes: Int?
+            enum CodingKeys: String, CodingKey {
+                case chime, attention
+                case stateDirectory = "state-directory", audioDirectory = "audio-directory", schedulesDirectory = "schedules-directory"
+                case timeZone = "time-zone", maxUploadBytes = "max-upload-bytes"
             }
-            link.clientID = v
-        }
-        if let v = try reader.string(table, "head-end-url", in: "county") {
-            guard let url = URL(string: v), url.scheme == "http" || url.scheme == "https", url.host != nil else {
-                throw reader.invalid("county.head-end-url", "must be an http or https URL")
+
+            func apply(to config: inout Configuration, _ source: ConfigurationFile) throws(Invalid) {
+                if let stateDirectory { config.stateDirectory = stateDirectory }
+                if let audioDirectory { config.audioDirectory = audioDirectory }
+                if let schedulesDirectory { config.schedulesDirectory = schedulesDirectory }
+                if let timeZone {
+                    guard let zone = TimeZone(identifier: timeZone) else {
+                        throw source.invalid("station.time-zone", "unknown time zone \(timeZone)")
+                    }
+                    config.timeZone = zone
+                }
+                if let chime { config.chime = chime }
+                if let attention { config.attention = attention }
+                if let v = try source.within(maxUploadBytes, 1_024...(4 << 30), "station.max-upload-bytes") { config.maxUploadBytes = v }
             }
-            link.headEndURL = v
         }
-        if let v = try reader.string(table, "fetch-token", in: "county") { link.fetchToken = v }
-        if let v = try reader.int(table, "max-audio-bytes", in: "county", range: 1_024...(1 << 30)) { link.maxAudioBytes = v }
-        return link
+
+        struct HTTP: Decodable {
+            var listen: String?
+            var idleTimeout: Int?
+            var maxConnections: Int?
+            var maxQueue: Int?
+            var uploadMinFreeBytes: Int?
+            var secureCookies: Bool?
+            enum CodingKeys: String, CodingKey {
+                case listen
+                case idleTimeout = "idle-timeout", maxConnections = "max-connections", maxQueue = "max-queue"
+                case uploadMinFreeBytes = "upload-min-free-bytes", secureCookies = "secure-cookies"
+            }
+
+            func apply(to config: inout Configuration, _ source: ConfigurationFile) throws(Invalid) {
+                if let secureCookies { config.secureCookies = secureCookies }
+                if let v = try source.within(idleTimeout, 1...3_600, "http.idle-timeout") { config.httpIdleTimeout = v }
+                if let v = try source.within(maxConnections, 4...65_536, "http.max-connections") { config.httpMaxConnections = v }
+                if let v = try source.within(maxQueue, 1...1_000_000, "http.max-queue") { config.maxQueue = v }
+                if let v = try source.within(uploadMinFreeBytes, 0...(1 << 40), "http.upload-min-free-bytes") { config.uploadMinimumFreeBytes = v }
+                if let listen {
+                    guard let (host, port) = listenAddress(listen) else { throw source.invalid("http.listen", "must be HOST:PORT, not \(listen)") }
+                    config.listenHost = host
+                    config.listenPort = port
+                }
+            }
+        }
+
+        struct TokenEntry: Decodable {
+            var name: String
+            var token: String
+            var role: String
+            var tier: String?
+
+            func apply(to config: inout Configuration, _ source: ConfigurationFile, key: String) throws(Invalid) {
+                guard token.count >= 16 else { throw source.invalid("\(key).token", "must be at least 16 characters") }
+                guard let role = Role(rawValue: role) else { throw source.invalid("\(key).role", "must be operator, official or admin") }
+                var tier = Tier.village
+                if let name = self.tier {
+                    guard let t = Tier(name: name) else { throw source.invalid("\(key).tier", "must be county, township or village") }
+                    tier = t
+                }
+                guard !config.tokens.contains(where: { $0.token == token }) else {
+                    throw source.invalid("\(key).token", "is the same as another token's")
+                }
+                config.tokens.append(Token(name: name, token: token, role: role, tier: tier))
+            }
+        }
+
+        struct QuietHoursSection: Decodable {
+            var start: String?
+            var end: String?
+        }
+
+        /// One key per kind; the switch makes a new kind a compile error here rather than a key nobody can set.
+        struct Interrupt: Decodable {
+            var emergency: String?
+            var rumorRebuttal: String?
+            var policy: String?
+            var routine: String?
+            enum CodingKeys: String, CodingKey {
+                case emergency, policy, routine
+                case rumorRebuttal = "rumor-rebuttal"
+            }
+            subscript(kind: Kind) -> String? {
+                switch kind {
+                case .emergency: emergency
+                case .rumorRebuttal: rumorRebuttal
+                case .policy: policy
+                case .routine: routine
+                }
+            }
+        }
+
+        struct Schedule: Decodable {
+            var grace: Int?
+        }
+
+        struct Loudness: Decodable {
+            var enabled: Bool?
+            var target: TOMLNumber?
+            var truePeak: TOMLNumber?
+            var chime: TOMLNumber?
+            var attention: TOMLNumber?
+            enum CodingKeys: String, CodingKey {
+                case enabled, target, chime, attention
+                case truePeak = "true-peak"
+            }
+
+            func apply(to config: inout Configuration, _ source: ConfigurationFile) throws(Invalid) {
+                if let enabled { config.levels.enabled = enabled }
+                let levels: [(String, TOMLNumber?, WritableKeyPath<AudioPreparation.Levels, Double>)] = [
+                    ("target", target, \.target), ("true-peak", truePeak, \.truePeakCeiling), ("chime", chime, \.chime),
+                    ("attention", attention, \.attention),
+                ]
+                for (key, value, path) in levels {
+                    guard let value else { continue }
+                    guard (-70...0).contains(value.value) else { throw source.invalid("loudness.\(key)", "must be a number from -70 to 0") }
+                    config.levels[keyPath: path] = value.value
+                }
+            }
+        }
+
+        struct Speech: Decodable {
+            var voice: String?
+            var maxCharacters: Int?
+            enum CodingKeys: String, CodingKey {
+                case voice
+                case maxCharacters = "max-characters"
+            }
+        }
+
+        struct CAP: Decodable {
+            var tier: String?
+            var severityLevels: SeverityLevels?
+            var signature: String?
+            var trustedCertificates: [String]?
+            enum CodingKeys: String, CodingKey {
+                case tier, signature
+                case severityLevels = "severity-levels", trustedCertificates = "trusted-certificates"
+            }
+            /// CAP's severities, spelled as CAP spells them.
+            struct SeverityLevels: Decodable {
+                var Extreme: Int?
+                var Severe: Int?
+                var Moderate: Int?
+                var Minor: Int?
+                var Unknown: Int?
+            }
+
+            func apply(to config: inout Configuration, _ source: ConfigurationFile) throws(Invalid) {
+                if let paths = trustedCertificates {
+                    for path in paths {
+                        let text = FileManager.default.contents(atPath: config.resolve(path)).map { String(decoding: $0, as: UTF8.self) }
+                        guard let text else { throw source.invalid("cap.trusted-certificates", "cannot read \(path)") }
+                        guard text.contains("-----BEGIN CERTIFICATE-----") else {
+                            throw source.invalid("cap.trusted-certificates", "\(path) holds no PEM certificate (-----BEGIN CERTIFICATE-----)")
+                        }
+                    }
+                    config.capTrustedCertificates = paths
+                    config.capSignature = paths.isEmpty ? "off" : "prefer"
+                }
+                if let signature {
+                    guard ["require", "prefer", "off"].contains(signature) else {
+                        throw source.invalid("cap.signature", "must be require, prefer or off")
+                    }
+                    if signature != "off" && config.capTrustedCertificates.isEmpty {
+                        throw source.invalid("cap.signature", "\(signature) needs cap.trusted-certificates (the certificates that may sign alerts)")
+                    }
+                    config.capSignature = signature
+                }
+                if let tier {
+                    guard let t = Tier(name: tier) else { throw source.invalid("cap.tier", "must be county, township or village") }
+                    config.capTier = t
+                }
+                if let levels = severityLevels {
+                    let given = [
+                        ("Extreme", levels.Extreme), ("Severe", levels.Severe), ("Moderate", levels.Moderate), ("Minor", levels.Minor),
+                        ("Unknown", levels.Unknown),
+                    ]
+                    for (severity, level) in given {
+                        if let level = try source.within(level, 1...4, "cap.severity-levels.\(severity)") {
+                            config.capSeverityLevels[severity] = level
+                        }
+                    }
+                }
+            }
+        }
+
+        struct Log: Decodable {
+            var retentionDays: Int?
+            enum CodingKeys: String, CodingKey { case retentionDays = "retention-days" }
+        }
+
+        struct Live: Decodable {
+            var inputs: [String]?
+            var silence: Int?
+            var silenceThreshold: Int?
+            var maximum: Int?
+            var wait: Int?
+            var relayDeadAir: TOMLNumber?
+            var relayFallback: String?
+            var relayHosts: [String]?
+            enum CodingKeys: String, CodingKey {
+                case inputs, silence, maximum, wait
+                case silenceThreshold = "silence-threshold"
+                case relayDeadAir = "relay-dead-air"
+                case relayFallback = "relay-fallback"
+                case relayHosts = "relay-hosts"
+            }
+
+            func apply(to config: inout Configuration, _ source: ConfigurationFile) throws(Invalid) {
+                if let inputs {
+                    guard !inputs.isEmpty, !inputs.contains(where: \.isEmpty) else {
+                        throw source.invalid("live.inputs", "must be a list of ALSA capture PCM names")
+                    }
+                    config.liveInputs = inputs
+                }
+                if let v = try source.within(silence, 0...3_600, "live.silence") { config.liveSilenceSeconds = Double(v) }
+                if let v = try source.within(silenceThreshold, -96...0, "live.silence-threshold") { config.liveSilenceThreshold = Double(v) }
+                if let v = try source.within(maximum, 1...86_400, "live.maximum") { config.liveMaximumSeconds = Double(v) }
+                if let v = try source.within(wait, 1...3_600, "live.wait") { config.liveWaitSeconds = Double(v) }
+                if let v = try source.within(relayDeadAir, 0.5...3_600, "live.relay-dead-air") { config.relayDeadAirSeconds = v }
+                if let relayFallback {
+                    guard !relayFallback.isEmpty, !relayFallback.unicodeScalars.contains(where: { $0.properties.generalCategory == .control }) else {
+                        throw source.invalid("live.relay-fallback", "must be \"end\" or an audio file under the audio directory")
+                    }
+                    config.relayFallback = relayFallback == "end" ? nil : relayFallback
+                }
+                if let relayHosts {
+                    // A bare host as a URL's host reads: letters, digits, dots and hyphens, or an IPv6 address's colons (so
+                    // never exactly one colon, which would be a port). A scheme, port, path, credentials or space never matches.
+                    let allowed = CharacterSet(charactersIn: "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789.-:")
+                    for (index, host) in relayHosts.enumerated() {
+                        guard !host.isEmpty, host.count <= 253, host.unicodeScalars.allSatisfy(allowed.contains), host.filter({ $0 == ":" }).count != 1
+                        else {
+                            throw source.invalid("live.relay-hosts[\(index)]", "must be a host name or address, without scheme, port or path")
+                        }
+                    }
+                    config.relayHosts = relayHosts.map { $0.lowercased() }
+                }
+            }
+        }
+
+        /// `[county]`: every key checked, the region code strictly (12 digits), the county key as a 32-byte Ed25519 key.
+        struct County: Decodable {
+            var brokerHost: String?
+            var brokerPort: Int?
+            var caFile: String?
+            var username: String?
+            var password: String?
+            var passwordFile: String?
+            var clientID: String?
+            var region: String?
+            var countyKey: String?
+            var countyKeyFile: String?
+            var headEndURL: String?
+            var fetchToken: String?
+            var maxAudioBytes: Int?
+            enum CodingKeys: String, CodingKey {
+                case username, password, region
+                case brokerHost = "broker-host", brokerPort = "broker-port", caFile = "ca-file", passwordFile = "password-file"
+                case clientID = "client-id", countyKey = "county-key", countyKeyFile = "county-key-file", headEndURL = "head-end-url"
+                case fetchToken = "fetch-token", maxAudioBytes = "max-audio-bytes"
+            }
+
+            func checked(_ source: ConfigurationFile, config: Configuration) throws(Invalid) -> CountyLink {
+                func fileText(_ path: String?, _ key: String) throws(Invalid) -> String? {
+                    guard let path else { return nil }
+                    guard let data = FileManager.default.contents(atPath: config.resolve(path)) else {
+                        throw source.invalid("county.\(key)", "cannot read \(path)")
+                    }
+                    return String(decoding: data, as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)
+                }
+                guard let region else { throw source.invalid("county.region", "is missing") }
+                guard region.utf8.count == 12, region.utf8.allSatisfy({ (0x30...0x39).contains($0) }) else {
+                    throw source.invalid("county.region", "must be the village's 12-digit code (GB/T 2260), not '\(region.prefix(40))'")
+                }
+                guard let username else { throw source.invalid("county.username", "is missing") }
+                let fromFile = try fileText(passwordFile, "password-file")
+                if password != nil, fromFile != nil { throw source.invalid("county.password", "give password or password-file, not both") }
+                guard let password = password ?? fromFile, !password.isEmpty else { throw source.invalid("county.password", "is missing") }
+                let keyFile = try fileText(countyKeyFile, "county-key-file")
+                if countyKey != nil, keyFile != nil { throw source.invalid("county.county-key", "give county-key or county-key-file, not both") }
+                guard let key = (countyKey ?? keyFile)?.trimmingCharacters(in: .whitespacesAndNewlines) else {
+                    throw source.invalid("county.county-key", "is missing")
+                }
+                guard let raw = Data(base64Encoded: key), raw.count == 32 else {
+                    throw source.invalid(
+                        keyFile != nil ? "county.county-key-file" : "county.county-key", "must be the base64 of a 32-byte Ed25519 public key")
+                }
+                var link = CountyLink(username: username, password: password, region: region, countyKey: key)
+                if let brokerHost {
+                    guard !brokerHost.isEmpty else { throw source.invalid("county.broker-host", "is empty") }
+                    link.brokerHost = brokerHost
+                }
+                if let v = try source.within(brokerPort, 1...65_535, "county.broker-port") { link.brokerPort = v }
+                if let caFile {
+                    guard FileManager.default.isReadableFile(atPath: config.resolve(caFile)) else {
+                        throw source.invalid("county.ca-file", "cannot read \(caFile)")
+                    }
+                    link.caFile = config.resolve(caFile)
+                }
+                if let clientID {
+                    guard (1...23).contains(clientID.utf8.count), clientID.utf8.allSatisfy({ $0 > 0x20 && $0 < 0x7f }) else {
+                        throw source.invalid("county.client-id", "must be 1 to 23 printable ASCII characters")
+                    }
+                    link.clientID = clientID
+                }
+                if let headEndURL {
+                    guard let url = URL(string: headEndURL), url.scheme == "http" || url.scheme == "https", url.host != nil else {
+                        throw source.invalid("county.head-end-url", "must be an http or https URL")
+                    }
+                    link.headEndURL = headEndURL
+                }
+                if let fetchToken { link.fetchToken = fetchToken }
+                if let v = try source.within(maxAudioBytes, 1_024...(1 << 30), "county.max-audio-bytes") { link.maxAudioBytes = v }
+                return link
+            }
+        }
     }
 
     /// "HOST:PORT" (IPv6 hosts in brackets).
@@ -420,39 +608,4 @@ public struct Configuration: Sendable {
     }
 
     public func audioPath(_ name: String) -> String { name.hasPrefix("/") ? name : resolve(audioDirectory) + "/" + name }
-}
-
-/// Reads typed keys and reports the dotted key name with the problem.
-struct KeyReader {
-    let file: String
-
-    func invalid(_ key: String, _ reason: String) -> Configuration.Invalid {
-        Configuration.Invalid(description: "\(file): \(key): \(reason)")
-    }
-
-    func allow(_ table: TOMLTable, keys: [String], in section: String) throws {
-        for key in table.keys where !keys.contains(key) {
-            throw invalid(section.isEmpty ? key : "\(section).\(key)", "unknown key (known: \(keys.joined(separator: ", ")))")
-        }
-    }
-
-    func table(_ table: TOMLTable, _ key: String) throws -> TOMLTable? {
-        guard let value = table[key] else { return nil }
-        guard let t = value.table else { throw invalid(key, "must be a table ([\(key)])") }
-        return t
-    }
-
-    func string(_ table: TOMLTable, _ key: String, in section: String) throws -> String? {
-        guard let value = table[key] else { return nil }
-        guard let s = value.string else { throw invalid(section.isEmpty ? key : "\(section).\(key)", "must be a string") }
-        return s
-    }
-
-    func int(_ table: TOMLTable, _ key: String, in section: String, range: ClosedRange<Int>) throws -> Int? {
-        guard let value = table[key] else { return nil }
-        let name = section.isEmpty ? key : "\(section).\(key)"
-        guard let i = value.int else { throw invalid(name, "must be an integer") }
-        guard range.contains(i) else { throw invalid(name, "\(i) is outside \(range.lowerBound)–\(range.upperBound)") }
-        return i
-    }
 }

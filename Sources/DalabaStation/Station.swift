@@ -30,7 +30,7 @@ public actor Station {
 
     var arbiter: Arbiter
     let player: Player
-    private let store: StationStore
+    let store: StationStore
     private let writer: StoreWriter
     let configuration: Configuration
     let logger: Logger
@@ -48,6 +48,10 @@ public actor Station {
     private var shuttingDown = false
     private var gateBusy = false
     private var gateWaiters: [CheckedContinuation<Void, Never>] = []
+    /// Which event holds the gate and since when: an event that never lets go silences the station (the player's
+    /// reports wait behind it), so the timer names it in the log (`watchGate`).
+    private var gateHolder: (event: String, since: Date)?
+    private var gateStuckReported = false
     private var shutdownWaiter: CheckedContinuation<Void, Never>?
     public private(set) var scheduleProblems: [String] = []
     /// The amplifier's power switch, its volume levels and the dead-air alarm (Station+Hardware.swift).
@@ -55,6 +59,12 @@ public actor Station {
     var volumeLevels: VolumeLevels
     var playedVolume: [String: Double] = [:]
     var deadAir: StationAPI.DeadAir?
+    /// Since when an item is on air that the player holds no position of (Station+Hardware.swift).
+    var unheardSince: Date?
+    /// The base level an admin set, kept in the store; nil while the configuration's `[volume] base` applies.
+    var baseVolumeSet: StationStore.BaseVolume?
+    /// What a play's log row says beyond its outcome (a live item's loudspeaker lost and found mid-talk), until it is recorded.
+    var reportNotes: [String: String] = [:]
 
     /// Restores the persistent queue, turns plays that were cut off by a crash into `interrupted` log rows,
     /// and hands the Arbiter what was queued so each item follows its policy.
@@ -72,6 +82,16 @@ public actor Station {
         self.logger = logger
         self.clock = clock
         writer = StoreWriter(store: store, logger: logger, metrics: metrics)
+        if let stored = try store.baseVolume() {
+            if VolumeLevels.range.contains(stored.decibels) {
+                volumeLevels.base = stored.decibels
+                baseVolumeSet = stored
+                logger.info("base volume as an admin set it", metadata: ["dB": "\(stored.decibels)", "by": "\(stored.setBy)"])
+            } else {
+                // Not written by this daemon (the API refuses such a level): the configuration's stands.
+                logger.warning("stored base volume out of range; the configuration's applies", metadata: ["dB": "\(stored.decibels)"])
+            }
+        }
         let now = clock()
         let recovered = try store.recoverCheckpoints(now: now)
         for row in recovered {
@@ -111,17 +131,37 @@ public actor Station {
 
     /// Events wait here for the one before them to finish, including its commit when it is a request, so a request can be
     /// undone exactly by restoring the arbiter as it was.
-    private func enterGate() async {
+    func enterGate(_ event: String = #function) async {
         if gateBusy {
             await withCheckedContinuation { gateWaiters.append($0) }
         } else {
             gateBusy = true
         }
+        gateHolder = (event, Date())
     }
 
-    private func leaveGate() {
+    func leaveGate() {
+        if gateStuckReported, let holder = gateHolder {
+            logger.notice("station event gate free again", metadata: ["held-by": "\(holder.event)", "seconds": "\(Int(Date().timeIntervalSince(holder.since)))"])
+        }
+        gateHolder = nil
+        gateStuckReported = false
         if gateWaiters.isEmpty { gateBusy = false } else { gateWaiters.removeFirst().resume() }
     }
+
+    /// An event holding the gate for seconds is a defect (each one takes milliseconds, a commit included): it is logged
+    /// once, with its name and how many events wait behind it, so a silent station says why.
+    private func watchGate() {
+        guard let holder = gateHolder, !gateStuckReported, Date().timeIntervalSince(holder.since) > Station.gateStuckSeconds else { return }
+        gateStuckReported = true
+        metrics.gateStalls.increment()
+        logger.critical(
+            "station event gate held too long: player reports and requests wait",
+            metadata: ["held-by": "\(holder.event)", "seconds": "\(Int(Date().timeIntervalSince(holder.since)))", "waiting": "\(gateWaiters.count)"])
+    }
+
+    /// Longer than any honest event: a commit on a slow disk takes well under a second.
+    static let gateStuckSeconds = 5.0
 
     /// Sleeps until the Arbiter's next wake time in short slices, so a wake that moves earlier is honoured promptly
     /// and a wall-clock jump is noticed.
@@ -130,6 +170,7 @@ public actor Station {
             let delay = wake.map { max(0, $0.timeIntervalSince(clock())) } ?? 0.1
             try? await Task.sleep(for: .milliseconds(Int(min(delay, 0.1) * 1000)))
             checkAir()
+            watchGate()
             if let wake, clock() >= wake, !shuttingDown { await tick() }
         }
     }
@@ -166,7 +207,13 @@ public actor Station {
     // MARK: Player reports
 
     func handle(_ event: Player.Event) async {
-        await enterGate()
+        let label =
+            switch event {
+            case .started(let id, _, _): "player report: \(id) started"
+            case .progress(let id, _, _): "player report: \(id) progressed"
+            case .finished(let id, _): "player report: \(id) finished"
+            }
+        await enterGate(label)
         defer { leaveGate() }
         var changes: [StoreChange] = []
         switch event {
@@ -201,6 +248,8 @@ public actor Station {
                 frames: report.frames, signalFrames: report.signalFrames, rate: report.rate, startedAt: report.startedAt ?? startedAt[id],
                 ending: ending)
             startedAt[id] = nil
+            orderedAt[id] = nil
+            if let note = report.note { reportNotes[id] = note }
             let performed = perform(arbiter.finished(id: id, report: playReport, now: clock()))
             send(performed.playerOrders)
             changes = performed.changes
@@ -328,9 +377,16 @@ public actor Station {
             name: health.format.device, up: !down && health.lastError == nil, open: health.isOpen, rate: health.format.rate,
             channels: health.format.channels, periodFrames: health.format.periodFrames, bufferFrames: health.format.bufferFrames,
             underruns: health.underruns, lastError: health.lastError, retryAt: down ? arbiter.deviceDownUntil : nil)
-        return .init(
+        var status = StationAPI.Status(
             now: clock(), nowPlaying: nowPlaying, queue: arbiter.queue.map(StationAPI.Item.init), device: device, storeFault: writer.health.fault,
-            scheduleProblems: scheduleProblems, amplifier: amplifier?.status, deadAir: deadAir, volume: volumeStatus)
+            scheduleProblems: scheduleProblems, amplifier: amplifier?.status, deadAir: deadAir, volume: volumeStatus,
+            live: liveStatus)
+        status.relay = player.relay.map {
+            .init(
+                url: $0.url, connected: $0.connected, reconnects: $0.reconnects, deadAir: $0.deadAir, lastError: $0.lastError,
+                bufferedSeconds: $0.bufferedSeconds, deadAirSeconds: $0.deadAirSeconds, driftPPM: $0.driftPPM)
+        }
+        return status
     }
 
     public func setScheduleProblems(_ problems: [String]) {
@@ -370,6 +426,7 @@ public actor Station {
                     record.error = record.error ?? "cancelled by \(who)"
                 }
                 if record.startedAt != nil { record.volume = playedVolume[record.announcementID] }
+                if let note = reportNotes.removeValue(forKey: record.announcementID) { record.error = record.error.map { "\($0); \(note)" } ?? note }
                 metrics.recordAirtime(record)
                 performed.changes.append(.record(record))
             case .save(let entry):
@@ -393,6 +450,20 @@ public actor Station {
         let performed = perform(actions)
         send(performed.playerOrders)
         writer.submit(performed.changes)
+    }
+
+    /// Performs a request's actions as `enqueue` does for all but an emergency, for the request extensions (`Station+Amend`):
+    /// the event's changes in one commit before the player hears of them, and the arbiter put back as `before` when the
+    /// store refuses them. Call inside the gate.
+    func commitRequest(_ actions: [Arbiter.Action], undoingTo before: Arbiter) async throws(Refusal) {
+        let performed = perform(actions)
+        if case .failure(let error) = await writer.commit(performed.changes, required: true) {
+            arbiter = before
+            updateGauges()
+            throw .notStored("\(error)")
+        }
+        send(performed.playerOrders)
+        updateGauges()
     }
 
     private func send(_ orders: [PlayerOrder]) {
@@ -426,12 +497,23 @@ public actor Station {
         let start =
             order.entry.resumeRate > 0 && order.entry.resumeRate != deviceRate
             ? order.startFrame * Int64(deviceRate) / Int64(order.entry.resumeRate) : order.startFrame
-        if let live = announcement.live {
+        if let live = announcement.live, let url = live.url {
+            let fallback = configuration.relayFallback.map { configuration.audioPath($0) }
+            let relay = Player.Relay(
+                url: url, deadAirSeconds: configuration.relayDeadAirSeconds, fallback: fallback,
+                fallbackGain: fallback.flatMap { preparation?.gain($0) } ?? 1, followsRedirects: configuration.relayHosts.isEmpty)
+            segments.append(
+                .init(live: .init(device: url, silenceThreshold: configuration.liveSilenceThreshold, maximumSeconds: live.maximumSeconds, relay: relay)))
+        } else if let live = announcement.live {
             segments.append(
                 .init(live: .init(device: live.input, silenceSeconds: live.silenceSeconds, silenceThreshold: configuration.liveSilenceThreshold,
                     maximumSeconds: live.maximumSeconds)))
         } else {
             segments.append(.init(path: announcement.audio, role: .programme, gain: preparation?.gain(announcement.audio) ?? 1, startFrame: start))
+        }
+        // A live item waits for a lost loudspeaker as long as it may wait in the queue; an emergency as long as it takes.
+        if announcement.live != nil, announcement.kind != .emergency, !segments.isEmpty {
+            segments[segments.count - 1].live?.outputWaitSeconds = configuration.liveWaitSeconds
         }
         let volume = volumeLevels.volume(kind: announcement.kind, level: announcement.level)
         playedVolume[announcement.id] = volume
@@ -459,6 +541,10 @@ public actor Station {
         metrics.playing.set(to: arbiter.nowPlaying == nil ? 0 : 1)
         let health = player.health
         metrics.underruns.set(to: Double(health.underruns))
+        let relay = player.relay
+        metrics.relayConnected.set(to: relay?.connected == true ? 1 : 0)
+        metrics.relayReconnects.set(to: Double(relay?.reconnects ?? 0))
+        metrics.relayDeadAir.set(to: relay?.deadAir == true ? 1 : 0)
         let down = arbiter.deviceDownUntil.map { $0 > clock() } ?? false
         metrics.deviceUp.set(to: down || health.lastError != nil ? 0 : 1)
         amplifier?.stationIdle(arbiter.nowPlaying == nil)

@@ -22,6 +22,15 @@ public final class StationMetrics: Sendable {
     let amplifierSwitches: Gauge
     let amplifierFailures: Counter
     let deadAir: Gauge
+    /// The relay on air: connected, connections made again, dead air (all 0 when no relay plays).
+    let relayConnected: Gauge
+    let relayReconnects: Gauge
+    let relayDeadAir: Gauge
+    /// A live item from a capture input on air, and whether its loudspeaker is gone while its input is still heard.
+    let liveOnAir: Gauge
+    let liveOutputLost: Gauge
+    /// Events that held the Station's gate for seconds (a defect: the player's reports wait behind them).
+    let gateStalls: Counter
     private let plays: [String: Counter]
     private let airtime: [String: Counter]
 
@@ -46,6 +55,14 @@ public final class StationMetrics: Sendable {
         amplifierSwitches = registry.makeGauge(name: "dalaba_amplifier_switches", help: "Times the amplifier was switched on or off since start.")
         amplifierFailures = registry.makeCounter(name: "dalaba_amplifier_failures_total", help: "Amplifier switch operations that failed.")
         deadAir = registry.makeGauge(name: "dalaba_dead_air", help: "1 while the station should be on air and is not heard.")
+        relayConnected = registry.makeGauge(name: "dalaba_relay_connected", help: "1 while the relay on air receives its stream.")
+        relayReconnects = registry.makeGauge(name: "dalaba_relay_reconnects", help: "Times the relay on air connected to its stream again.")
+        relayDeadAir = registry.makeGauge(name: "dalaba_relay_dead_air", help: "1 once the relay on air has been silent for its dead-air time.")
+        gateStalls = registry.makeCounter(
+            name: "dalaba_station_stalls_total", help: "Times one event held the station for over 5 s while others waited (a defect).")
+        liveOnAir = registry.makeGauge(name: "dalaba_live_on_air", help: "1 while a live item is on air.")
+        liveOutputLost = registry.makeGauge(
+            name: "dalaba_live_output_lost", help: "1 while a live item's loudspeaker is gone and its input is still heard.")
         var plays: [String: Counter] = [:]
         for outcome in ["completed", "stopped", "device-failed", "audio-failed"] {
             plays[outcome] = registry.makeCounter(

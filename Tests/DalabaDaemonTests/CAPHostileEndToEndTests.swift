@@ -24,7 +24,8 @@ import Testing
             #expect(alive == 200, "status after a CAP request: \(alive)")
             fastest = min(fastest, Date().timeIntervalSince(started))
         }
-        #expect(fastest < 1, "status after a CAP request took \(fastest) s at best")
+        // 3 s at best of several: a wedge (the parser holding the station) is far longer; a busy 2-core CI machine is not.
+        #expect(fastest < 3, "status after a CAP request took \(fastest) s at best")
         #expect(daemon.isRunning)
         return (status, json(data))
     }

@@ -14,7 +14,7 @@ import Testing
             frames: 480_000, signalFrames: 0, rate: 48_000, outcome: .completed, error: nil)
     }
 
-    @Test(.timeLimit(.minutes(2))) func verifyPrintsTheAnchorAndSaysWhenRetentionCameAfterThePublishedHead() async throws {
+    @Test(.timeLimit(.minutes(5))) func verifyPrintsTheAnchorAndSaysWhenRetentionCameAfterThePublishedHead() async throws {
         let daemon = try DaemonHarness(name: "verify-retention")
         daemon.extraConfiguration = "[log]\nretention-days = 30"
         // Five plays from 2020 and one from an hour ago, logged before this daemon starts.

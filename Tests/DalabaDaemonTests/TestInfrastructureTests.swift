@@ -42,7 +42,7 @@ import Testing
         await second.stop()
     }
 
-    @Test(.timeLimit(.minutes(1))) func daemonsBindPortZeroAndReportTheAddressTheyGot() async throws {
+    @Test(.timeLimit(.minutes(3))) func daemonsBindPortZeroAndReportTheAddressTheyGot() async throws {
         let one = try DaemonHarness(name: "port-one")
         let two = try DaemonHarness(name: "port-two")
         try await one.start()

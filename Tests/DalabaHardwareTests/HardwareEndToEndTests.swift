@@ -288,7 +288,7 @@ import Testing
 /// `dalaba volume` and `/v1/volume`: the admin sets the base level, the next item plays and is logged at it, emergencies
 /// keep theirs; nobody else may set it, and a bad body is refused naming `base`.
 @Suite struct VolumeAPITests {
-    @Test(.timeLimit(.minutes(2))) func theAdminSetsTheBaseLevelAndTheNextRowsRecordIt() async throws {
+    @Test(.timeLimit(.minutes(5))) func theAdminSetsTheBaseLevelAndTheNextRowsRecordIt() async throws {
         let daemon = try DaemonHarness(name: "volume-api")
         daemon.extraConfiguration = "[volume]\npolicy = -2\n"
         try daemon.tone("notice.wav", frequency: 440, seconds: 0.2)

@@ -12,8 +12,9 @@ import Testing
 
     /// Signs in through the form as the browser would and returns the session cookie ("dalaba_session=…").
     static func signIn(_ client: some TestClientProtocol, _ token: Configuration.Token = Tokens.official) async throws -> String {
-        try await client.execute(
-            uri: "/login", method: .post, headers: form, body: ByteBuffer(string: "token=\(token.token)&next=%2F")
+        let signIn = try await SignInForm.fetch(client)
+        return try await client.execute(
+            uri: "/login", method: .post, headers: signIn.headers, body: signIn.body("token=\(token.token)&next=%2F")
         ) { response throws in
             #expect(response.status == .ok)
             let setCookie = try #require(response.headers[values: .setCookie].first { $0.hasPrefix("dalaba_session=") })
@@ -37,15 +38,16 @@ import Testing
                 #expect(response.text.contains("name=\"next\" value=\"/log\""))
                 #expect(response.headers[.contentSecurityPolicy]?.hasPrefix("default-src 'none'") == true)
             }
-            var headers = Self.form
+            let signIn = try await SignInForm.fetch(client)
+            var headers = signIn.headers
             headers[.init("Sec-Fetch-Site")!] = "same-origin"
             try await client.execute(
                 uri: "/login", method: .post, headers: headers,
-                body: ByteBuffer(string: "token=\(Tokens.official.token)&next=%2Flog%3Fkind%3Demergency")
+                body: signIn.body("token=\(Tokens.official.token)&next=%2Flog%3Fkind%3Demergency")
             ) { response throws in
                 #expect(response.status == .seeOther)
                 #expect(response.headers[.location] == "/log?kind=emergency")
-                let cookie = try #require(response.headers[.setCookie])
+                let cookie = try #require(response.headers[values: .setCookie].first { $0.hasPrefix("dalaba_session=") })
                 let parts = cookie.split(separator: ";").map { $0.trimmingCharacters(in: .whitespaces) }
                 let value = String(parts[0].dropFirst("dalaba_session=".count))
                 #expect(parts[0].hasPrefix("dalaba_session="))
@@ -62,17 +64,19 @@ import Testing
     @Test func aSignInPostedFromElsewhereHopsSameSiteSoTheStrictCookieIsSent() async throws {
         let app = try makeApplication()
         try await app.test(.router) { client throws in
+            let signIn = try await SignInForm.fetch(client)
             try await client.execute(
-                uri: "/login", method: .post, headers: Self.form, body: ByteBuffer(string: "token=\(Tokens.admin.token)&next=%2Fverify")
+                uri: "/login", method: .post, headers: signIn.headers, body: signIn.body("token=\(Tokens.admin.token)&next=%2Fverify")
             ) { response throws in
                 #expect(response.status == .ok)
                 #expect(response.text.contains("<meta http-equiv=\"refresh\" content=\"0; url=/verify\">"))
-                #expect(response.headers[.setCookie]?.contains("SameSite=Strict") == true)
+                #expect(response.headers[values: .setCookie].contains { $0.hasPrefix("dalaba_session=") && $0.contains("SameSite=Strict") })
             }
             // Only paths on this server: never a redirect elsewhere.
             for next in ["%2F%2Fevil.example", "https%3A%2F%2Fevil.example", "%2F%5Cevil.example", "javascript%3Aalert(1)"] {
+                let signIn = try await SignInForm.fetch(client)
                 try await client.execute(
-                    uri: "/login", method: .post, headers: Self.form, body: ByteBuffer(string: "token=\(Tokens.admin.token)&next=\(next)")
+                    uri: "/login", method: .post, headers: signIn.headers, body: signIn.body("token=\(Tokens.admin.token)&next=\(next)")
                 ) { response throws in
                     #expect(response.text.contains("url=/\">"), "\(next)")
                 }
@@ -83,21 +87,24 @@ import Testing
     @Test func wrongTokensAndOperatorsAreRefused() async throws {
         let app = try makeApplication()
         try await app.test(.router) { client throws in
-            try await client.execute(uri: "/login", method: .post, headers: Self.form, body: ByteBuffer(string: "token=wrong-token-0123456789")) {
+            let wrong = try await SignInForm.fetch(client)
+            try await client.execute(uri: "/login", method: .post, headers: wrong.headers, body: wrong.body("token=wrong-token-0123456789")) {
                 response throws in
                 #expect(response.status == .unauthorized)
                 #expect(!response.headers[values: .setCookie].contains { $0.hasPrefix("dalaba_session=") })
                 #expect(response.text.contains("令牌无效 Unknown token."))
             }
             // Operators sign in too, and land on their own pages.
+            let signIn = try await SignInForm.fetch(client)
             try await client.execute(
-                uri: "/login", method: .post, headers: Self.form, body: ByteBuffer(string: "token=\(Tokens.operatorToken.token)&next=%2F")
+                uri: "/login", method: .post, headers: signIn.headers, body: signIn.body("token=\(Tokens.operatorToken.token)&next=%2F")
             ) { response throws in
                 #expect(response.status == .ok)
                 #expect(response.text.contains("url=/operate\">"))
                 #expect(response.headers[values: .setCookie].contains { $0.hasPrefix("dalaba_session=") })
             }
-            try await client.execute(uri: "/login", method: .post, headers: Self.form, body: ByteBuffer(string: "next=%2F")) { response throws in
+            let empty = try await SignInForm.fetch(client)
+            try await client.execute(uri: "/login", method: .post, headers: empty.headers, body: empty.body("next=%2F")) { response throws in
                 #expect(response.status == .badRequest)
             }
             // The old shortcut, a cookie holding the token itself, no longer signs anyone in.
@@ -160,6 +167,14 @@ import Testing
                 #expect(html.contains("data-key=\"2025-03-16\" data-real-seconds=\"40.000\""))
                 #expect(html.components(separatedBy: "<g class=\"bar\"").count - 1 == 3 + 4)
                 #expect(html.contains("data-key=\"rumor-rebuttal\" data-real-seconds=\"0.000\""))
+                // The charts come from chart.mustache: bars stacked only where there were drills, a name under each day, a total at
+                // the end of each kind's row, one axis, and no element drawn from an absent value.
+                #expect(html.components(separatedBy: "<rect class=\"drill\"").count - 1 == 2)
+                #expect(html.contains("text-anchor=\"middle\" font-size=\"10\">03-14</text>"))
+                #expect(html.contains("text-anchor=\"start\" font-size=\"11\">0:05:10</text></g>"))
+                #expect(html.components(separatedBy: "<line class=\"axis\"").count - 1 == 1)
+                let charts = try #require(html.range(of: "<svg id=\"chart-day\"")).lowerBound..<(try #require(html.range(of: "<p class=\"legend\"")).lowerBound)
+                #expect(!html[charts].contains("=\"\""), "an attribute rendered from nothing")
                 #expect(html.contains("href=\"/v1/log?from=2025-03-14&amp;to=2025-03-16&amp;format=csv\""))
             }
             // A long range is charted per month.

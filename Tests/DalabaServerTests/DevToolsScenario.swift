@@ -10,6 +10,7 @@ enum DevToolsScenario {
     static let script = #"""
         import base64, fcntl, json, os, subprocess, sys, time
         chromium, profile, steps_path = sys.argv[1:4]
+        extra_flags = sys.argv[4:]
         steps = json.load(open(steps_path))
         to_chrome_r, to_chrome_w = os.pipe()
         from_chrome_r, from_chrome_w = os.pipe()
@@ -23,7 +24,7 @@ enum DevToolsScenario {
         proc = subprocess.Popen(
             [chromium, "--headless", "--no-sandbox", "--disable-gpu", "--no-first-run", "--disable-dev-shm-usage",
              "--user-data-dir=" + profile, "--remote-debugging-pipe", "--window-size=1280,900", "--hide-scrollbars",
-             "--autoplay-policy=no-user-gesture-required", "--mute-audio", "about:blank"],
+             "--autoplay-policy=no-user-gesture-required", "--mute-audio"] + extra_flags + ["about:blank"],
             preexec_fn=child, close_fds=False, stdout=subprocess.DEVNULL)
         os.close(to_chrome_r); os.close(from_chrome_w)
         writer = os.fdopen(to_chrome_w, "wb", buffering=0)
@@ -58,7 +59,7 @@ enum DevToolsScenario {
                     if "error" in reply: raise RuntimeError("%s: %s" % (method, reply["error"]))
                     return reply.get("result", {})
                 if "method" in reply: events.append(reply)
-        def wait_load(deadline=30):
+        def wait_load(deadline=60):
             end = time.time() + deadline
             while time.time() < end:
                 for i, event in enumerate(events):
@@ -129,8 +130,8 @@ enum DevToolsScenario {
         """#
 
     /// Runs `steps` in a fresh profile under `directory` and returns what each step returned (a failed step returns a
-    /// dictionary with `failed`, and ends the run).
-    static func run(_ steps: [[String: Any]], in directory: URL, timeout: Double = 240) throws -> [Any] {
+    /// dictionary with `failed`, and ends the run). `flags` are added to Chromium's command line.
+    static func run(_ steps: [[String: Any]], in directory: URL, timeout: Double = 240, flags: [String] = []) throws -> [Any] {
         let run = UUID().uuidString.prefix(8)
         let script = directory.appendingPathComponent("scenario-\(run).py")
         try Self.script.write(to: script, atomically: true, encoding: .utf8)
@@ -140,7 +141,7 @@ enum DevToolsScenario {
         defer { try? FileManager.default.removeItem(at: profile) }
         let process = Process()
         process.executableURL = URL(fileURLWithPath: Processes.resolve("python3"))
-        process.arguments = [script.path, ConsoleBrowserTests.chromium!, profile.path, stepsFile.path]
+        process.arguments = [script.path, ConsoleBrowserTests.chromium!, profile.path, stepsFile.path] + flags
         let outPath = directory.appendingPathComponent("scenario-\(run).out").path
         let errPath = directory.appendingPathComponent("scenario-\(run).err").path
         _ = FileManager.default.createFile(atPath: outPath, contents: nil)

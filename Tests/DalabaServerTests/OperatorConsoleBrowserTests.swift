@@ -130,6 +130,69 @@ import Testing
         }
     }
 
+    /// The microphone path: Chromium's fake capture device (it beeps) recorded for about 2 s by the page's own script,
+    /// encoded there as WAV, uploaded through the same form, queued, and heard on the paced device at the beep's level.
+    @Test(.enabled(if: enabled), .timeLimit(.minutes(5))) func anOperatorRecordsTheMicrophoneAndItGoesOnAir() async throws {
+        try await PacedDevice.with { device in
+            let daemon = try DaemonHarness(name: "operator-microphone")
+            defer { try? FileManager.default.removeItem(at: daemon.directory) }
+            let capturePath = daemon.directory.appendingPathComponent("capture.raw").path
+            daemon.device = device.pcm(capturingTo: capturePath)
+            daemon.environment = device.environment
+            // A silent chime and no loudness normalisation: whatever the loudspeaker plays is the recording as recorded.
+            let silence = try SoundFileWriter(path: daemon.audioDirectory.appendingPathComponent("chime.wav").path, format: .wav16, rate: 48_000, channels: 2)
+            try silence.write([Float](repeating: 0, count: 4_800))
+            silence.close()
+            daemon.extraConfiguration = "[loudness]\nenabled = false"
+            try await daemon.start()
+            defer { daemon.stop() }
+            let record = "document.getElementById('queue-record')"
+            var steps = Self.signIn(daemon.server, daemon.tokens["operator"]!)
+            steps += [
+                ["op": "until", "js": "!\(record).hidden", "timeout": 10],
+                ["op": "eval", "js": "document.getElementById('record-start').click(); true"],
+                ["op": "until", "js": "parseFloat(\(record).dataset.seconds || '0') >= 2", "timeout": 20],
+                ["op": "eval", "js": "document.getElementById('record-stop').click(); [\(record).dataset.state, \(record).dataset.seconds, \(record).dataset.peak].join(' ')"],
+                ["op": "eval", "js": "(() => { const p = document.getElementById('record-player'); return !p.hidden && p.src.indexOf('blob:') === 0; })()"],
+                ["op": "eval", "js": "document.getElementById('record-upload').click(); true", "load": true],
+                ["op": "eval", "js": Self.text("uploaded")],
+                Self.submit("details-form", ["kind": "routine", "title": "麦克风录音"]),
+                ["op": "eval", "js": "document.getElementById('confirm').click(); true", "load": true],
+                ["op": "until", "js": "\(Self.text("now-title")) === '麦克风录音'", "timeout": 20],
+                ["op": "until", "js": "document.getElementById('nothing-on-air') !== null", "timeout": 20],
+            ]
+            let results = try DevToolsScenario.run(
+                steps, in: daemon.directory, flags: ["--use-fake-device-for-media-stream", "--use-fake-ui-for-media-stream"])
+            let failure = results.compactMap { $0 as? [String: Any] }.first { $0["failed"] != nil }
+            #expect(failure == nil, "\(failure ?? [:])\n\(daemon.log.suffix(3000))")
+            guard failure == nil, results.count == steps.count else { return }
+            let values = results.map { "\($0)" }
+            let recorded = values[5].split(separator: " ")
+            let recordedSeconds = recorded.count == 3 ? Double(recorded[1]) ?? 0 : 0
+            #expect(recorded.first == "recorded" && recordedSeconds >= 2, "\(values[5])")
+            #expect((Double(recorded.last ?? "") ?? 0) > 0.05, "the page heard the beep: \(values[5])")
+            #expect(values[6] == "1", "the recording can be listened to before it is uploaded")
+            #expect(values[8].contains("recording.wav"), "\(values[8])")
+            // Its log row: completed, as long as the recording (give or take a period and a script buffer).
+            let (_, data) = try await daemon.request("GET", "/v1/log?kind=routine", role: "official")
+            let rows = (try JSONSerialization.jsonObject(with: data) as? [String: Any])?["entries"] as? [[String: Any]] ?? []
+            let row = rows.first { $0["title"] as? String == "麦克风录音" }
+            #expect(row?["outcome"] as? String == "completed" && row?["source"] as? String == "op-wang", "\(rows)")
+            let seconds = row?["seconds"] as? Double ?? 0
+            #expect(abs(seconds - recordedSeconds) < 0.3, "\(seconds) s on air, \(recordedSeconds) s recorded")
+            // On the loudspeaker: the beeps, not silence. Blocks of 10 ms louder than -30 dBFS, in separate bursts.
+            daemon.stop()
+            let capture = try Capture(path: capturePath, channels: 2, rate: 48_000)
+            let block = 480
+            let loud = stride(from: 0, to: capture.frames - block, by: block).map { start in
+                ToneAnalysis.rms(capture.channel(0, frames: start..<(start + block))) > 0.0316
+            }
+            let bursts = zip(loud, [false] + loud).filter { $0 && !$1 }.count
+            let peak = capture.samples.lazy.map { abs(Int($0)) }.max() ?? 0
+            #expect(bursts >= 2 && peak > 3_000, "\(bursts) bursts, peak \(peak) of \(capture.frames) frames")
+        }
+    }
+
     @Test(.enabled(if: enabled), .timeLimit(.minutes(5))) func anEmergencyFromTheBrowserCutsInAfterASecondConfirmation() async throws {
         try await PacedDevice.with { device in
             let daemon = try DaemonHarness(name: "operator-emergency", device: device.pcm(capturingTo: "/dev/null"))

@@ -110,26 +110,26 @@ import Testing
     @Test func aSignInFromABrowserNeedsTheFormsOwnToken() async throws {
         let app = try makeApplication()
         try await app.test(.router) { client throws in
-            func fresh() async throws -> (nonce: String, field: String) {
-                try await client.execute(uri: "/login", method: .get) { response throws in
-                    let cookie = try #require(response.headers[values: .setCookie].first { $0.hasPrefix("dalaba_login=") })
-                    #expect(cookie.contains("HttpOnly") && cookie.contains("SameSite=Strict") && !cookie.contains("Secure"))
-                    let nonce = String(cookie.dropFirst("dalaba_login=".count).prefix { $0 != ";" })
-                    let marker = "name=\"login_csrf\" value=\""
-                    let start = try #require(response.text.range(of: marker)).upperBound
-                    return (nonce, String(response.text[start...].prefix(64)))
-                }
+            try await client.execute(uri: "/login", method: .get) { response throws in
+                let cookie = try #require(response.headers[values: .setCookie].first { $0.hasPrefix("dalaba_login=") })
+                #expect(cookie.contains("HttpOnly") && cookie.contains("SameSite=Strict") && !cookie.contains("Secure"))
+                #expect(cookie.contains("Max-Age=3600"), "the form's cookie lasts as long as its token: \(cookie)")
             }
             let own = [("Origin", "http://127.0.0.1:8780")]
-            let one = try await fresh()
-            let two = try await fresh()
+            let one = try await SignInForm.fetch(client)
+            let two = try await SignInForm.fetch(client)
+            let three = try await SignInForm.fetch(client)
             let cases: [(String, String?, String?, [(String, String)], HTTPResponse.Status)] = [
                 ("the form's token and its cookie", one.nonce, one.field, own, .ok),
                 ("a token without its cookie", nil, two.field, own, .forbidden),
                 ("a cookie without its token", two.nonce, nil, own, .forbidden),
                 ("a token from another form", two.nonce, one.field, own, .forbidden),
                 ("a browser post with no token at all", nil, nil, own, .forbidden),
+                ("a post vouched for by Sec-Fetch-Site but with no token", nil, nil, [("Sec-Fetch-Site", "same-origin")], .forbidden),
+                ("a tool's post (no browser headers) with no token", nil, nil, [], .forbidden),
+                ("a tool's post with a fresh pair", three.nonce, three.field, [], .ok),
                 ("a valid pair posted from another site", two.nonce, two.field, [("Origin", "http://evil.example")], .forbidden),
+                ("a forged nonce with another form's token", "1-" + String(repeating: "0", count: 64), two.field, own, .forbidden),
             ]
             for (name, nonce, field, extra, expected) in cases {
                 var headers = Self.form
@@ -143,6 +143,20 @@ import Testing
                 }
             }
         }
+    }
+
+    /// The sign-in form's token is short-lived: an hour after `GET /login` (by the injected clock) it is refused.
+    @Test func aSignInFormExpiresAfterAnHour() {
+        let login = LoginToken()
+        let issuedAt = instant("2026-12-01T09:00:00+08:00")
+        let (nonce, field) = login.issue(now: issuedAt)
+        #expect(login.verify(nonce: nonce, field: field, now: issuedAt.addingTimeInterval(3_599)))
+        #expect(!login.verify(nonce: nonce, field: field, now: issuedAt.addingTimeInterval(3_601)))
+        #expect(!login.verify(nonce: nonce, field: field, now: issuedAt.addingTimeInterval(-120)), "issued in the future")
+        // The issue time is covered by the HMAC: moving it forward breaks the token.
+        let later = "\(Int(issuedAt.timeIntervalSince1970) + 3_000)" + nonce.drop { $0 != "-" }
+        #expect(!login.verify(nonce: later, field: field, now: issuedAt.addingTimeInterval(3_601)))
+        #expect(!LoginToken().verify(nonce: nonce, field: field, now: issuedAt), "another process's key")
     }
 
     @Test func theReviewSaysWhatWillHappenAndAnEmergencyNeedsASecondConfirmation() async throws {
@@ -261,10 +275,11 @@ import Testing
             station: try idleStation(configuration), configuration: configuration, metrics: StationMetrics(), store: try PreparedLog.store(),
             sessions: MemoryPersistDriver(), secureCookies: secure)
         return try await Application(router: router).test(.router) { client throws in
-            var headers = OperatorConsoleTests.form
+            let signIn = try await SignInForm.fetch(client)
+            var headers = signIn.headers
             for field in extra { headers.append(field) }
             return try await client.execute(
-                uri: "/login", method: .post, headers: headers, body: ByteBuffer(string: "token=\(Tokens.official.token)&next=%2F")
+                uri: "/login", method: .post, headers: headers, body: signIn.body("token=\(Tokens.official.token)&next=%2F")
             ) { response throws in
                 try #require(response.headers[values: .setCookie].first { $0.hasPrefix("dalaba_session=") })
             }

@@ -7,6 +7,7 @@ import Foundation
 import Hummingbird
 import HummingbirdTesting
 import Logging
+import Testing
 
 let shanghai = TimeZone(identifier: "Asia/Shanghai")!
 
@@ -25,6 +26,26 @@ enum Tokens {
 }
 
 func bearer(_ token: Configuration.Token) -> HTTPFields { [.authorization: "Bearer \(token.token)"] }
+
+/// A fresh sign-in form, as `GET /login` gives it: the pre-session nonce cookie and the `login_csrf` field that goes with it.
+struct SignInForm {
+    var nonce: String
+    var field: String
+    /// The form's headers for `POST /login`: URL-encoded, with the nonce cookie.
+    var headers: HTTPFields { [.contentType: "application/x-www-form-urlencoded", .cookie: "\(LoginToken.cookieName)=\(nonce)"] }
+    /// `fields` with the form's token appended.
+    func body(_ fields: String) -> ByteBuffer { ByteBuffer(string: fields + "&login_csrf=\(field)") }
+
+    static func fetch(_ client: some TestClientProtocol) async throws -> SignInForm {
+        try await client.execute(uri: "/login", method: .get) { response throws in
+            let cookie = try #require(response.headers[values: .setCookie].first { $0.hasPrefix("\(LoginToken.cookieName)=") })
+            let marker = "name=\"login_csrf\" value=\""
+            let start = try #require(response.text.range(of: marker)).upperBound
+            return SignInForm(
+                nonce: String(cookie.dropFirst(LoginToken.cookieName.count + 1).prefix { $0 != ";" }), field: String(response.text[start...].prefix(64)))
+        }
+    }
+}
 
 func record(
     _ id: String, _ title: String, kind: Kind, level: Int? = nil, test: Bool = false, tier: Tier = .village, source: String = "村委会",

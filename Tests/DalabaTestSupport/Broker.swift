@@ -28,15 +28,17 @@ public final class Broker: @unchecked Sendable {
     public private(set) var villages: [String: Credential] = [:]
     private var process: Process?
 
-    /// Writes the certificates, password and ACL files and the configuration for `villages` (12-digit codes).
+    /// The credentials for `villages` (12-digit codes); the certificates, password and ACL files are written at the first start.
     public init(villages: [String], name: String = "broker") throws {
         directory = try Processes.temporaryDirectory(name)
         headEnd = Credential(username: "county-head-end", password: "head-end-" + UUID().uuidString)
         for village in villages { self.villages[village] = Credential(username: village, password: "v-" + UUID().uuidString) }
-        try makeCertificates()
-        try writeUsers()
         try FileManager.default.createDirectory(at: directory.appendingPathComponent("data"), withIntermediateDirectories: true)
     }
+
+    /// The certificates and the hashed password file, made at the first start: five openssl runs and a mosquitto_passwd
+    /// over every village take seconds, which must not be spent on the cooperative pool (Processes.offPool says why).
+    private var prepared = false
 
     deinit { if let process, process.isRunning { Processes.killTree(process.processIdentifier) } }
 
@@ -54,6 +56,13 @@ public final class Broker: @unchecked Sendable {
     /// Starts the broker (on a fresh free port the first time, the same one after) and waits until it accepts connections.
     public func start(timeout: Double = 15) async throws {
         guard !isRunning else { return }
+        if !prepared {
+            try await Processes.offPool { [self] in
+                try makeCertificates()
+                try writeUsers()
+            }
+            prepared = true
+        }
         for attempt in 0..<5 {
             if port == 0 || attempt > 0 && !everStarted { port = try Self.freePort() }
             try writeConfiguration()

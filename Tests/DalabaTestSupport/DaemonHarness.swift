@@ -97,6 +97,11 @@ public final class DaemonHarness: @unchecked Sendable {
     /// Starts `dalabad` on port 0 and waits, at most `startTimeout` seconds, until it has reported its address and its API
     /// answers there.
     public func start() async throws {
+        // Tests start daemons in parallel: at the suite's start, dozens at once on two cores (beside stress-ng) took over
+        // 30 s each. Starting a few at a time keeps each start quick; the wait for a turn is not part of the start's limit
+        // (it is part of a test's `.timeLimit`, so tests that start daemons allow a few minutes).
+        await StartTurns.shared.take()
+        defer { Task { await StartTurns.shared.give() } }
         let configPath = directory.appendingPathComponent("dalaba.toml").path
         try configuration.write(toFile: configPath, atomically: true, encoding: .utf8)
         if !FileManager.default.fileExists(atPath: logPath) { FileManager.default.createFile(atPath: logPath, contents: nil) }
@@ -117,7 +122,11 @@ public final class DaemonHarness: @unchecked Sendable {
         self.process = process
         logHandle = log
         let deadline = Date().addingTimeInterval(startTimeout)
-        while Date() < deadline, process.isRunning {
+        // Look before judging the time: a test process that did not run for a while (a busy pool) must not call a daemon
+        // that answered meanwhile "not started".
+        var lastLook = false
+        while process.isRunning, !lastLook {
+            lastLook = Date() >= deadline
             if port == 0, let text = try? String(contentsOfFile: listenFile, encoding: .utf8),
                 let colon = text.lastIndex(of: ":"), let bound = Int(text[text.index(after: colon)...].trimmingCharacters(in: .whitespacesAndNewlines)),
                 bound > 0
@@ -193,8 +202,11 @@ public final class DaemonHarness: @unchecked Sendable {
     /// Polls status until `condition` holds (the daemon's own state, not a schedule): at most `timeout` seconds.
     public func waitFor(_ what: String, timeout: Double = 20, _ condition: ([String: Any]) -> Bool) async throws {
         let deadline = Date().addingTimeInterval(timeout)
-        while Date() < deadline {
+        while true {
+            // Looked at once more after the deadline, in case this test did not run for a while.
+            let last = Date() >= deadline
             if let status = try? await status(), condition(status) { return }
+            if last { break }
             try await Task.sleep(for: .milliseconds(20))
         }
         throw HarnessError.timedOut(what)
@@ -235,5 +247,27 @@ public enum HarnessError: Error, CustomStringConvertible {
         case .didNotStart(let log): "dalabad did not start:\n\(log)"
         case .timedOut(let what): "timed out waiting for \(what)"
         }
+    }
+}
+
+/// At most `count` test processes (daemons, head-ends) starting at once, in arrival order; a turn is held from launch
+/// until the process answers (or fails to).
+public actor StartTurns {
+    public static let shared = StartTurns(count: 3)
+    private var free: Int
+    private var waiters: [CheckedContinuation<Void, Never>] = []
+
+    init(count: Int) { free = count }
+
+    public func take() async {
+        if free > 0 {
+            free -= 1
+            return
+        }
+        await withCheckedContinuation { waiters.append($0) }
+    }
+
+    public func give() {
+        if waiters.isEmpty { free += 1 } else { waiters.removeFirst().resume() }
     }
 }

@@ -29,13 +29,12 @@ public final class PostgresCluster: @unchecked Sendable {
         guard chown(directory.path, owner.pointee.pw_uid, owner.pointee.pw_gid) == 0 else {
             throw ClusterError.failed("chown \(directory.path): \(String(cString: strerror(errno)))")
         }
-        let initdb = try Processes.run(
-            "/usr/sbin/runuser",
-            ["-u", "postgres", "--", "\(Self.binaries)/initdb", "-D", dataDirectory, "-A", "trust", "-U", user, "-E", "UTF8", "--no-sync"],
-            timeout: 120)
+        let arguments = ["-u", "postgres", "--", "\(Self.binaries)/initdb", "-D", dataDirectory, "-A", "trust", "-U", user, "-E", "UTF8", "--no-sync"]
+        // Seconds of initdb and start-up, off the cooperative pool (Processes.offPool says why).
+        let initdb = try await Processes.offPool { try Processes.run("/usr/sbin/runuser", arguments, timeout: 120) }
         guard initdb.status == 0 else { throw ClusterError.failed("initdb: \(initdb.stderr)") }
-        try start()
-        let create = try psql("CREATE DATABASE \(database)", database: "postgres")
+        try await Processes.offPool { [self] in try start() }
+        let create = try await Processes.offPool { [self] in try psql("CREATE DATABASE \(database)", database: "postgres") }
         guard create.status == 0 else { throw ClusterError.failed("CREATE DATABASE: \(create.stderr)") }
     }
 

@@ -74,6 +74,17 @@ public enum Processes {
         return result
     }
 
+    /// Runs blocking work (a child process waited for, a server's start-up) on a thread of its own and awaits it. The
+    /// cooperative pool has one thread per core, two here: a fixture that blocks one for the seconds initdb or jack_wait
+    /// take stalls every other test in the process, and their deadlines then pass while they never ran.
+    public static func offPool<T: Sendable>(_ body: @escaping @Sendable () throws -> T) async throws -> T {
+        try await withCheckedThrowingContinuation { continuation in
+            let thread = Thread { continuation.resume(with: Swift.Result { try body() }) }
+            thread.stackSize = 1 << 20
+            thread.start()
+        }
+    }
+
     /// This process's environment with `extra` laid over it: what a child should get.
     public static func childEnvironment(_ extra: [String: String]) -> [String: String] {
         ProcessInfo.processInfo.environment.merging(extra) { $1 }
