@@ -24,6 +24,8 @@ let package = Package(
         .package(url: "https://github.com/vapor/postgres-nio.git", from: "1.33.2"),
         .package(url: "https://github.com/hummingbird-project/hummingbird-auth.git", from: "2.5.0"),
         .package(url: "https://github.com/hummingbird-project/swift-mustache.git", from: "2.1.1"),
+        .package(url: "https://github.com/swift-server/async-http-client.git", from: "1.37.0"),
+        .package(url: "https://github.com/apple/swift-nio.git", from: "2.101.2"),
     ],
     targets: [
         // The C surface: system libraries and one shim for what Swift cannot call.
@@ -36,6 +38,9 @@ let package = Package(
         .systemLibrary(name: "CXMLSec", pkgConfig: "xmlsec1-openssl", providers: [.apt(["libxmlsec1-dev"])]),
         .systemLibrary(name: "CMosquitto", pkgConfig: "libmosquitto", providers: [.apt(["libmosquitto-dev"])]),
         .systemLibrary(name: "CGPIOD", pkgConfig: "libgpiod", providers: [.apt(["libgpiod-dev"])]),
+        .systemLibrary(name: "CMpg123", pkgConfig: "libmpg123", providers: [.apt(["libmpg123-dev"])]),
+        .systemLibrary(name: "CVorbisFile", pkgConfig: "vorbisfile", providers: [.apt(["libvorbis-dev"])]),
+        .systemLibrary(name: "COpusFile", pkgConfig: "opusfile", providers: [.apt(["libopusfile-dev"])]),
 
         // Pure core: no I/O, no C, no clock reads.
         .target(name: "DalabaCore"),
@@ -54,8 +59,12 @@ let package = Package(
         .target(
             name: "DalabaAudio",
             dependencies: [
-                "DalabaCore", "CALSA", "CALSAShim", "CSndFile", "CSampleRate", "CSoxr", "CEBUR128",
+                "DalabaCore", "CALSA", "CALSAShim", "CSndFile", "CSampleRate", "CSoxr", "CEBUR128", "CMpg123", "CVorbisFile", "COpusFile",
                 .product(name: "Logging", package: "swift-log"),
+                // Relays: a streaming GET of an Icecast/HTTP stream, its body handed over as it arrives.
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
                 .product(name: "Crypto", package: "swift-crypto"),
             ]
         ),
@@ -87,12 +96,14 @@ let package = Package(
             resources: [.copy("Templates")]
         ),
 
+        // One strict TOML configuration file through TOMLKit's decoder, shared by the station and the county head-end.
+        .target(name: "DalabaConfig", dependencies: [.product(name: "TOMLKit", package: "TOMLKit")]),
+
         // The station: configuration, and the Station actor that owns the queue and drives the player.
         .target(
             name: "DalabaStation",
             dependencies: [
-                "DalabaCore", "DalabaAudio", "DalabaStore", "DalabaSchedule", "DalabaIntake", "DalabaHardware",
-                .product(name: "TOMLKit", package: "TOMLKit"),
+                "DalabaCore", "DalabaAudio", "DalabaStore", "DalabaSchedule", "DalabaIntake", "DalabaHardware", "DalabaConfig",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "Prometheus", package: "swift-prometheus"),
             ]
@@ -108,6 +119,9 @@ let package = Package(
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "UnixSignals", package: "swift-service-lifecycle"),
                 .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "Crypto", package: "swift-crypto"),
             ]
         ),
         .executableTarget(name: "dalabad", dependencies: ["DalabaDaemon"]),
@@ -118,6 +132,7 @@ let package = Package(
                 "DalabaCore", "DalabaAudio", "DalabaSchedule", "DalabaStation", "DalabaHardware",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
+                .product(name: "MultipartKit", package: "multipart-kit"),
             ]
         ),
         .executableTarget(name: "dalaba", dependencies: ["DalabaCLI"]),
@@ -136,7 +151,7 @@ let package = Package(
         .target(
             name: "DalabaCounty",
             dependencies: [
-                "DalabaCore", "DalabaLink", "DalabaAudio", "DalabaIntake",
+                "DalabaCore", "DalabaLink", "DalabaAudio", "DalabaIntake", "DalabaConfig",
                 .product(name: "PostgresNIO", package: "postgres-nio"),
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
@@ -144,7 +159,6 @@ let package = Package(
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "Crypto", package: "swift-crypto"),
-                .product(name: "TOMLKit", package: "TOMLKit"),
             ]
         ),
         .executableTarget(name: "dalaba-county", dependencies: ["DalabaCounty"]),
@@ -165,11 +179,21 @@ let package = Package(
         .testTarget(name: "DalabaHardwareTests", dependencies: ["DalabaHardware", "DalabaCore", "DalabaStation", "DalabaAudio", "DalabaTestSupport"]),
         .executableTarget(name: "FuzzAnnouncementRequest", dependencies: ["FuzzReplay", "DalabaIntake"], path: "Tests/Fuzz/FuzzAnnouncementRequest"),
         .executableTarget(name: "FuzzMultipart", dependencies: ["FuzzReplay", "DalabaIntake"], path: "Tests/Fuzz/FuzzMultipart"),
+        // The county benchmarks' simulated villages: the real link code (VillageLink, BrokerClient), many in one process.
+        .executableTarget(
+            name: "VillageSwarm",
+            dependencies: ["DalabaLink", "DalabaCore", .product(name: "Logging", package: "swift-log")],
+            path: "Tests/Benchmarks/VillageSwarm"
+        ),
         .testTarget(name: "DalabaAlertsTests", dependencies: ["DalabaAlerts", "DalabaCore"]),
         .testTarget(name: "DalabaXMLSignatureTests", dependencies: ["DalabaXMLSignature", "DalabaAlerts"], resources: [.copy("Fixtures")]),
         // Malformed/ is the malformed-schedule corpus, read by path as data (by the CLI and service tests too).
         .testTarget(name: "DalabaScheduleTests", dependencies: ["DalabaSchedule", "DalabaCore"], exclude: ["Malformed"]),
-        .testTarget(name: "DalabaDaemonTests", dependencies: ["DalabaTestSupport", "DalabaStation", "DalabaAudio", "DalabaCore"]),
+        // DalabaDaemon for CountyAudioFetch, tried directly against a hostile server.
+        .testTarget(
+            name: "DalabaDaemonTests",
+            dependencies: ["DalabaTestSupport", "DalabaStation", "DalabaAudio", "DalabaCore", "DalabaDaemon", "DalabaLink"]
+        ),
         .target(name: "DalabaTestSupport", dependencies: ["DalabaAudio"], path: "Tests/DalabaTestSupport"),
         .testTarget(
             name: "DalabaServerTests",

@@ -53,6 +53,10 @@ password_file $DIR/broker/passwd
 acl_file $DIR/broker/acl
 persistence true
 persistence_location $DIR/broker/
+# Sessions and queued messages to disk every second (mosquitto's default is every 30 minutes): a broker that crashes
+# loses at most the last second of them (villages resend their rows from the county's mark; a notice published in that
+# second to a village that was offline is not sent again).
+autosave_interval 1
 log_dest file $DIR/broker/mosquitto.log
 CONF
 chmod 0700 "$DIR/broker"; chmod 0600 "$DIR/broker/passwd" "$DIR/broker/acl"
@@ -111,6 +115,8 @@ for v in $VILLAGES; do
     cat > "$DIR/$v/dalaba.toml" <<CONF
 [device]
 name = "null"
+# Held to the clock as a loudspeaker is, so an item is on air for its length and coverage shows it playing.
+pace = true
 [station]
 state-directory = "$DIR/$v/state"
 audio-directory = "$ROOT/Audio"

@@ -9,6 +9,8 @@ packages=(
     mosquitto mosquitto-clients libmosquitto-dev postgresql openssl  # the county platform: broker, central log, test CA
     libgpiod-dev gpiod  # the amplifier's gpio backend
     icecast2 ezstream  # relays: an Icecast server and a source client on loopback
+    libmpg123-dev mpg123  # relays: MP3 streams decoded through the feed API; mpg123 is the relay benchmark's peer
+    libvorbis-dev libopusfile-dev  # relays: Ogg Vorbis and Ogg Opus streams (libvorbisfile, libopusfile over a pipe)
     dpkg-dev fakeroot lintian man-db systemd adduser binutils  # the Debian package: build, check, install
     libcurl4-openssl-dev  # the package links Foundation statically: its URLSession needs -lcurl at link time
 )
