@@ -45,6 +45,9 @@ let package = Package(
         // Pure core: no I/O, no C, no clock reads.
         .target(name: "DalabaCore"),
 
+        // Child processes started one at a time, so no child inherits another's exit notification or pipe.
+        .target(name: "DalabaProcess"),
+
         // Schedule files, recurrence rules and the Scheduler state machine: pure, takes file contents and `now` as values.
         // YAML through the libyaml that Yams builds (CYaml), read event by event with limits: every node keeps its line, so
         // `dalaba schedule check` names file and line for every error, and no file can make the parser hold a core.
@@ -59,7 +62,7 @@ let package = Package(
         .target(
             name: "DalabaAudio",
             dependencies: [
-                "DalabaCore", "CALSA", "CALSAShim", "CSndFile", "CSampleRate", "CSoxr", "CEBUR128", "CMpg123", "CVorbisFile", "COpusFile",
+                "DalabaCore", "DalabaProcess", "CALSA", "CALSAShim", "CSndFile", "CSampleRate", "CSoxr", "CEBUR128", "CMpg123", "CVorbisFile", "COpusFile",
                 .product(name: "Logging", package: "swift-log"),
                 // Relays: a streaming GET of an Icecast/HTTP stream, its body handed over as it arrives.
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
@@ -103,7 +106,7 @@ let package = Package(
         .target(
             name: "DalabaStation",
             dependencies: [
-                "DalabaCore", "DalabaAudio", "DalabaStore", "DalabaSchedule", "DalabaIntake", "DalabaHardware", "DalabaConfig",
+                "DalabaCore", "DalabaAudio", "DalabaStore", "DalabaSchedule", "DalabaIntake", "DalabaHardware", "DalabaConfig", "DalabaProcess",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "Prometheus", package: "swift-prometheus"),
             ]
@@ -163,7 +166,7 @@ let package = Package(
         ),
         .executableTarget(name: "dalaba-county", dependencies: ["DalabaCounty"]),
         // The amplifier and other loudspeaker hardware: the one Swift module on libgpiod; the command backend.
-        .target(name: "DalabaHardware", dependencies: ["DalabaCore", "CGPIOD", .product(name: "Logging", package: "swift-log")]),
+        .target(name: "DalabaHardware", dependencies: ["DalabaCore", "DalabaProcess", "CGPIOD", .product(name: "Logging", package: "swift-log")]),
 
         .testTarget(
             name: "DalabaCoreTests",
@@ -194,7 +197,7 @@ let package = Package(
             name: "DalabaDaemonTests",
             dependencies: ["DalabaTestSupport", "DalabaStation", "DalabaAudio", "DalabaCore", "DalabaDaemon", "DalabaLink"]
         ),
-        .target(name: "DalabaTestSupport", dependencies: ["DalabaAudio"], path: "Tests/DalabaTestSupport"),
+        .target(name: "DalabaTestSupport", dependencies: ["DalabaAudio", "DalabaProcess"], path: "Tests/DalabaTestSupport"),
         .testTarget(
             name: "DalabaServerTests",
             dependencies: [
@@ -209,7 +212,7 @@ let package = Package(
         .target(name: "FuzzReplay", path: "Tests/Fuzz/Support/FuzzReplay"),
         .executableTarget(name: "FuzzCAP", dependencies: ["FuzzReplay", "DalabaAlerts"], path: "Tests/Fuzz/FuzzCAP"),
         .executableTarget(name: "FuzzSchedule", dependencies: ["FuzzReplay", "DalabaSchedule"], path: "Tests/Fuzz/FuzzSchedule"),
-        .testTarget(name: "FuzzCorpusTests", path: "Tests/FuzzCorpusTests"),
+        .testTarget(name: "FuzzCorpusTests", dependencies: ["DalabaProcess"], path: "Tests/FuzzCorpusTests"),
         .testTarget(name: "DalabaAudioTests", dependencies: ["DalabaAudio", "DalabaCore", "DalabaTestSupport"]),
         .testTarget(
             name: "DalabaScheduleServiceTests",

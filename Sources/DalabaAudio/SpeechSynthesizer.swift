@@ -1,4 +1,5 @@
 import Crypto
+import DalabaProcess
 import Foundation
 
 /// Why text could not become an announcement's audio; each case reads as one line an operator can act on.
@@ -155,7 +156,7 @@ public struct SpeechSynthesizer: Sendable {
         let process = Process()
         process.executableURL = URL(fileURLWithPath: program)
         process.arguments = ["-v", voice, "-s", String(speed), "-b", "1", "-w", output, "--stdin"]
-        let errors = Pipe()
+        let errors = ChildStart.pipe()
         let done = DispatchSemaphore(value: 0)
         process.standardError = errors
         process.standardOutput = FileHandle.nullDevice
@@ -167,7 +168,7 @@ public struct SpeechSynthesizer: Sendable {
         // The text is a file on stdin, not a pipe: espeak-ng exiting early (a bad voice) can never SIGPIPE the station.
         process.standardInput = stdin
         do {
-            try process.run()
+            try ChildStart.run(process)
         } catch {
             throw .synthesizerMissing(executable: program)
         }

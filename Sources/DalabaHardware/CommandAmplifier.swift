@@ -1,3 +1,4 @@
+import DalabaProcess
 import Foundation
 
 /// The amplifier's power through two shell commands, such as Debian's `usbrelay REL1=1` and `usbrelay REL1=0` for a USB
@@ -24,14 +25,14 @@ public struct CommandAmplifier: AmplifierSwitch {
         let process = Process()
         process.executableURL = URL(fileURLWithPath: "/bin/sh")
         process.arguments = ["-c", command]
-        let errors = Pipe()
+        let errors = ChildStart.pipe()
         process.standardError = errors
         process.standardOutput = FileHandle.nullDevice
         process.standardInput = FileHandle.nullDevice
         let exited = DispatchSemaphore(value: 0)
         process.terminationHandler = { _ in exited.signal() }
         do {
-            try process.run()
+            try ChildStart.run(process)
         } catch {
             throw HardwareError("\(key) '\(command)' cannot start: \(error.localizedDescription)")
         }

@@ -1,6 +1,7 @@
 import DalabaAudio
 import DalabaCore
 import DalabaIntake
+import DalabaProcess
 import Foundation
 
 /// Turns a request from an operator into an Announcement, or says exactly which field is wrong. Audio is checked
@@ -170,11 +171,11 @@ public final class VoiceCatalog: Sendable {
         let process = Process()
         process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
         process.arguments = [executable, "--voices"]
-        let output = Pipe()
+        let output = ChildStart.pipe()
         process.standardOutput = output
         process.standardError = FileHandle.nullDevice
         do {
-            try process.run()
+            try ChildStart.run(process)
         } catch {
             return nil
         }

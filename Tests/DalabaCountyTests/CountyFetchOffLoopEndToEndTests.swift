@@ -46,48 +46,14 @@ struct CountyFetchOffLoopEndToEndTests {
         try FileManager.default.createDirectory(at: audioDirectory, withIntermediateDirectories: true)
         let script = county.directory.appendingPathComponent("trickle.py")
         try Self.trickle.write(to: script, atomically: true, encoding: .utf8)
-        let server = Process()
-        server.executableURL = URL(fileURLWithPath: Processes.resolve("python3"))
-        server.arguments = [script.path, audioDirectory.path]
-        let output = Pipe()
-        server.standardOutput = output
-        try server.run()
-        // SIGKILL: this process's blocked signal mask is inherited, so the child would ignore SIGTERM.
+        let (server, port) = try Processes.startListening("python3", [script.path, audioDirectory.path])
         defer { Processes.killTree(server.processIdentifier) }
-        var said = Data()
-        while !said.contains(UInt8(ascii: "\n")) {
-            let more = output.fileHandleForReading.availableData
-            if more.isEmpty { break }
-            said.append(more)
-        }
-        let port = try #require(Int(String(decoding: said, as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)))
         let slow = "http://127.0.0.1:\(port)/slow"
         do {
-            let listen = "[http]\nlisten = \"127.0.0.1:0\"\n"
-            #expect(county.configuration.contains(listen))
-            try county.configuration.replacingOccurrences(of: listen, with: listen + "public-url = \"\(slow)\"\n")
-                .write(toFile: county.configPath, atomically: true, encoding: .utf8)
-            try await county.startHeadEnd()
-            let village = try DaemonHarness(name: "village-fetch-off-loop")
-            let credential = county.broker.credential(for: Self.village)
-            village.extraConfiguration = """
-                [county]
-                broker-host = "127.0.0.1"
-                broker-port = \(county.broker.port)
-                ca-file = "\(county.broker.caFile)"
-                username = "\(credential.username)"
-                password = "\(credential.password)"
-                region = "\(Self.village)"
-                county-key = "\(county.publicKey)"
-                head-end-url = "\(slow)"
-                fetch-token = "\(county.fetchToken(Self.village))"
-                """
-            county.villages[Self.village] = village
-            try await village.start()
-            try await county.waitFor("the village online") {
-                let villages = try await county.getJSON("/v1/villages")["villages"] as? [[String: Any]] ?? []
-                return villages.contains { $0["code"] as? String == Self.village && $0["online"] as? Bool == true }
-            }
+            try await county.startHeadEnd(publicURL: slow)
+            try await county.startVillage(Self.village, headEndURL: slow)
+            let village = try #require(county.villages[Self.village])
+            try await county.waitForOnline(Self.village)
 
             let text = String(repeating: "本周六上午九点在村委会开会，讨论灌溉渠的修缮和今年的防汛安排，请各户派一人参加。", count: 3)
             let (status, body) = try await county.request(

@@ -116,8 +116,15 @@ final class CountyHarness: @unchecked Sendable {
         return text
     }
 
-    /// Starts the head-end and waits until its API answers.
-    func startHeadEnd(timeout: Double = 60) async throws {
+    /// Starts the head-end and waits until its API answers. With `publicURL`, the head-end names that as where villages fetch
+    /// audio (a stand-in server of the test's, in effect a man in the middle of plain HTTP).
+    func startHeadEnd(publicURL: String? = nil, timeout: Double = 60) async throws {
+        if let publicURL {
+            let listen = "[http]\nlisten = \"127.0.0.1:0\"\n"
+            guard configuration.contains(listen) else { throw BrokerFixtureError("the head-end's configuration has no \(listen.debugDescription)") }
+            try configuration.replacingOccurrences(of: listen, with: listen + "public-url = \"\(publicURL)\"\n")
+                .write(toFile: configPath, atomically: true, encoding: .utf8)
+        }
         let listenFile = stateDirectory.appendingPathComponent("listen").path
         try? FileManager.default.removeItem(atPath: listenFile)
         if !FileManager.default.fileExists(atPath: logPath) { FileManager.default.createFile(atPath: logPath, contents: nil) }
@@ -128,7 +135,7 @@ final class CountyHarness: @unchecked Sendable {
         process.arguments = ["--config", configPath]
         process.standardOutput = handle
         process.standardError = handle
-        try process.run()
+        try Processes.start(process)
         self.process = process
         port = 0
         let deadline = Date().addingTimeInterval(timeout)
@@ -159,8 +166,9 @@ final class CountyHarness: @unchecked Sendable {
         Processes.terminate(process, grace: 15)
     }
 
-    /// Starts a village with its `[county]` section, on `null` unless given a device (and its environment).
-    func startVillage(_ code: String, device: String? = nil, environment: [String: String] = [:]) async throws {
+    /// Starts a village with its `[county]` section, on `null` unless given a device (and its environment), fetching audio
+    /// from `headEndURL` (the head-end itself unless a test names a stand-in).
+    func startVillage(_ code: String, device: String? = nil, environment: [String: String] = [:], headEndURL: String? = nil) async throws {
         let harness = try villages[code] ?? DaemonHarness(name: "village-\(code.suffix(6))")
         if let device { harness.device = device }
         harness.environment.merge(environment) { $1 }
@@ -174,11 +182,19 @@ final class CountyHarness: @unchecked Sendable {
             password = "\(credential.password)"
             region = "\(code)"
             county-key = "\(publicKey)"
-            head-end-url = "\(server)"
+            head-end-url = "\(headEndURL ?? server)"
             fetch-token = "\(fetchToken(code))"
             """
         villages[code] = harness
         try await harness.start()
+    }
+
+    /// Waits until the head-end lists `code` online.
+    func waitForOnline(_ code: String, within seconds: Double = 60) async throws {
+        try await waitFor("village \(code) online", within: seconds) {
+            let villages = try await getJSON("/v1/villages")["villages"] as? [[String: Any]] ?? []
+            return villages.contains { $0["code"] as? String == code && $0["online"] as? Bool == true }
+        }
     }
 
     func request(_ method: String, _ path: String, token: String? = nil, json: Any? = nil, timeout: Double = 30) async throws -> (Int, Data) {

@@ -81,51 +81,17 @@ struct CountyLogVerifyEndToEndTests {
     }
 
     @Test(.timeLimit(.minutes(4))) func anEndlessAudioBodyIsRefusedWithItsReasonWhileTheVillagePlaysOn() async throws {
-        let server = Process()
-        server.executableURL = URL(fileURLWithPath: Processes.resolve("python3"))
-        server.arguments = [Processes.packageRoot.appendingPathComponent("Tests/Hostile/county_audio_server.py").path]
-        let output = Pipe()
-        server.standardOutput = output
-        try server.run()
-        // SIGKILL: this process's blocked signal mask is inherited, so the child would ignore SIGTERM.
+        let (server, port) = try Processes.startListening(
+            "python3", [Processes.packageRoot.appendingPathComponent("Tests/Hostile/county_audio_server.py").path])
         defer { Processes.killTree(server.processIdentifier) }
-        var said = Data()
-        while !said.contains(UInt8(ascii: "\n")) {
-            let more = output.fileHandleForReading.availableData
-            if more.isEmpty { break }
-            said.append(more)
-        }
-        let port = try #require(Int(String(decoding: said, as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)))
         let hostile = "http://127.0.0.1:\(port)/endless"
 
-        // The head-end names the hostile server as where villages fetch (a man in the middle of plain HTTP, in effect).
         let county = try await CountyHarness(name: "county-hostile-audio", headEnd: "[audio]\nembed-max-bytes = 1024\n")
         do {
-            let listen = "[http]\nlisten = \"127.0.0.1:0\"\n"
-            #expect(county.configuration.contains(listen))
-            try county.configuration.replacingOccurrences(of: listen, with: listen + "public-url = \"\(hostile)\"\n")
-                .write(toFile: county.configPath, atomically: true, encoding: .utf8)
-            try await county.startHeadEnd()
-            let village = try DaemonHarness(name: "village-hostile")
-            let credential = county.broker.credential(for: Self.edited)
-            village.extraConfiguration = """
-                [county]
-                broker-host = "127.0.0.1"
-                broker-port = \(county.broker.port)
-                ca-file = "\(county.broker.caFile)"
-                username = "\(credential.username)"
-                password = "\(credential.password)"
-                region = "\(Self.edited)"
-                county-key = "\(county.publicKey)"
-                head-end-url = "\(hostile)"
-                fetch-token = "\(county.fetchToken(Self.edited))"
-                """
-            county.villages[Self.edited] = village
-            try await village.start()
-            try await county.waitFor("the village online") {
-                let villages = try await county.getJSON("/v1/villages")["villages"] as? [[String: Any]] ?? []
-                return villages.contains { $0["code"] as? String == Self.edited && $0["online"] as? Bool == true }
-            }
+            try await county.startHeadEnd(publicURL: hostile)
+            try await county.startVillage(Self.edited, headEndURL: hostile)
+            let village = try #require(county.villages[Self.edited])
+            try await county.waitForOnline(Self.edited)
             try await Self.playOwn(village, id: "own-before", seconds: 4)
 
             let pidText = try String(contentsOfFile: village.stateDirectory.appendingPathComponent("dalabad.lock").path, encoding: .utf8)

@@ -17,19 +17,8 @@ import Testing
     let cache: URL
 
     init() throws {
-        server = Process()
-        server.executableURL = URL(fileURLWithPath: Processes.resolve("python3"))
-        server.arguments = [Processes.packageRoot.appendingPathComponent("Tests/Hostile/county_audio_server.py").path]
-        let output = Pipe()
-        server.standardOutput = output
-        try server.run()
-        var said = Data()
-        while !said.contains(UInt8(ascii: "\n")) {
-            let more = output.fileHandleForReading.availableData
-            if more.isEmpty { break }
-            said.append(more)
-        }
-        port = Int(String(decoding: said, as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)) ?? 0
+        (server, port) = try Processes.startListening(
+            "python3", [Processes.packageRoot.appendingPathComponent("Tests/Hostile/county_audio_server.py").path])
         cache = try Processes.temporaryDirectory("county-audio-fetch")
     }
 

@@ -163,7 +163,7 @@ import Testing
             iodelay.environment = Processes.childEnvironment(environment)
             iodelay.standardOutput = try FileHandle(forWritingTo: iodelayLog)
             iodelay.standardError = FileHandle.nullDevice
-            try iodelay.run()
+            try Processes.start(iodelay)
             defer { _ = Processes.terminate(iodelay, grace: 2) }
 
             daemon.device = "loop_out"

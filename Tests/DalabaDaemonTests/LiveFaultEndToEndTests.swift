@@ -69,7 +69,7 @@ final class FifoMicrophone: @unchecked Sendable {
         process.arguments = [script, fifo, "\(frequency)", "\(amplitude)", "\(period)"]
         process.standardOutput = FileHandle.nullDevice
         process.standardError = FileHandle.nullDevice
-        try process.run()
+        try Processes.start(process)
     }
 
     /// The capture PCM a daemon's `[live] inputs` names.
@@ -124,7 +124,7 @@ final class FifoMicrophone: @unchecked Sendable {
         jackd.arguments = ["--no-realtime", "-n", paced.serverName, "-d", "dummy", "-r", "48000", "-p", "\(paced.jackPeriod)"]
         jackd.standardOutput = FileHandle.nullDevice
         jackd.standardError = FileHandle.nullDevice
-        try jackd.run()
+        try Processes.start(jackd)
         _ = try Processes.run("jack_wait", ["-s", paced.serverName, "-w", "-t", "10"], timeout: 20)
         return jackd
     }

@@ -60,9 +60,9 @@ import Testing
             s.serve_forever()
             """,
         ]
-        let output = Pipe()
+        let output = Processes.pipe()
         redirector.standardOutput = output
-        try redirector.run()
+        try Processes.start(redirector)
         // SIGKILL: this process's blocked signal mask is inherited, so the child would ignore SIGTERM.
         defer { Processes.killTree(redirector.processIdentifier) }
         var said = Data()

@@ -18,11 +18,11 @@ import Testing
         let locker = Process()
         locker.executableURL = URL(fileURLWithPath: Processes.resolve("sqlite3"))
         locker.arguments = [database]
-        let input = Pipe()
-        let output = Pipe()
+        let input = Processes.pipe()
+        let output = Processes.pipe()
         locker.standardInput = input
         locker.standardOutput = output
-        try locker.run()
+        try Processes.start(locker)
         defer { if locker.isRunning { Processes.killTree(locker.processIdentifier) } }
         input.fileHandleForWriting.write(Data("BEGIN EXCLUSIVE;\nSELECT 'locked';\n".utf8))
         var said = Data()

@@ -1,5 +1,6 @@
 import DalabaTestSupport
 import Foundation
+import Synchronization
 import Testing
 
 /// The test harness itself: nothing in it may hang a run, and no two tests may collide on a port.
@@ -19,6 +20,49 @@ import Testing
         // The grandchild (sleep) went too: nothing is left holding the pipes or the child unreaped.
         let left = try Processes.run("pgrep", ["-f", "^sleep 600$"])
         #expect(left.stdout.isEmpty, "left running: \(left.stdout)")
+    }
+
+    /// Foundation learns that a child exited when a socket the child holds closes. A child started by another thread at
+    /// that moment used to inherit the socket, so a `true` that ends in a millisecond "ran" until a `sleep` started beside
+    /// it ended (CI: `openssl ecparam` did not finish in 30 s while brokers were being started). Starts are one at a time now.
+    @Test(.timeLimit(.minutes(1))) func aShortChildsExitIsSeenWhileOtherThreadsStartLongOnes() throws {
+        let sleepers = Mutex<[Process]>([])
+        let slowest = Mutex(0.0)
+        let failures = Mutex<[String]>([])
+        let threads = DispatchGroup()
+        for role in 0..<8 {
+            threads.enter()
+            let thread = Thread {
+                defer { threads.leave() }
+                for _ in 0..<15 {
+                    do {
+                        if role.isMultiple(of: 2) {
+                            let sleeper = Process()
+                            sleeper.executableURL = URL(fileURLWithPath: "/bin/sleep")
+                            sleeper.arguments = ["6"]
+                            try Processes.start(sleeper)
+                            sleepers.withLock { $0.append(sleeper) }
+                        } else {
+                            let started = Date()
+                            try Processes.run("/bin/true", [], timeout: 5)
+                            let took = Date().timeIntervalSince(started)
+                            slowest.withLock { $0 = max($0, took) }
+                        }
+                    } catch {
+                        failures.withLock { $0.append("\(error)") }
+                    }
+                }
+            }
+            thread.start()
+        }
+        threads.wait()
+        for sleeper in sleepers.withLock({ $0 }) {
+            Processes.killTree(sleeper.processIdentifier)
+            _ = Processes.wait(for: sleeper, timeout: 10)
+        }
+        #expect(failures.withLock { $0 } == [])
+        // A `true` takes milliseconds; one that inherited a sleeper's socket would take the sleeper's 6 s.
+        #expect(slowest.withLock { $0 } < 3.0)
     }
 
     @Test(.timeLimit(.minutes(1))) func theEnvironmentGoesToTheChildOnly() throws {

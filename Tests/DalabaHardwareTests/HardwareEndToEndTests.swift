@@ -262,7 +262,7 @@ import Testing
             jackd.arguments = ["--no-realtime", "-n", paced.serverName, "-d", "dummy", "-r", "48000", "-p", "\(paced.jackPeriod)"]
             jackd.standardOutput = FileHandle.nullDevice
             jackd.standardError = FileHandle.nullDevice
-            try jackd.run()
+            try Processes.start(jackd)
             defer { Processes.terminate(jackd, grace: 5) }
             _ = try Processes.run("jack_wait", ["-s", paced.serverName, "-w", "-t", "10"], timeout: 20)
 

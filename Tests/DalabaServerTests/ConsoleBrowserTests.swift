@@ -188,7 +188,7 @@ final class Daemon: @unchecked Sendable {
         process.currentDirectoryURL = directory
         process.standardOutput = FileHandle(forWritingAtPath: logPath)
         process.standardError = FileHandle(forWritingAtPath: logPath)
-        try process.run()
+        try Processes.start(process)
     }
 
     var log: String { (try? String(contentsOfFile: logPath, encoding: .utf8)) ?? "" }
@@ -256,7 +256,7 @@ struct Browser {
         _ = FileManager.default.createFile(atPath: errPath, contents: nil)
         process.standardOutput = FileHandle(forWritingAtPath: outPath)
         process.standardError = FileHandle(forWritingAtPath: errPath)
-        try process.run()
+        try Processes.start(process)
         let deadline = Date().addingTimeInterval(90)
         while process.isRunning && Date() < deadline { usleep(100_000) }
         if process.isRunning {

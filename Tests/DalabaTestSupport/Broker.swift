@@ -83,7 +83,7 @@ public final class Broker: @unchecked Sendable {
             out.seekToEndOfFile()
             process.standardOutput = out
             process.standardError = out
-            try process.run()
+            try Processes.start(process)
             self.process = process
             let deadline = Date().addingTimeInterval(timeout)
             while Date() < deadline, process.isRunning {

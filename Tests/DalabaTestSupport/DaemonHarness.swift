@@ -118,7 +118,7 @@ public final class DaemonHarness: @unchecked Sendable {
         // An address left by an earlier run of this directory is not this run's.
         try? FileManager.default.removeItem(atPath: listenFile)
         port = 0
-        try process.run()
+        try Processes.start(process)
         self.process = process
         logHandle = log
         let deadline = Date().addingTimeInterval(startTimeout)

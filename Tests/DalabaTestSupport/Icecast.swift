@@ -208,7 +208,7 @@ public final class Icecast: @unchecked Sendable {
         process.standardOutput = handle
         process.standardError = handle
         process.standardInput = FileHandle.nullDevice
-        try process.run()
+        try Processes.start(process)
         return process
     }
 

@@ -109,7 +109,7 @@ public final class PacedDevice: @unchecked Sendable {
         jackd.arguments = ["--no-realtime", "-n", serverName, "-d", "dummy", "-r", "\(rate)", "-p", "\(jackPeriod)"]
         jackd.standardOutput = log
         jackd.standardError = log
-        try jackd.run()
+        try Processes.start(jackd)
         try? log.close()
         let waited: Processes.Result
         do {

@@ -60,7 +60,7 @@ public final class PostgresCluster: @unchecked Sendable {
         process.standardOutput = log
         process.standardError = log
         process.standardInput = FileHandle.nullDevice
-        try process.run()
+        try Processes.start(process)
         try? log.close()
         server = process
         let deadline = Date().addingTimeInterval(timeout)

@@ -1,3 +1,4 @@
+import DalabaProcess
 import Foundation
 import Synchronization
 
@@ -39,11 +40,11 @@ public enum Processes {
         process.executableURL = URL(fileURLWithPath: resolve(executable))
         process.arguments = arguments
         process.environment = childEnvironment(environment)
-        let out = Pipe()
-        let err = Pipe()
+        let out = pipe()
+        let err = pipe()
         process.standardOutput = out
         process.standardError = err
-        try process.run()
+        try start(process)
         // The parent's copies of the write ends must go, or the readers never see end of file.
         try? out.fileHandleForWriting.close()
         try? err.fileHandleForWriting.close()
@@ -72,6 +73,36 @@ public enum Processes {
         if !exited { throw ProcessError.timedOut("\(executable) \(arguments.joined(separator: " "))", seconds: timeout, output: result) }
         if !drained { throw ProcessError.timedOut("the output of \(executable) \(arguments.joined(separator: " "))", seconds: 10, output: result) }
         return result
+    }
+
+    /// Starts `process`, never at the same time as another child of this process (`ChildStart` says why). Every test's
+    /// `Process` starts here.
+    public static func start(_ process: Process) throws { try ChildStart.run(process) }
+
+    /// A pipe for a child, made under the same lock as the starts.
+    public static func pipe() -> Pipe { ChildStart.pipe() }
+
+    /// A stand-in server (a script of Tests/Hostile, a Python server of a test's own) that prints the port it bound as its
+    /// first line: started, and that port read. The caller kills it with `killTree` (SIGKILL: this process's blocked signal
+    /// mask is inherited, so the child would ignore SIGTERM).
+    public static func startListening(_ executable: String, _ arguments: [String]) throws -> (process: Process, port: Int) {
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: resolve(executable))
+        process.arguments = arguments
+        let output = pipe()
+        process.standardOutput = output
+        try start(process)
+        var said = Data()
+        while !said.contains(UInt8(ascii: "\n")) {
+            let more = output.fileHandleForReading.availableData
+            if more.isEmpty { break }
+            said.append(more)
+        }
+        guard let port = Int(String(decoding: said, as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)) else {
+            killTree(process.processIdentifier)
+            throw ProcessError.noPort("\(executable) \(arguments.joined(separator: " "))", said: String(decoding: said, as: UTF8.self))
+        }
+        return (process, port)
     }
 
     /// Runs blocking work (a child process waited for, a server's start-up) on a thread of its own and awaits it. The
@@ -174,11 +205,14 @@ public enum Processes {
 
 public enum ProcessError: Error, CustomStringConvertible {
     case timedOut(String, seconds: Double, output: Processes.Result)
+    case noPort(String, said: String)
 
     public var description: String {
         switch self {
         case .timedOut(let what, let seconds, let output):
             "\(what) did not finish within \(seconds) s (killed); stdout: \(output.stdout.suffix(2000)) stderr: \(output.stderr.suffix(2000))"
+        case .noPort(let what, let said):
+            "\(what) printed no port as its first line: \(said.prefix(500).debugDescription)"
         }
     }
 }

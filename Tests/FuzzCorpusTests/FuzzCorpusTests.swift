@@ -1,3 +1,4 @@
+import DalabaProcess
 import Foundation
 import XCTest
 
@@ -91,7 +92,7 @@ final class FuzzCorpusTests: XCTestCase {
         process.standardError = handle
         // A trap should end the replayer at once, not after the runtime's backtracer has symbolicated it.
         process.environment = ProcessInfo.processInfo.environment.merging(["SWIFT_BACKTRACE": "enable=no"]) { $1 }
-        try process.run()
+        try ChildStart.run(process)
         let deadline = Date().addingTimeInterval(Self.timeLimit)
         while process.isRunning && Date() < deadline { usleep(20_000) }
         let timedOut = process.isRunning
