@@ -68,17 +68,25 @@ enum CountyTables {
 
     static func coverage(_ c: CountyAPI.Coverage) -> String {
         var table = TextTable(
-            header: ["code", "village", "status", "first audio", "airtime", "reason"], alignments: [.left, .left, .left, .right, .right, .left])
+            header: ["code", "village", "status", "first audio", "airtime", "volume", "reason"],
+            alignments: [.left, .left, .left, .right, .right, .right, .left])
         for v in c.villages {
             table.rows.append([
                 v.code, DisplayText.echo(v.name, limit: 40), v.status.rawValue, v.timeToFirstAudio.map { String(format: "%.3f s", $0) } ?? "—",
-                v.rate.map { AirtimeText.hms(Double(v.frames) / Double(max($0, 1))) } ?? "—", DisplayText.echo(v.reason ?? "", limit: 80),
+                v.rate.map { AirtimeText.hms(Double(v.frames) / Double(max($0, 1))) } ?? "—", volume(v.volume),
+                DisplayText.echo(v.reason ?? "", limit: 80),
             ])
         }
         let counts = CountyAPI.Coverage.Status.allCases.compactMap { s in (c.counts[s.rawValue] ?? 0) > 0 ? "\(s.rawValue) \(c.counts[s.rawValue]!)" : nil }
         let kind = c.kind == .emergency ? "emergency L\(c.level ?? 0)" : c.kind.rawValue
         return "\(DisplayText.echo(c.id, limit: 200))  \(DisplayText.echo(c.title, limit: 200))  \(kind)  to \(c.targets.joined(separator: ", "))\n"
             + table.render() + "\n\(c.targeted) targeted: \(counts.joined(separator: ", "))"
+    }
+
+    /// A village's levels for the coverage table: "—" when none is known, marked when no station plays at such a level.
+    static func volume(_ volume: CountyAPI.Coverage.PlayedVolume?) -> String {
+        guard let volume else { return "—" }
+        return volume.isPlausible ? volume.text : volume.text + " (implausible)"
     }
 }
 

@@ -180,9 +180,12 @@ public enum CountyAPI {
             public var frames: Int64
             public var rate: Int?
             public var reason: String?
+            /// The levels the village's plays of it went out at, from its airtime rows; nil until a row that reached the
+            /// device arrives, and for villages that log no volumes (older dalabad).
+            public var volume: PlayedVolume?
             public init(
                 code: String, name: String, status: Status, online: Bool, receivedAt: Date?, firstAudioAt: Date?, timeToFirstAudio: Double?,
-                frames: Int64, rate: Int?, reason: String?
+                frames: Int64, rate: Int?, reason: String?, volume: PlayedVolume? = nil
             ) {
                 self.code = code
                 self.name = name
@@ -194,6 +197,39 @@ public enum CountyAPI {
                 self.frames = frames
                 self.rate = rate
                 self.reason = reason
+                self.volume = volume
+            }
+        }
+
+        /// The levels one village played an announcement at, in dB relative to full scale (0 is full, -6 about half the
+        /// amplitude). An official reviewing a broadcast needs the quietest play (was any play turned down too far to be
+        /// heard?) and the last (where it ended up, e.g. after the base level changed between repeats); one play gives all three
+        /// equal. The values are what the village reported in its chained rows, so a level no station plays at (outside
+        /// `VolumeLevels.range`) is shown as reported and marked, not corrected.
+        public struct PlayedVolume: Codable, Sendable, Equatable {
+            public var lowest: Double
+            public var highest: Double
+            /// The level of its newest play (highest seq).
+            public var last: Double
+
+            public init(lowest: Double, highest: Double, last: Double) {
+                self.lowest = lowest
+                self.highest = highest
+                self.last = last
+            }
+
+            /// From the rows' stored values, hundredths of a dB (the village store's and the chain's unit).
+            public init(lowestHundredths: Int64, highestHundredths: Int64, lastHundredths: Int64) {
+                self.init(lowest: Double(lowestHundredths) / 100, highest: Double(highestHundredths) / 100, last: Double(lastHundredths) / 100)
+            }
+
+            /// False when a play claims a level no station plays at: the row was written by something other than dalabad.
+            public var isPlausible: Bool { VolumeLevels.range.contains(lowest) && VolumeLevels.range.contains(highest) }
+
+            /// "-6.00 dB", or "-12.00 to -6.00 dB, last -6.00" when the plays differ.
+            public var text: String {
+                func dB(_ value: Double) -> String { String(format: "%.2f", value) }
+                return lowest == highest ? "\(dB(last)) dB" : "\(dB(lowest)) to \(dB(highest)) dB, last \(dB(last))"
             }
         }
 

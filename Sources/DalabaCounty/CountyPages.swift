@@ -64,9 +64,10 @@ enum CountyPages {
         let local = LocalTime(timeZone: county.timeZone)
         let rows = coverage.villages.map { v in
             """
-            <tr><td>\(escape(v.code))</td><td>\(escape(v.name))</td><td>\(escape(v.status.rawValue))</td>
+            <tr data-village="\(escape(v.code))"><td>\(escape(v.code))</td><td>\(escape(v.name))</td><td>\(escape(v.status.rawValue))</td>
             <td class="num">\(v.timeToFirstAudio.map { String(format: "%.3f s", $0) } ?? "—")</td>
-            <td class="num">\(v.rate.map { AirtimeText.hms(Double(v.frames) / Double(max($0, 1))) } ?? "—")</td><td>\(escape(v.reason ?? ""))</td></tr>
+            <td class="num">\(v.rate.map { AirtimeText.hms(Double(v.frames) / Double(max($0, 1))) } ?? "—")</td>
+            \(volumeCell(v.volume))<td>\(escape(v.reason ?? ""))</td></tr>
             """
         }.joined(separator: "\n")
         let counts = CountyAPI.Coverage.Status.allCases.compactMap { s -> String? in
@@ -80,10 +81,20 @@ enum CountyPages {
             <p>\(escape(coverage.id)), \(escape(coverage.kind.rawValue))\(coverage.level.map { " level \($0)" } ?? ""), accepted
             \(local.dateTime(coverage.acceptedAt)), to \(escape(coverage.targets.joined(separator: ", "))).</p>
             <p>\(coverage.targeted) villages targeted: \(escape(counts))</p>
-            <table><tr><th>code</th><th>village</th><th>status</th><th>time to first audio</th><th>airtime</th><th>reason</th></tr>
+            <table><tr><th>code</th><th>village</th><th>status</th><th>time to first audio</th><th>airtime</th><th>volume</th><th>reason</th></tr>
             \(rows)
             </table>
             """)
+    }
+
+    /// The levels a village played an announcement at, "—" when none is known; a level no station plays at is marked, since
+    /// only something other than dalabad writes one.
+    static func volumeCell(_ volume: CountyAPI.Coverage.PlayedVolume?) -> String {
+        guard let volume else { return "<td class=\"num volume\">—</td>" }
+        guard volume.isPlausible else {
+            return "<td class=\"num volume bad\" title=\"not a level a station plays at\">\(escape(volume.text)) (implausible)</td>"
+        }
+        return "<td class=\"num volume\">\(escape(volume.text))</td>"
     }
 
     /// The county's copy of the villages' airtime rows, newest first, with the volume each played at (as in the log CSV).

@@ -209,12 +209,7 @@ struct ConsoleController {
             model.realTime = AirtimeText.hms(summary.realSeconds)
             model.drillPlays = summary.drillPlays
             model.drillTime = AirtimeText.hms(summary.drillSeconds)
-            model.rows = entries.map { entry in
-                ConsolePages.LogRowView(
-                    seq: entry.seq, outcome: entry.outcome.rawValue, outcomeName: AirtimeText.chineseName(entry.outcome), test: entry.test,
-                    when: entry.startedAt.map { local.dateTime($0) } ?? "（未播）" + local.dateTime(entry.endedAt), title: entry.title,
-                    badge: .init(entry.kind, entry.level, entry.test), error: entry.error, airtime: AirtimeText.hms(entry.seconds), source: entry.source)
-            }
+            model.rows = entries.map { ConsolePages.LogRowView($0, local: local) }
             let pages = max(1, (total + Self.pageSize - 1) / Self.pageSize)
             if pages > 1 {
                 let link = { (n: Int) in "/log" + HTML.query(values.pairs + [("page", String(n))]) }

@@ -343,6 +343,22 @@ enum ConsolePages {
         var error: String?
         var airtime: String
         var source: String
+        /// The level it played at ("-6.00 dB"), "—" when it never reached the device or was logged before volumes were.
+        var volume: String
+
+        init(_ entry: StationAPI.LogEntry, local: LocalTime) {
+            seq = entry.seq
+            outcome = entry.outcome.rawValue
+            outcomeName = AirtimeText.chineseName(entry.outcome)
+            test = entry.test
+            when = entry.startedAt.map { local.dateTime($0) } ?? "（未播）" + local.dateTime(entry.endedAt)
+            title = entry.title
+            badge = .init(entry.kind, entry.level, entry.test)
+            error = entry.error
+            airtime = AirtimeText.hms(entry.seconds)
+            source = entry.source
+            volume = entry.volume.map { String(format: "%.2f dB", $0) } ?? "—"
+        }
     }
 
     struct Pager {

@@ -192,13 +192,25 @@ import Testing
 
     @Test func logPageFiltersPagesAndEscapes() async throws {
         let store = try PreparedLog.store()
-        try store.append(
-            record("h1", "<script>alert('x')</script> & 通知", kind: .policy, startedAt: instant("2025-03-17T08:00:00+08:00"), frames: 48000))
+        var hostile = record(
+            "h1", "<script>alert('x')</script> & 通知", kind: .policy, startedAt: instant("2025-03-17T08:00:00+08:00"), frames: 48000)
+        hostile.volume = -6.5
+        try store.append(hostile)
         let app = try makeApplication(source: store)
         try await app.test(.router) { client throws in
             let cookie = try await Self.signIn(client)
             try await client.execute(uri: "/log", method: .get, headers: [.cookie: cookie]) { response throws in
                 let html = response.text
+                /// One row of the table, from its tag to its end.
+                func row(_ seq: Int) throws -> String {
+                    let start = try #require(html.range(of: "<tr data-seq=\"\(seq)\""))
+                    let end = try #require(html.range(of: "</tr>", range: start.upperBound..<html.endIndex))
+                    return String(html[start.lowerBound..<end.upperBound])
+                }
+                #expect(html.contains("<th class=\"num\">音量 Volume</th>"))
+                let (played, old) = (try row(8), try row(1))
+                #expect(played.contains("<td class=\"num volume\">-6.50 dB</td>"), "\(played)")
+                #expect(old.contains("<td class=\"num volume\">—</td>"), "a row logged before volumes shows a dash, not 0: \(old)")
                 #expect(html.contains("共 <b>8</b> 条记录 rows"))
                 #expect(html.contains("&lt;script&gt;alert(&#39;x&#39;)&lt;/script&gt; &amp; 通知"))
                 #expect(!html.contains("<script>"))
