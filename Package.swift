@@ -212,7 +212,7 @@ let package = Package(
         .target(name: "FuzzReplay", path: "Tests/Fuzz/Support/FuzzReplay"),
         .executableTarget(name: "FuzzCAP", dependencies: ["FuzzReplay", "DalabaAlerts"], path: "Tests/Fuzz/FuzzCAP"),
         .executableTarget(name: "FuzzSchedule", dependencies: ["FuzzReplay", "DalabaSchedule"], path: "Tests/Fuzz/FuzzSchedule"),
-        .testTarget(name: "FuzzCorpusTests", dependencies: ["DalabaProcess"], path: "Tests/FuzzCorpusTests"),
+        .testTarget(name: "FuzzCorpusTests", dependencies: ["DalabaTestSupport"], path: "Tests/FuzzCorpusTests"),
         .testTarget(name: "DalabaAudioTests", dependencies: ["DalabaAudio", "DalabaCore", "DalabaTestSupport"]),
         .testTarget(
             name: "DalabaScheduleServiceTests",

@@ -16,6 +16,11 @@ public enum ChildStart {
         try lock.withLock { _ in try process.run() }
     }
 
+    /// `body` (a child started another way than by `Process`), under the same lock.
+    public static func locked(_ body: () throws -> Void) throws {
+        try lock.withLock { _ in try body() }
+    }
+
     /// A pipe for a child, never made while another child is being started.
     public static func pipe() -> Pipe {
         lock.withLock { _ in Pipe() }

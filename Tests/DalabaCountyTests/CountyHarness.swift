@@ -22,7 +22,7 @@ final class CountyHarness: @unchecked Sendable {
         "township1-official": "township1-official-token-01",
     ]
     private(set) var port = 0
-    private var process: Process?
+    private var process: Child?
     var publicKey = ""
 
     var stateDirectory: URL { directory.appendingPathComponent("state") }
@@ -130,7 +130,7 @@ final class CountyHarness: @unchecked Sendable {
         if !FileManager.default.fileExists(atPath: logPath) { FileManager.default.createFile(atPath: logPath, contents: nil) }
         let handle = try FileHandle(forWritingTo: URL(fileURLWithPath: logPath))
         handle.seekToEndOfFile()
-        let process = Process()
+        let process = Child()
         process.executableURL = URL(fileURLWithPath: Self.executable)
         process.arguments = ["--config", configPath]
         process.standardOutput = handle

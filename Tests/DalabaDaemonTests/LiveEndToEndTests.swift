@@ -157,7 +157,7 @@ import Testing
             // The jack PCMs connect to jack_iodelay's ports when they open, so it runs first.
             let iodelayLog = daemon.directory.appendingPathComponent("iodelay.log")
             FileManager.default.createFile(atPath: iodelayLog.path, contents: nil)
-            let iodelay = Process()
+            let iodelay = Child()
             iodelay.executableURL = URL(fileURLWithPath: Processes.resolve("stdbuf"))
             iodelay.arguments = ["-o0", Processes.resolve("jack_iodelay")]
             iodelay.environment = Processes.childEnvironment(environment)

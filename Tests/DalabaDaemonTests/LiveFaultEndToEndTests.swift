@@ -53,7 +53,7 @@ final class FifoMicrophone: @unchecked Sendable {
     let directory: URL
     let fifo: String
     let configPath: String
-    private let process: Process
+    private let process: Child
 
     /// Starts the feeder of a `frequency` Hz tone at `amplitude` (of full scale) in `period`-frame writes.
     init(directory: URL, frequency: Double = 440, amplitude: Double = 0.5, period: Int = 256) throws {
@@ -64,7 +64,7 @@ final class FifoMicrophone: @unchecked Sendable {
         guard mkfifo(fifo, 0o600) == 0 else { throw HarnessError.didNotStart("mkfifo \(fifo): \(String(cString: strerror(errno)))") }
         let script = directory.appendingPathComponent("feeder.py").path
         try Self.feeder.write(toFile: script, atomically: true, encoding: .utf8)
-        process = Process()
+        process = Child()
         process.executableURL = URL(fileURLWithPath: Processes.resolve("python3"))
         process.arguments = [script, fifo, "\(frequency)", "\(amplitude)", "\(period)"]
         process.standardOutput = FileHandle.nullDevice
@@ -118,8 +118,8 @@ final class FifoMicrophone: @unchecked Sendable {
     }
 
     /// The card's jackd again, under the same server name, as when a USB card is plugged back in.
-    static func restartJackd(_ paced: PacedDevice) throws -> Process {
-        let jackd = Process()
+    static func restartJackd(_ paced: PacedDevice) throws -> Child {
+        let jackd = Child()
         jackd.executableURL = URL(fileURLWithPath: Processes.resolve("jackd"))
         jackd.arguments = ["--no-realtime", "-n", paced.serverName, "-d", "dummy", "-r", "48000", "-p", "\(paced.jackPeriod)"]
         jackd.standardOutput = FileHandle.nullDevice

@@ -43,7 +43,7 @@ import Testing
     /// A listed host that redirects elsewhere: not followed, and the row says why (with redirects followed, `localhost`,
     /// a host not listed, would have been fetched).
     @Test(.timeLimit(.minutes(5))) func aListedHostsRedirectIsNotFollowedAndTheRowSaysSo() async throws {
-        let redirector = Process()
+        let redirector = Child()
         redirector.executableURL = URL(fileURLWithPath: Processes.resolve("python3"))
         redirector.arguments = [
             "-c",

@@ -15,7 +15,7 @@ import Testing
 
         // Another process holds the write lock (the daemon waits up to 10 s for a busy database, then gives up).
         let database = daemon.stateDirectory.appendingPathComponent("station.sqlite").path
-        let locker = Process()
+        let locker = Child()
         locker.executableURL = URL(fileURLWithPath: Processes.resolve("sqlite3"))
         locker.arguments = [database]
         let input = Processes.pipe()

@@ -257,7 +257,7 @@ import Testing
             let down = try await daemon.status()
             #expect(down["deadAir"] != nil, "still dead air while the card is gone: \(down)")
             #expect(DaemonHarness.queueIDs(down) + [DaemonHarness.nowPlayingID(down)].compactMap { $0 } == ["music"], "kept, not lost")
-            let jackd = Process()
+            let jackd = Child()
             jackd.executableURL = URL(fileURLWithPath: Processes.resolve("jackd"))
             jackd.arguments = ["--no-realtime", "-n", paced.serverName, "-d", "dummy", "-r", "48000", "-p", "\(paced.jackPeriod)"]
             jackd.standardOutput = FileHandle.nullDevice

@@ -157,7 +157,7 @@ struct BrowserTestError: Error, CustomStringConvertible {
 
 /// `dalabad` as a child process with a configuration in the test's directory.
 final class Daemon: @unchecked Sendable {
-    let process = Process()
+    let process = Child()
     let base: URL
     let logPath: String
 
@@ -245,7 +245,7 @@ struct Browser {
         defer { try? FileManager.default.removeItem(at: script) }
         let profile = directory.appendingPathComponent("chromium-\(run)")
         defer { try? FileManager.default.removeItem(at: profile) }
-        let process = Process()
+        let process = Child()
         process.executableURL = URL(fileURLWithPath: Processes.resolve("python3"))
         let encodedNext = next.addingPercentEncoding(withAllowedCharacters: .alphanumerics) ?? "/"
         // The token goes to the script in its arguments, which only this user can read (never into a URL or a file).

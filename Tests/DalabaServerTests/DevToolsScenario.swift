@@ -139,7 +139,7 @@ enum DevToolsScenario {
         try JSONSerialization.data(withJSONObject: steps).write(to: stepsFile)
         let profile = directory.appendingPathComponent("chromium-\(run)")
         defer { try? FileManager.default.removeItem(at: profile) }
-        let process = Process()
+        let process = Child()
         process.executableURL = URL(fileURLWithPath: Processes.resolve("python3"))
         process.arguments = [script.path, ConsoleBrowserTests.chromium!, profile.path, stepsFile.path] + flags
         let outPath = directory.appendingPathComponent("scenario-\(run).out").path

@@ -26,7 +26,7 @@ public final class Broker: @unchecked Sendable {
     public let headEnd: Credential
     /// One credential per village code: username = the code.
     public private(set) var villages: [String: Credential] = [:]
-    private var process: Process?
+    private var process: Child?
 
     /// The credentials for `villages` (12-digit codes); the certificates, password and ACL files are written at the first start.
     public init(villages: [String], name: String = "broker") throws {
@@ -66,7 +66,7 @@ public final class Broker: @unchecked Sendable {
         for attempt in 0..<5 {
             if port == 0 || attempt > 0 && !everStarted { port = try Self.freePort() }
             try writeConfiguration()
-            let process = Process()
+            let process = Child()
             // Through python3, which unblocks and resets SIGTERM/SIGINT/SIGHUP before exec: the test runner's threads block
             // them, a child inherits that mask, and a broker deaf to SIGTERM never saves its persistence file on `stop()`.
             process.executableURL = URL(fileURLWithPath: Processes.resolve("python3"))

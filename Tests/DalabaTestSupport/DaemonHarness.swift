@@ -29,7 +29,7 @@ public final class DaemonHarness: @unchecked Sendable {
     /// How long `start()` waits for the daemon to listen, and `stop()` for it to exit on SIGTERM.
     public var startTimeout: Double = 30
     public var stopTimeout: Double = 20
-    private var process: Process?
+    private var process: Child?
     private var logHandle: FileHandle?
 
     public init(name: String, device: String = "null") throws {
@@ -107,7 +107,7 @@ public final class DaemonHarness: @unchecked Sendable {
         if !FileManager.default.fileExists(atPath: logPath) { FileManager.default.createFile(atPath: logPath, contents: nil) }
         let log = try FileHandle(forWritingTo: URL(fileURLWithPath: logPath))
         log.seekToEndOfFile()
-        let process = Process()
+        let process = Child()
         process.executableURL = URL(fileURLWithPath: Processes.resolve("dalabad"))
         // Port 0 on the command line: the configuration file's `http.listen` takes only real ports.
         process.arguments = ["--config", configPath, "--listen", "127.0.0.1:0"]

@@ -22,8 +22,8 @@ public final class Icecast: @unchecked Sendable {
     /// An HTML page Icecast serves from its web root: an HTTP 200 that is not audio.
     public var pageURL: String { "http://127.0.0.1:\(port)/index.html" }
     public var log: String { (try? String(contentsOf: directory.appendingPathComponent("error.log"), encoding: .utf8)) ?? "" }
-    private var server: Process?
-    private var sources: [Process] = []
+    private var server: Child?
+    private var sources: [Child] = []
     private let password = "source-" + UUID().uuidString.prefix(8)
 
     public init(name: String = "icecast") throws {
@@ -197,8 +197,8 @@ public final class Icecast: @unchecked Sendable {
         return String(decoding: data, as: UTF8.self).contains("\(port)\(mount)")
     }
 
-    private func launch(_ executable: String, _ arguments: [String], output name: String) throws -> Process {
-        let process = Process()
+    private func launch(_ executable: String, _ arguments: [String], output name: String) throws -> Child {
+        let process = Child()
         process.executableURL = URL(fileURLWithPath: executable)
         process.arguments = arguments
         process.currentDirectoryURL = directory

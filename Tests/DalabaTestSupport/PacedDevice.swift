@@ -9,7 +9,7 @@ public final class PacedDevice: @unchecked Sendable {
     public let configPath: String
     /// The jackd server name; clients find it through `JACK_DEFAULT_SERVER`.
     public let serverName: String
-    private let jackd: Process
+    private let jackd: Child
 
     /// The ALSA configuration that defines `paced_capture:FILE=…`; put it in `ALSA_CONFIG_PATH` after alsa.conf.
     public static let configuration = """
@@ -104,7 +104,7 @@ public final class PacedDevice: @unchecked Sendable {
         let logPath = dir.appendingPathComponent("jackd.log").path
         FileManager.default.createFile(atPath: logPath, contents: nil)
         let log = try FileHandle(forWritingTo: URL(fileURLWithPath: logPath))
-        jackd = Process()
+        jackd = Child()
         jackd.executableURL = URL(fileURLWithPath: Processes.resolve("jackd"))
         jackd.arguments = ["--no-realtime", "-n", serverName, "-d", "dummy", "-r", "\(rate)", "-p", "\(jackPeriod)"]
         jackd.standardOutput = log

@@ -46,7 +46,7 @@ public final class PostgresCluster: @unchecked Sendable {
     /// socket by which Foundation learns that its child exited, and the start would never be seen to finish.
     public func start(timeout: Double = 60) throws {
         if port == 0 { port = try Self.freePort() }
-        let process = Process()
+        let process = Child()
         process.executableURL = URL(fileURLWithPath: "/usr/sbin/runuser")
         // fsync off: a test cluster need not survive a power cut (a kill -9 of the server still loses no commit, since the
         // kernel keeps what was written), and the suite runs on a shared 2-core machine. Commits stay synchronous.
@@ -74,7 +74,7 @@ public final class PostgresCluster: @unchecked Sendable {
         throw ClusterError.failed("postgres did not accept connections within \(timeout) s: \(self.log.suffix(2000))")
     }
 
-    private var server: Process?
+    private var server: Child?
 
     /// A fast shutdown: open sessions are ended, the server exits cleanly.
     @discardableResult

@@ -36,7 +36,7 @@ public enum Processes {
     public static func run(
         _ executable: String, _ arguments: [String], environment: [String: String] = [:], timeout: Double = 60
     ) throws -> Result {
-        let process = Process()
+        let process = Child()
         process.executableURL = URL(fileURLWithPath: resolve(executable))
         process.arguments = arguments
         process.environment = childEnvironment(environment)
@@ -75,8 +75,11 @@ public enum Processes {
         return result
     }
 
-    /// Starts `process`, never at the same time as another child of this process (`ChildStart` says why). Every test's
-    /// `Process` starts here.
+    /// Starts `child`, never at the same time as a Foundation `Process` of the product's (`ChildStart` says why): neither
+    /// then inherits a pipe the other is being given.
+    public static func start(_ child: Child) throws { try ChildStart.locked { try child.run() } }
+
+    /// Starts a Foundation `Process` under the same lock. Tests start a `Child` (its doc comment says why not `Process`).
     public static func start(_ process: Process) throws { try ChildStart.run(process) }
 
     /// A pipe for a child, made under the same lock as the starts.
@@ -85,8 +88,8 @@ public enum Processes {
     /// A stand-in server (a script of Tests/Hostile, a Python server of a test's own) that prints the port it bound as its
     /// first line: started, and that port read. The caller kills it with `killTree` (SIGKILL: this process's blocked signal
     /// mask is inherited, so the child would ignore SIGTERM).
-    public static func startListening(_ executable: String, _ arguments: [String]) throws -> (process: Process, port: Int) {
-        let process = Process()
+    public static func startListening(_ executable: String, _ arguments: [String]) throws -> (process: Child, port: Int) {
+        let process = Child()
         process.executableURL = URL(fileURLWithPath: resolve(executable))
         process.arguments = arguments
         let output = pipe()
@@ -122,7 +125,7 @@ public enum Processes {
     }
 
     /// Waits at most `timeout` seconds for `process` to exit; true when it did.
-    public static func wait(for process: Process, timeout: Double) -> Bool {
+    public static func wait(for process: some RunningChild, timeout: Double) -> Bool {
         let deadline = Date().addingTimeInterval(timeout)
         while process.isRunning {
             if Date() >= deadline { return false }
@@ -134,7 +137,7 @@ public enum Processes {
     }
 
     /// Waits at most `timeout` seconds for `process` to exit, without holding a thread of the cooperative pool.
-    public static func wait(for process: Process, timeout: Double) async -> Bool {
+    public static func wait(for process: some RunningChild, timeout: Double) async -> Bool {
         let deadline = Date().addingTimeInterval(timeout)
         while process.isRunning {
             if Date() >= deadline { return false }
@@ -168,7 +171,7 @@ public enum Processes {
 
     /// SIGTERM, then SIGKILL if `process` has not exited after `grace` seconds. Returns whether it exited on SIGTERM.
     @discardableResult
-    public static func terminate(_ process: Process, grace: Double = 10) -> Bool {
+    public static func terminate(_ process: some RunningChild, grace: Double = 10) -> Bool {
         guard process.isRunning else { return true }
         process.terminate()
         if wait(for: process, timeout: grace) { return true }

@@ -1,4 +1,4 @@
-import DalabaProcess
+import DalabaTestSupport
 import Foundation
 import XCTest
 
@@ -85,14 +85,14 @@ final class FuzzCorpusTests: XCTestCase {
         let handle = try FileHandle(forWritingTo: output)
         defer { try? handle.close() }
 
-        let process = Process()
+        let process = Child()
         process.executableURL = replayer
         process.arguments = arguments
         process.standardOutput = handle
         process.standardError = handle
         // A trap should end the replayer at once, not after the runtime's backtracer has symbolicated it.
         process.environment = ProcessInfo.processInfo.environment.merging(["SWIFT_BACKTRACE": "enable=no"]) { $1 }
-        try ChildStart.run(process)
+        try Processes.start(process)
         let deadline = Date().addingTimeInterval(Self.timeLimit)
         while process.isRunning && Date() < deadline { usleep(20_000) }
         let timedOut = process.isRunning
