@@ -50,12 +50,31 @@ extension CountyStore {
         ).decode((String, String, Date, Int64?, Int32?, String?).self) {
             receipts[village, default: []].append(.init(stage: stage, at: at, frames: frames, rate: rate.map(Int.init), reason: reason))
         }
-        let lines = villages.map {
-            CoverageTally.village(code: $0.code, name: $0.name, online: $0.online, acceptedAt: a.acceptedAt, receipts: receipts[$0.code] ?? [])
+        let volumes = try await playedVolumes(id: id, within: region)
+        let lines = villages.map { v in
+            var line = CoverageTally.village(code: v.code, name: v.name, online: v.online, acceptedAt: a.acceptedAt, receipts: receipts[v.code] ?? [])
+            line.volume = volumes[v.code]
+            return line
         }
         return .init(
             id: id, title: a.title, kind: a.kind, level: a.level, acceptedAt: a.acceptedAt, cancelledAt: a.cancelledAt, targets: a.targets.map(\.digits),
             villages: lines)
+    }
+
+    /// The levels each village in `region` played announcement `id` at, from its airtime rows that reached the device and
+    /// carry a volume: aggregated in PostgreSQL, so a village's answer is three numbers however many rows it sent.
+    func playedVolumes(id: String, within region: RegionCode) async throws -> [String: CountyAPI.Coverage.PlayedVolume] {
+        var out: [String: CountyAPI.Coverage.PlayedVolume] = [:]
+        for try await (village, lowest, highest, last) in try await client.query(
+            """
+            SELECT village, min(volume), max(volume), (array_agg(volume ORDER BY seq DESC))[1] FROM airtime_row
+            WHERE announcement_id = \(id) AND village LIKE \(region.digits + "%") AND started_ms IS NOT NULL AND volume IS NOT NULL
+            GROUP BY village
+            """, logger: logger
+        ).decode((String, Int64, Int64, Int64).self) {
+            out[village] = .init(lowestHundredths: lowest, highestHundredths: highest, lastHundredths: last)
+        }
+        return out
     }
 
     /// How a report groups rows.

@@ -100,3 +100,56 @@ struct ChainVolumeTests {
         }
     }
 }
+
+/// The coverage answer says at what level each targeted village played the announcement, from the rows PostgreSQL holds.
+@Suite(.enabled(if: PostgresCluster.isAvailable, "needs PostgreSQL 15 (apt-get install postgresql)"))
+struct CoverageVolumeTests {
+    @Test func eachVillagesLevelsComeFromItsPlayedRowsOfThatAnnouncementOnly() async throws {
+        try await withCountyStore("coverage-volume") { store, _ in
+            let once = region("370703001001"), twice = region("370703001002"), old = region("370703001003"), silent = region("370703001004")
+            let elsewhere = region("370703002001"), untargeted = region("370703001009")
+            let record = CountyStore.AnnouncementRecord(
+                id: "notice-7", title: "秸秆禁烧", kind: .policy, level: nil, isTest: false, tier: .county, source: "county",
+                targets: [region("370703")], villages: [once, twice, old, silent, elsewhere], text: nil,
+                audioSHA256: String(repeating: "a", count: 64), audioBytes: 1_000, notBefore: nil, expires: nil,
+                acceptedAt: Date(timeIntervalSince1970: 1_764_547_100))
+            #expect(try await store.accept(record, messageID: "m-7", envelope: Data()))
+
+            /// One village's rows in chain order: (announcement, volume in hundredths of a dB, whether it reached the device).
+            func rows(_ plays: [(String, Int64?, Bool)]) -> [LinkRow] {
+                var out: [LinkRow] = []
+                for (announcement, volume, started) in plays {
+                    let previous = out.last?.hash ?? AirtimeChain.genesis
+                    var row = chainedRows(from: Int64(out.count + 1), count: 1, after: previous, announcement: announcement, volume: volume)[0]
+                    if !started {
+                        row.startedAt = nil
+                        row.frames = 0
+                        row.outcome = "expired"
+                        row.hash = row.computedHash()
+                    }
+                    out.append(row)
+                }
+                return out
+            }
+            _ = try await store.ingest(village: once, rows: rows([("notice-7", -600, true)]))
+            // Played quieter, then again after the base level was raised; another item at full level and a play that never
+            // started do not count.
+            _ = try await store.ingest(
+                village: twice, rows: rows([("notice-7", -1800, true), ("notice-7", -600, true), ("local-1", 0, true), ("notice-7", -3000, false)]))
+            _ = try await store.ingest(village: old, rows: rows([("notice-7", nil, true)]))  // a dalabad from before volumes
+            _ = try await store.ingest(village: elsewhere, rows: rows([("notice-7", -900, true)]))
+            _ = try await store.ingest(village: untargeted, rows: rows([("notice-7", 5_000, true)]))  // not targeted: not listed
+
+            let county = try #require(try await store.coverage(id: "notice-7", within: region("370703")))
+            let volumes = Dictionary(uniqueKeysWithValues: county.villages.map { ($0.code, $0.volume) })
+            #expect(
+                volumes == [
+                    once.digits: .init(lowest: -6, highest: -6, last: -6), twice.digits: .init(lowest: -18, highest: -6, last: -6), old.digits: nil,
+                    silent.digits: nil, elsewhere.digits: .init(lowest: -9, highest: -9, last: -9),
+                ])
+            let township = try #require(try await store.coverage(id: "notice-7", within: region("370703001")))
+            #expect(township.villages.map(\.code) == [once, twice, old, silent].map(\.digits))
+            #expect(township.villages.first { $0.code == twice.digits }?.volume?.text == "-18.00 to -6.00 dB, last -6.00")
+        }
+    }
+}
