@@ -18,7 +18,8 @@ import FoundationNetworking
 /// The rules live in `VillageLink` (pure); this service performs its actions.
 struct CountyLinkService: Service {
     /// 0.11: receipts kept until the head-end confirms them; a re-published announcement already here is answered, not queued.
-    static let version = "0.11.0"
+    /// 0.12: an announcement whose audio is being fetched is kept in the store, so a kill -9 or a stop mid-fetch resumes it.
+    static let version = "0.12.0"
 
     let settings: Configuration.CountyLink
     let station: Station
@@ -66,6 +67,8 @@ struct CountyLinkService: Service {
             try? await gracefulShutdown()
             return
         }
+        // Before the first message: a cancel or update the broker kept for this village finds what it names.
+        await runner.resumeFetches()
         client.start()
         logger.info(
             "county link starting",
@@ -116,10 +119,11 @@ struct CountyLinkService: Service {
         var lastOnAir: (id: String, play: Int)?
         /// Announcements whose audio is fetched from the head-end, in the order they came; the first few run (`maximumFetches`,
         /// never two of one digest), the rest wait their turn. Off the loop, so a slow head-end holds back no later message.
+        /// Each is kept in the store too (`StationStore.PendingFetch`) until its outcome is in the station's log or queue.
         var fetches: [PendingFetch] = []
         /// The running fetches by announcement id.
         var fetchTasks: [String: Task<Void, Never>] = [:]
-        /// Set at shutdown: a fetch ended by it is neither queued nor recorded.
+        /// Set at shutdown: a fetch ended by it is neither queued nor recorded, and stays in the store for the next start.
         var stopping = false
         static let maximumFetches = 2
 
@@ -128,13 +132,8 @@ struct CountyLinkService: Service {
         /// A cancel or stop-all while it waits: its fetch is cancelled and it is recorded as a county item cancelled before
         /// it played (`cancelled`, "cancelled by county", no start), so its receipt is `interrupted` as for a waiting item.
         /// An update: its title and expiry are applied to what will be queued once the audio is here (an expiry then past
-        /// makes the station record it expired).
-        struct PendingFetch: Sendable {
-            var announcement: Announcement
-            let message: CountyMessage
-            let audio: CountyMessage.Audio
-            var cancelledBy: String?
-        }
+        /// makes the station record it expired). Both are stored as they happen, so a restart meanwhile keeps them.
+        typealias PendingFetch = StationStore.PendingFetch
 
         init(
             village: RegionCode, key: CountyKey, settings: Configuration.CountyLink, station: Station, store: StationStore, cache: String,
@@ -198,7 +197,7 @@ struct CountyLinkService: Service {
                     // A whole millisecond, as the store keeps it: the `received` receipt answered to a re-publish is then the
                     // same bytes as the first, and one row at the head-end.
                     let receivedAt = Date(timeIntervalSince1970: (Date().timeIntervalSince1970 * 1000).rounded() / 1000)
-                    await act(message, late: late, first: first, receivedAt: receivedAt)
+                    await act(message, late: late, first: first, receivedAt: receivedAt, keepUntil: keepUntil)
                     do {
                         try store.rememberLinkMessage(
                             message.id, keepUntil: keepUntil, announcement: names ? message.body.announcementID : nil, now: receivedAt)
@@ -218,7 +217,10 @@ struct CountyLinkService: Service {
         }
 
         /// Queues, cancels, stops or updates through the station, as a local operator would.
-        func act(_ message: CountyMessage, late: Bool, first: (message: String, receivedAt: Date)? = nil, receivedAt: Date = Date()) async {
+        func act(
+            _ message: CountyMessage, late: Bool, first: (message: String, receivedAt: Date)? = nil, receivedAt: Date = Date(),
+            keepUntil: Date? = nil
+        ) async {
             switch message.body {
             case .announce(let a):
                 if let first {
@@ -231,7 +233,7 @@ struct CountyLinkService: Service {
                     ])
                     return
                 }
-                await announce(a, message: message, late: late, receivedAt: receivedAt)
+                await announce(a, message: message, late: late, receivedAt: receivedAt, keepUntil: keepUntil ?? message.expires)
             case .cancel(let id):
                 // Only a county item: a county id never reaches a village's own announcement of the same name.
                 guard (try? store.linkMessage(forAnnouncement: id)) != nil else { return }
@@ -251,20 +253,24 @@ struct CountyLinkService: Service {
             }
         }
 
-        func announce(_ a: CountyMessage.Announce, message: CountyMessage, late: Bool, receivedAt: Date = Date()) async {
+        /// `keepUntil`: how long the message id is remembered (`VillageLink` says), stored with a pending fetch.
+        func announce(_ a: CountyMessage.Announce, message: CountyMessage, late: Bool, receivedAt: Date = Date(), keepUntil: Date) async {
             let now = Date()
-            queue([VillageReceipt(village: village, announcement: a.announcement, message: message.id, stage: .received, at: receivedAt)])
+            let received = VillageReceipt(village: village, announcement: a.announcement, message: message.id, stage: .received, at: receivedAt)
             let path = cache + "/" + a.audio.sha256 + ".ogg"
-            var announcement = Announcement(
+            let announcement = Announcement(
                 id: a.announcement, title: a.title, kind: a.kind, level: a.level, tier: a.queueTier, isTest: a.isTest, audio: path, text: a.text,
                 source: "county", repeatCount: a.repeatCount, repeatInterval: a.repeatInterval, notBefore: a.notBefore,
                 expires: late ? message.expires : a.expires, queuedAt: now)
+            if !late, let url = a.audio.url, a.audio.embedded == nil {
+                let pending = PendingFetch(announcement: announcement, message: message.id, url: url, sha256: a.audio.sha256, bytes: a.audio.bytes)
+                keep(pending, received: received, keepUntil: keepUntil, now: receivedAt)
+                fetches.append(pending)
+                startFetches()
+                return
+            }
+            queue([received])
             if !late {
-                if a.audio.url != nil, a.audio.embedded == nil {
-                    fetches.append(PendingFetch(announcement: announcement, message: message, audio: a.audio))
-                    startFetches()
-                    return
-                }
                 do {
                     try await fetchAudio(a.audio, to: path)
                 } catch {
@@ -273,11 +279,28 @@ struct CountyLinkService: Service {
                     return
                 }
             }
-            await enqueue(announcement, message: message)
+            await enqueue(announcement, message: message.id)
+        }
+
+        /// Keeps a pending fetch with its `received` receipt, in one transaction. A store that refuses it still gets the fetch
+        /// tried in memory (the station may still play it), but no receipt says it is here.
+        func keep(_ pending: PendingFetch, received: VillageReceipt, keepUntil: Date, now: Date) {
+            do {
+                try store.keepPendingFetch(
+                    pending, receipt: (topic: LinkTopic.receipts(village), payload: try LinkJSON.encode(received)), keepMessageUntil: keepUntil, now: now)
+            } catch {
+                logger.error(
+                    "cannot keep a county announcement whose audio is fetched; a restart before it is queued loses it",
+                    metadata: ["id": "\(pending.announcement.id)", "error": "\(error)"])
+                return
+            }
+            outboxMayHaveNew = true
+            trimOutbox()
+            if link.isConnected { drainOutbox() }
         }
 
         /// Validates and queues an announcement whose audio is here, with its `queued` receipt or its failure row.
-        func enqueue(_ announcement: Announcement, message: CountyMessage) async {
+        func enqueue(_ announcement: Announcement, message: String) async {
             var announcement = announcement
             let id = announcement.id
             do {
@@ -290,9 +313,9 @@ struct CountyLinkService: Service {
             }
             do {
                 let receipt = try await station.enqueue(announcement)
-                logger.info("county announcement", metadata: ["id": "\(id)", "status": "\(receipt.status.rawValue)", "message": "\(message.id)"])
+                logger.info("county announcement", metadata: ["id": "\(id)", "status": "\(receipt.status.rawValue)", "message": "\(message)"])
                 if receipt.status == .queued {
-                    queue([VillageReceipt(village: village, announcement: id, message: message.id, stage: .queued, at: Date())])
+                    queue([VillageReceipt(village: village, announcement: id, message: message, stage: .queued, at: Date())])
                 }
             } catch {
                 logger.error("county announcement not queued", metadata: ["id": "\(id)", "error": "\(error)"])
@@ -307,6 +330,7 @@ struct CountyLinkService: Service {
             if let i = fetches.firstIndex(where: { $0.announcement.id == u.announcement }) {
                 if let title = u.title { fetches[i].announcement.title = title }
                 if let expires = u.expires { fetches[i].announcement.expires = expires }
+                storeChange(fetches[i])
                 logger.info("county update of an announcement whose audio is being fetched", metadata: ["id": "\(u.announcement)"])
                 return
             }
@@ -341,6 +365,7 @@ struct CountyLinkService: Service {
                 guard !running.contains(pending.audio.sha256) else { continue }
                 let id = pending.announcement.id
                 let audio = pending.audio
+                logger.debug("county audio fetch started", metadata: ["id": "\(id)", "url": "\(pending.url)"])
                 let path = pending.announcement.audio
                 let fetch = CountyAudioFetch(settings: settings, logger: logger)
                 let feed = self.feed
@@ -367,9 +392,73 @@ struct CountyLinkService: Service {
                 logger.error("county audio unusable", metadata: ["id": "\(id)", "error": "\(failure)"])
                 await station.recordUnplayed(
                     AirtimeRecord(unplayed: QueueEntry(announcement: pending.announcement, sequence: 0), at: Date(), outcome: .failed, error: failure))
+            } else {
+                await enqueue(pending.announcement, message: pending.message)
+            }
+            await settled(pending)
+        }
+
+        /// Forgets a pending fetch whose outcome the station has (queued, or a row), once that is on disk: a crash before the
+        /// forget is caught at the next start by `resumeFetches`, which finds the outcome and queues nothing again.
+        func settled(_ pending: PendingFetch) async {
+            let id = pending.announcement.id
+            guard await station.flush() else {
+                logger.warning("county fetch's outcome not yet on disk; it stays pending for the next start to check", metadata: ["id": "\(id)"])
                 return
             }
-            await enqueue(pending.announcement, message: pending.message)
+            do {
+                try store.removePendingFetch(id)
+            } catch {
+                logger.error("cannot forget a settled county fetch (the next start finds its outcome)", metadata: ["id": "\(id)", "error": "\(error)"])
+            }
+        }
+
+        /// Stores what the county changed of a pending fetch (an update, a cancel while its fetch runs).
+        func storeChange(_ pending: PendingFetch) {
+            do {
+                try store.updatePendingFetch(pending)
+            } catch {
+                logger.error(
+                    "cannot store the county's change to an announcement whose audio is fetched; a restart before it ends forgets the change",
+                    metadata: ["id": "\(pending.announcement.id)", "error": "\(error)"])
+            }
+        }
+
+        /// At start, before any message: the fetches a kill -9 or a stop cut off, in the order they came. One whose outcome
+        /// the station already has (the crash came between its row or queue entry and the forget) is forgotten, one the county
+        /// cancelled is recorded cancelled, one past its expiry is recorded expired as the station records such an item, and
+        /// the rest are fetched as now (a file complete in the cache with its digest needs no new fetch).
+        func resumeFetches() async {
+            let kept: [PendingFetch]
+            do {
+                kept = try store.pendingFetches()
+            } catch {
+                logger.error("cannot read the county announcements whose audio was being fetched", metadata: ["error": "\(error)"])
+                return
+            }
+            guard !kept.isEmpty else { return }
+            let status = await station.status()
+            let held = Set((status.queue + (status.nowPlaying.map { [$0.item] } ?? [])).filter { $0.source == "county" }.map(\.id))
+            let now = Date()
+            var resumed: [String] = []
+            for pending in kept {
+                let id = pending.announcement.id
+                if held.contains(id) || (try? store.hasCountyRow(forAnnouncement: id)) == true {
+                    logger.notice("county fetch settled before the restart; forgotten", metadata: ["id": "\(id)"])
+                    await settled(pending)
+                } else if let who = pending.cancelledBy {
+                    await recordCancelled(pending, by: who)
+                } else if let expires = pending.announcement.expires, expires <= now {
+                    logger.notice("county announcement expired while its audio was being fetched", metadata: ["id": "\(id)"])
+                    await station.recordUnplayed(AirtimeRecord(unplayed: QueueEntry(announcement: pending.announcement, sequence: 0), at: now, outcome: .expired))
+                    await settled(pending)
+                } else {
+                    fetches.append(pending)
+                    resumed.append(id)
+                }
+            }
+            if !resumed.isEmpty { logger.notice("county audio fetches resumed", metadata: ["ids": "\(resumed)"]) }
+            startFetches()
         }
 
         /// Cancels an announcement whose audio is fetched or waits to be: false when it has none.
@@ -377,8 +466,10 @@ struct CountyLinkService: Service {
             guard let i = fetches.firstIndex(where: { $0.announcement.id == id }) else { return false }
             logger.info("county cancel of an announcement whose audio is being fetched", metadata: ["id": "\(id)"])
             if let task = fetchTasks[id] {
-                // Its row is written when the fetch task ends (`fetched`), which frees its place for the next.
+                // Its row is written when the fetch task ends (`fetched`), which frees its place for the next; stored first, so a
+                // restart before then records it cancelled rather than fetching it again.
                 fetches[i].cancelledBy = who
+                storeChange(fetches[i])
                 task.cancel()
             } else {
                 await recordCancelled(fetches.remove(at: i), by: who)
@@ -390,15 +481,16 @@ struct CountyLinkService: Service {
             await station.recordUnplayed(
                 AirtimeRecord(
                     unplayed: QueueEntry(announcement: pending.announcement, sequence: 0), at: Date(), outcome: .cancelled, error: "cancelled by \(who)"))
+            await settled(pending)
         }
 
-        /// At shutdown: the running fetches are cancelled and awaited; what they and the waiting ones were for is not queued
-        /// (as before, an announcement whose audio was not here at a stop is not queued at the next start).
+        /// At shutdown: the running fetches are cancelled and awaited; they and the waiting ones stay in the store, and the next
+        /// start resumes them (`resumeFetches`).
         func stopFetches() async {
             stopping = true
             let tasks = Array(fetchTasks.values)
             if !fetches.isEmpty {
-                logger.notice("county audio fetches stopped", metadata: ["ids": "\(fetches.map(\.announcement.id))"])
+                logger.notice("county audio fetches stopped; resumed at the next start", metadata: ["ids": "\(fetches.map(\.announcement.id))"])
             }
             for task in tasks { task.cancel() }
             for task in tasks { await task.value }
@@ -594,4 +686,13 @@ struct CountyLinkService: Service {
 struct LinkFailure: Error, CustomStringConvertible {
     var description: String
     init(_ description: String) { self.description = description }
+}
+
+extension StationStore.PendingFetch {
+    /// The audio as the message named it, for `CountyAudioFetch`.
+    var audio: CountyMessage.Audio {
+        var audio = CountyMessage.Audio.url(url, sha256: sha256, bytes: bytes ?? 0)
+        audio.bytes = bytes
+        return audio
+    }
 }

@@ -4,7 +4,8 @@ import GRDB
 
 /// What the county link keeps across restarts: the ids of head-end messages already acted on (so a replay is caught after
 /// a restart too), the receipts waiting for the broker's acknowledgement (the outbox), which county announcement came in
-/// which message, and two marks: the last row seq the county confirmed and the last row turned into receipts.
+/// which message, the announcements whose audio is still being fetched, and two marks: the last row seq the county confirmed
+/// and the last row turned into receipts.
 extension StationStore {
     static let linkConfirmedSeqKey = "link.confirmedSeq"
     static let linkReceiptSeqKey = "link.receiptSeq"
@@ -62,14 +63,15 @@ extension StationStore {
 
     /// Remembers a message id (and, for an announcement, which message brought it), before the station acts on it.
     public func rememberLinkMessage(_ id: String, keepUntil: Date, announcement: String?, now: Date) throws {
-        try write("remember county message \(id)") { db in
+        try write("remember county message \(id)") { db in try Self.remember(id, keepUntil: keepUntil, announcement: announcement, now: now, db) }
+    }
+
+    static func remember(_ id: String, keepUntil: Date, announcement: String?, now: Date, _ db: Database) throws {
+        try db.execute(sql: "INSERT OR REPLACE INTO linkSeenMessage (id, keepUntil) VALUES (?, ?)", arguments: [id, keepUntil.millisecondsSince1970])
+        if let announcement {
             try db.execute(
-                sql: "INSERT OR REPLACE INTO linkSeenMessage (id, keepUntil) VALUES (?, ?)", arguments: [id, keepUntil.millisecondsSince1970])
-            if let announcement {
-                try db.execute(
-                    sql: "INSERT OR REPLACE INTO linkAnnouncement (id, message, receivedAt) VALUES (?, ?, ?)",
-                    arguments: [announcement, id, now.millisecondsSince1970])
-            }
+                sql: "INSERT OR REPLACE INTO linkAnnouncement (id, message, receivedAt) VALUES (?, ?, ?)",
+                arguments: [announcement, id, now.millisecondsSince1970])
         }
     }
 
@@ -212,6 +214,132 @@ extension StationStore {
             try Row.fetchOne(db, sql: "SELECT message, receivedAt FROM linkAnnouncement WHERE id = ?", arguments: [id]).map {
                 ($0[0], Date(millisecondsSince1970: $0[1]))
             }
+        }
+    }
+
+    // MARK: Pending fetches
+
+    /// A county announcement whose audio is fetched from the head-end (or waits its turn), kept from its `received` receipt
+    /// until its outcome is in the station's log or queue: a kill -9 or a stop mid-fetch then resumes it at the next start,
+    /// where before it was lost (the head-end, holding the receipt, never sends it again).
+    public struct PendingFetch: Sendable, Hashable {
+        /// What is queued once the audio is here (`audio` is the cache path), with the title and expiry updates gave it.
+        public var announcement: Announcement
+        /// The head-end message that brought it, which its receipts name.
+        public var message: String
+        public var url: String
+        /// Lowercase hex SHA-256 of the audio, which also names its cache file.
+        public var sha256: String
+        /// The size the message declares, if it does.
+        public var bytes: Int?
+        /// Who cancelled it while its audio was fetched: it is then recorded as cancelled, never queued.
+        public var cancelledBy: String?
+
+        public init(announcement: Announcement, message: String, url: String, sha256: String, bytes: Int?, cancelledBy: String? = nil) {
+            self.announcement = announcement
+            self.message = message
+            self.url = url
+            self.sha256 = sha256
+            self.bytes = bytes
+            self.cancelledBy = cancelledBy
+        }
+    }
+
+    /// Adds the pending fetches; registered after the volume migration, and like every shipped migration never edited. An
+    /// older store simply has none.
+    static func registerCountyFetchMigration(_ migrator: inout DatabaseMigrator) {
+        migrator.registerMigration("v6-county-pending-fetch") { db in
+            try db.execute(
+                sql: """
+                    CREATE TABLE linkPendingFetch (
+                        arrival INTEGER PRIMARY KEY AUTOINCREMENT,
+                        announcementID TEXT NOT NULL UNIQUE,
+                        message TEXT NOT NULL,
+                        announcement TEXT NOT NULL,
+                        url TEXT NOT NULL,
+                        sha256 TEXT NOT NULL,
+                        bytes INTEGER,
+                        cancelledBy TEXT
+                    ) STRICT;
+                    """)
+        }
+    }
+
+    /// Keeps a pending fetch in one transaction with its `received` receipt and the message that brought it (remembered as
+    /// `rememberLinkMessage` does): the receipt says "I have it", so it is never sent for an announcement not kept, and a
+    /// re-publish after a crash finds the announcement already here rather than a second copy.
+    public func keepPendingFetch(_ fetch: PendingFetch, receipt: (topic: String, payload: Data), keepMessageUntil: Date, now: Date) throws {
+        let json = try encodePendingAnnouncement(fetch)
+        try write("keep county announcement \(fetch.announcement.id) while its audio is fetched") { db in
+            try db.execute(
+                sql: "INSERT INTO linkOutbox (topic, payload, createdAt) VALUES (?, ?, ?)",
+                arguments: [receipt.topic, receipt.payload, now.millisecondsSince1970])
+            try Self.remember(fetch.message, keepUntil: keepMessageUntil, announcement: fetch.announcement.id, now: now, db)
+            try db.execute(
+                sql: """
+                    INSERT INTO linkPendingFetch (announcementID, message, announcement, url, sha256, bytes, cancelledBy)
+                    VALUES (?, ?, ?, ?, ?, ?, ?)
+                    ON CONFLICT(announcementID) DO UPDATE SET
+                        message = excluded.message, announcement = excluded.announcement, url = excluded.url, sha256 = excluded.sha256,
+                        bytes = excluded.bytes, cancelledBy = excluded.cancelledBy
+                    """,
+                arguments: [fetch.announcement.id, fetch.message, json, fetch.url, fetch.sha256, fetch.bytes, fetch.cancelledBy])
+        }
+    }
+
+    /// Stores what the county changed of a pending fetch meanwhile (an update's title or expiry, a cancel); one no longer
+    /// kept is left alone.
+    public func updatePendingFetch(_ fetch: PendingFetch) throws {
+        let json = try encodePendingAnnouncement(fetch)
+        try write("update county announcement \(fetch.announcement.id) while its audio is fetched") { db in
+            try db.execute(
+                sql: "UPDATE linkPendingFetch SET announcement = ?, cancelledBy = ? WHERE announcementID = ?",
+                arguments: [json, fetch.cancelledBy, fetch.announcement.id])
+        }
+    }
+
+    /// Forgets a pending fetch once its outcome is in the station's log or queue.
+    public func removePendingFetch(_ announcementID: String) throws {
+        try write("forget the pending fetch of county announcement \(announcementID)") { db in
+            try db.execute(sql: "DELETE FROM linkPendingFetch WHERE announcementID = ?", arguments: [announcementID])
+        }
+    }
+
+    /// Every pending fetch, in the order the announcements came.
+    public func pendingFetches() throws -> [PendingFetch] {
+        let rows = try read("read the pending county fetches") { db in
+            try Row.fetchAll(
+                db, sql: "SELECT announcementID, message, announcement, url, sha256, bytes, cancelledBy FROM linkPendingFetch ORDER BY arrival")
+        }
+        return try rows.map { row in
+            let id: String = row[0]
+            do {
+                return PendingFetch(
+                    announcement: try Self.decodeJSON(Announcement.self, from: row[2]), message: row[1], url: row[3], sha256: row[4], bytes: row[5],
+                    cancelledBy: row[6])
+            } catch {
+                throw StoreError(
+                    operation: "read the pending county fetches", path: path, reason: .invalidData,
+                    message: "the pending fetch of \(id) cannot be read: \(error)")
+            }
+        }
+    }
+
+    /// Whether the airtime log has a row of this county announcement: a pending fetch whose outcome was written just before
+    /// a crash (and not yet forgotten) is then not queued a second time.
+    public func hasCountyRow(forAnnouncement id: String) throws -> Bool {
+        try read("look for county announcement \(id) in the airtime log") { db in
+            try Bool.fetchOne(db, sql: "SELECT EXISTS (SELECT 1 FROM airtimeLog WHERE announcementID = ? AND source = 'county')", arguments: [id]) ?? false
+        }
+    }
+
+    private func encodePendingAnnouncement(_ fetch: PendingFetch) throws -> String {
+        do {
+            return try Self.encodeJSON(fetch.announcement)
+        } catch {
+            throw StoreError(
+                operation: "keep county announcement \(fetch.announcement.id) while its audio is fetched", path: path, reason: .invalidData,
+                message: "\(error)")
         }
     }
 }

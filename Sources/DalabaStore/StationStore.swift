@@ -193,6 +193,7 @@ public struct StationStore: Sendable {
         registerRetentionMigration(&migrator)
         registerCountyLinkMigration(&migrator)
         registerVolumeMigration(&migrator)
+        registerCountyFetchMigration(&migrator)
         return migrator
     }
 }
