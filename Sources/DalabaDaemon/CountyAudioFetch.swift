@@ -6,11 +6,13 @@ import DalabaStation
 import Foundation
 import Logging
 import NIOCore
+import NIOSSL
 
 /// Puts a county announcement's audio into the village's cache, named by its digest so the same audio is fetched once.
 ///
-/// Embedded audio is decoded and checked; a URL is fetched from the head-end with the village's token, streamed to a
-/// temporary file with a running SHA-256 and refused the moment it passes the size the message declares (or
+/// Embedded audio is decoded and checked; a URL is fetched only from `county.head-end-url` (without it, none: a message
+/// may name any URL, and the token must not go there), over https against the village's own CA, with the village's token,
+/// streamed to a temporary file with a running SHA-256 and refused the moment it passes the size the message declares (or
 /// `county.max-audio-bytes`), so a hostile server or a man in the middle of plain HTTP cannot make the village hold more
 /// than one chunk. Only a file whose size and digest match is renamed into the cache; anything else is removed.
 struct CountyAudioFetch: Sendable {
@@ -72,14 +74,18 @@ struct CountyAudioFetch: Sendable {
     }
 
     private func download(_ url: String, audio: CountyMessage.Audio, to path: String) async throws {
-        try checkOnHeadEnd(url)
+        let target = try checkOnHeadEnd(url)
         let cap = audio.bytes ?? settings.maxAudioBytes
         let deadline = ContinuousClock.now + limits.timeAllowed(forBytes: cap)
         var configuration = HTTPClient.Configuration()
         // A redirect could lead off the head-end; compressed bodies are refused by the digest rather than inflated.
         configuration.redirectConfiguration = .disallow
         configuration.decompression = .disabled
+        // One connection attempt: a certificate the village refuses would otherwise be retried until the connect timeout,
+        // and the item fail only then, for the same reason.
+        configuration.connectionPool.retryConnectionEstablishment = false
         configuration.timeout = .init(connect: Self.timeAmount(limits.connectTimeout), read: Self.timeAmount(limits.idleTimeout))
+        if target.scheme == "https" { configuration.tlsConfiguration = try tlsConfiguration(for: url) }
         var request = HTTPClientRequest(url: url)
         if let token = settings.fetchToken { request.headers.add(name: "Authorization", value: "Bearer \(token)") }
         let started = ContinuousClock.now
@@ -119,6 +125,10 @@ struct CountyAudioFetch: Sendable {
             throw Failure(source: url, reason: "sent nothing for \(limits.idleTimeout) after \(part.bytes) bytes")
         } catch let error as HTTPClientError where error == .connectTimeout {
             throw Failure(source: url, reason: "no connection within \(limits.connectTimeout)")
+        } catch let error as NIOSSLError {
+            throw Failure(source: url, reason: tlsReason(error))
+        } catch let error as NIOSSLExtraError where error == .failedToValidateHostname {
+            throw Failure(source: url, reason: "its TLS certificate is not for \(target.host ?? url)")
         } catch {
             throw Failure(source: url, reason: "\(error) after \(part.bytes) bytes")
         }
@@ -127,19 +137,53 @@ struct CountyAudioFetch: Sendable {
     }
 
     /// The token goes only to the head-end: the URL must have its scheme, host and port and lie under its path (a plain
-    /// prefix test would let `http://head-end.evil.example` pass for `http://head-end`).
-    private func checkOnHeadEnd(_ url: String) throws {
+    /// prefix test would let `http://head-end.evil.example` pass for `http://head-end`). Without `head-end-url` nothing
+    /// says which URLs are the county's, so none is fetched: the refusal is the item's `failed` row and receipt.
+    private func checkOnHeadEnd(_ url: String) throws -> URL {
         guard let target = URL(string: url), target.scheme == "http" || target.scheme == "https", let host = target.host, !host.isEmpty else {
             throw Failure(source: String(url.prefix(80)), reason: "is not an http(s) URL")
         }
-        guard let baseText = settings.headEndURL, let base = URL(string: baseText) else { return }
+        guard let baseText = settings.headEndURL, let base = URL(string: baseText) else {
+            throw Failure(source: String(url.prefix(80)), reason: "county.head-end-url is not set: cannot fetch audio from a URL")
+        }
         func port(_ u: URL) -> Int? { u.port ?? (u.scheme == "https" ? 443 : 80) }
         let basePath = base.path.hasSuffix("/") ? base.path : base.path + "/"
         guard target.scheme == base.scheme, host.lowercased() == base.host?.lowercased(), port(target) == port(base),
-            (target.path + "/").hasPrefix(basePath), !target.path.contains("/../")
+            (target.path + "/").hasPrefix(basePath), !(target.path + "/").contains("/../"), target.user == nil
         else {
             throw Failure(source: String(url.prefix(80)), reason: "is not on the head-end \(baseText)")
         }
+        return target
+    }
+
+    /// The CA an https head-end is checked against, and the key that names it: `head-end-ca-file`, else the broker's
+    /// `ca-file` (the county's own CA), else none (the system's trust store).
+    private var trust: (file: String, key: String)? {
+        if let file = settings.headEndCAFile { return (file, "county.head-end-ca-file") }
+        if let file = settings.caFile { return (file, "county.ca-file") }
+        return nil
+    }
+
+    private func tlsConfiguration(for url: String) throws -> TLSConfiguration {
+        var tls = TLSConfiguration.makeClientConfiguration()
+        if let trust {
+            do {
+                tls.trustRoots = .certificates(try NIOSSLCertificate.fromPEMFile(trust.file))
+            } catch {
+                throw Failure(source: url, reason: "cannot load the CA certificates in \(trust.key) (\(trust.file)): \(error)")
+            }
+        }
+        return tls
+    }
+
+    /// A failed TLS handshake in an operator's words when it is the certificate (the usual case: a head-end certificate
+    /// from another CA), naming what it was checked against and the key that decides it.
+    private func tlsReason(_ error: NIOSSLError) -> String {
+        guard "\(error)".contains("CERTIFICATE_VERIFY_FAILED") else { return "TLS failed: \(error)" }
+        guard let trust else {
+            return "its TLS certificate is not trusted by the system's CA store (set county.head-end-ca-file or county.ca-file to the head-end's CA)"
+        }
+        return "its TLS certificate is not signed by the CA in \(trust.key) (\(trust.file))"
     }
 
     /// Temporary files of fetches that ended without their cleanup (dalabad killed -9 mid-fetch): none of them can still be

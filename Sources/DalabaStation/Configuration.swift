@@ -88,7 +88,11 @@ public struct Configuration: Sendable {
         public var brokerHost = "127.0.0.1"
         public var brokerPort = 8883
         /// The CA that signed the broker's certificate; without it the link runs without TLS (a loopback test broker only).
+        /// It also checks an https head-end's certificate, unless `headEndCAFile` names another CA.
         public var caFile: String?
+        /// The CA (or bundle) an https head-end's certificate is checked against when it is not the broker's CA (a head-end
+        /// behind a public CA, say); with neither file, the system's trust store.
+        public var headEndCAFile: String?
         public var username: String
         public var password: String
         /// The MQTT client id, fixed so the broker keeps the session; the region code by default.
@@ -97,9 +101,10 @@ public struct Configuration: Sendable {
         public var region: String
         /// The raw 32-byte Ed25519 public key of the county, base64.
         public var countyKey: String
-        /// Where audio too large to embed is fetched from (the URL in each message must start with it).
+        /// Where audio too large to embed is fetched from: a URL in a message must have its scheme, host and port and lie
+        /// under its path. Without it the village fetches no URL at all (embedded audio only).
         public var headEndURL: String?
-        /// The village's bearer token for audio fetches.
+        /// The village's bearer token for audio fetches, sent to `headEndURL` only (so it needs one).
         public var fetchToken: String?
         public var maxAudioBytes = 16 << 20
 
@@ -521,13 +526,14 @@ public struct Configuration: Sendable {
             var countyKey: String?
             var countyKeyFile: String?
             var headEndURL: String?
+            var headEndCAFile: String?
             var fetchToken: String?
             var maxAudioBytes: Int?
             enum CodingKeys: String, CodingKey {
                 case username, password, region
                 case brokerHost = "broker-host", brokerPort = "broker-port", caFile = "ca-file", passwordFile = "password-file"
                 case clientID = "client-id", countyKey = "county-key", countyKeyFile = "county-key-file", headEndURL = "head-end-url"
-                case fetchToken = "fetch-token", maxAudioBytes = "max-audio-bytes"
+                case headEndCAFile = "head-end-ca-file", fetchToken = "fetch-token", maxAudioBytes = "max-audio-bytes"
             }
 
             func checked(_ source: ConfigurationFile, config: Configuration) throws(Invalid) -> CountyLink {
@@ -562,8 +568,8 @@ public struct Configuration: Sendable {
                 }
                 if let v = try source.within(brokerPort, 1...65_535, "county.broker-port") { link.brokerPort = v }
                 if let caFile {
-                    guard FileManager.default.isReadableFile(atPath: config.resolve(caFile)) else {
-                        throw source.invalid("county.ca-file", "cannot read \(caFile)")
+                    if let problem = Self.certificateProblem(config.resolve(caFile), named: caFile) {
+                        throw source.invalid("county.ca-file", problem)
                     }
                     link.caFile = config.resolve(caFile)
                 }
@@ -574,14 +580,56 @@ public struct Configuration: Sendable {
                     link.clientID = clientID
                 }
                 if let headEndURL {
-                    guard let url = URL(string: headEndURL), url.scheme == "http" || url.scheme == "https", url.host != nil else {
-                        throw source.invalid("county.head-end-url", "must be an http or https URL")
+                    guard let url = URL(string: headEndURL), url.scheme == "http" || url.scheme == "https", let host = url.host, !host.isEmpty,
+                        url.user == nil, url.password == nil, url.query == nil, url.fragment == nil
+                    else {
+                        throw source.invalid(
+                            "county.head-end-url", "must be an http or https URL with no user, query or fragment, not '\(headEndURL.prefix(80))'")
                     }
                     link.headEndURL = headEndURL
                 }
-                if let fetchToken { link.fetchToken = fetchToken }
+                if let headEndCAFile {
+                    guard let url = link.headEndURL.flatMap(URL.init(string:)), url.scheme == "https" else {
+                        throw source.invalid("county.head-end-ca-file", "needs an https county.head-end-url (it checks the head-end's certificate)")
+                    }
+                    if let problem = Self.certificateProblem(config.resolve(headEndCAFile), named: headEndCAFile) {
+                        throw source.invalid("county.head-end-ca-file", problem)
+                    }
+                    link.headEndCAFile = config.resolve(headEndCAFile)
+                }
+                if let fetchToken {
+                    guard !fetchToken.isEmpty else { throw source.invalid("county.fetch-token", "is empty") }
+                    // A message names the URL, and only head-end-url says which URLs are the county's own.
+                    guard link.headEndURL != nil else {
+                        throw source.invalid("county.fetch-token", "needs county.head-end-url: the token is sent only to the head-end")
+                    }
+                    link.fetchToken = fetchToken
+                }
                 if let v = try source.within(maxAudioBytes, 1_024...(1 << 30), "county.max-audio-bytes") { link.maxAudioBytes = v }
                 return link
+            }
+
+            /// Why a CA file cannot be used, or nil: it must be readable and hold PEM certificates, each block the base64 of a
+            /// DER SEQUENCE, so a key, a DER file or an empty file is refused here rather than at the first TLS connection.
+            static func certificateProblem(_ path: String, named name: String) -> String? {
+                guard let data = FileManager.default.contents(atPath: path) else { return "cannot read \(name)" }
+                let text = String(decoding: data, as: UTF8.self)
+                let begin = "-----BEGIN CERTIFICATE-----"
+                let end = "-----END CERTIFICATE-----"
+                var rest = text[...]
+                var count = 0
+                while let start = rest.range(of: begin) {
+                    count += 1
+                    guard let stop = rest[start.upperBound...].range(of: end) else {
+                        return "\(name): certificate \(count) has no \(end)"
+                    }
+                    let body = rest[start.upperBound..<stop.lowerBound].filter { !$0.isWhitespace }
+                    guard let der = Data(base64Encoded: String(body)), der.first == 0x30 else {
+                        return "\(name): certificate \(count) is not base64 DER"
+                    }
+                    rest = rest[stop.upperBound...]
+                }
+                return count == 0 ? "\(name) holds no PEM certificate (\(begin))" : nil
             }
         }
     }

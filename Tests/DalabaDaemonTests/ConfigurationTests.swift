@@ -151,7 +151,7 @@ import Testing
     }
 
     /// The sections the example shows commented out ([amplifier], [volume]) are accepted as written once uncommented, so
-    /// the example never documents a key the decoder would refuse. [cap] is left out: it names a certificate file.
+    /// the example never documents a key the decoder would refuse. [cap] and [county] name files: their own tests.
     @Test func theExampleFilesCommentedSectionsParseToo() throws {
         let example = try String(contentsOf: Processes.packageRoot.appendingPathComponent("deploy/dalaba.toml"), encoding: .utf8)
         var section = ""
@@ -162,7 +162,7 @@ import Testing
             let body = line.dropFirst(2)
             let key = body.prefix { $0.isLowercase || $0.isNumber || $0 == "-" }
             let isSetting = line.hasPrefix("# [") || (!key.isEmpty && body.dropFirst(key.count).hasPrefix(" = "))
-            guard section != "[cap]", line.hasPrefix("# "), isSetting else { return String(line) }
+            guard section != "[cap]", section != "[county]", line.hasPrefix("# "), isSetting else { return String(line) }
             uncommented += 1
             return String(line.dropFirst(2))
         }.joined(separator: "\n")
@@ -171,6 +171,99 @@ import Testing
         #expect(config.amplifier.backend == .gpio && config.amplifier.line == 17 && config.amplifier.sequencing.warmUp == 1.5)
         #expect(config.volume.levels.kinds[.routine] == -6 && config.volume.levels.emergencyLevels[4] == -3)
         #expect(config.volume.mixer == Mixer.Target(device: "hw:CARD=Device", element: "Speaker"))
+    }
+
+    /// The example's [county] section, uncommented with its files made here, is accepted as written.
+    @Test func theExampleCountySectionParses() throws {
+        let directory = try Processes.temporaryDirectory("county-example")
+        defer { try? FileManager.default.removeItem(at: directory) }
+        let ca = try Self.certificate(in: directory)
+        let key = Data(repeating: 7, count: 32).base64EncodedString()
+        let files = [
+            "/etc/dalaba/county-ca.crt": ca, "/etc/ssl/certs/ca-certificates.crt": ca,
+            "/etc/dalaba/county.password": "secret", "/etc/dalaba/county.key.pub": key,
+        ]
+        let example = try String(contentsOf: Processes.packageRoot.appendingPathComponent("deploy/dalaba.toml"), encoding: .utf8)
+        var inCounty = false
+        var text = example.split(separator: "\n", omittingEmptySubsequences: false).compactMap { line -> String? in
+            if line.hasPrefix("# [") { inCounty = line.hasPrefix("# [county]") }
+            guard inCounty, line.hasPrefix("# ") else { return nil }
+            let body = line.dropFirst(2)
+            let name = body.prefix { $0.isLowercase || $0.isNumber || $0 == "-" }
+            return body.hasPrefix("[") || (!name.isEmpty && body.dropFirst(name.count).hasPrefix(" = ")) ? String(body) : nil
+        }.joined(separator: "\n")
+        for (path, content) in files {
+            let local = directory.appendingPathComponent((path as NSString).lastPathComponent)
+            if !FileManager.default.fileExists(atPath: local.path) { try content.write(to: local, atomically: true, encoding: .utf8) }
+            text = text.replacingOccurrences(of: "\"\(path)\"", with: "\"\(local.path)\"")
+        }
+        let county = try #require(try Configuration.parse(text, file: "dalaba.toml ([county] uncommented)").county)
+        #expect(county.region == "370703001001" && county.password == "secret" && county.countyKey == key)
+        #expect(county.headEndURL == "https://county.example.cn" && county.fetchToken == "change-me-village-fetch-token-1")
+        #expect(county.caFile == directory.appendingPathComponent("county-ca.crt").path)
+        #expect(county.headEndCAFile == directory.appendingPathComponent("ca-certificates.crt").path)
+    }
+
+    /// A CA certificate made by openssl, as PEM text.
+    static func certificate(in directory: URL) throws -> String {
+        let path = directory.appendingPathComponent("made-ca.crt").path
+        let result = try Processes.run(
+            "openssl",
+            [
+                "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes", "-keyout",
+                directory.appendingPathComponent("made-ca.key").path, "-subj", "/CN=Dalaba test CA", "-days", "2", "-out", path,
+            ], timeout: 60)
+        guard result.status == 0 else { throw Configuration.Invalid(description: "openssl failed: \(result.stderr)") }
+        return try String(contentsOfFile: path, encoding: .utf8)
+    }
+
+    /// The fetch token goes only to `head-end-url`, so it needs one; the CA files must be PEM certificates, and
+    /// `head-end-ca-file` belongs to an https head-end. Each refusal names the key.
+    @Test func theCountyFetchKeysAreChecked() throws {
+        let directory = try Processes.temporaryDirectory("county-fetch-keys")
+        defer { try? FileManager.default.removeItem(at: directory) }
+        let ca = directory.appendingPathComponent("ca.crt").path
+        try Self.certificate(in: directory).write(toFile: ca, atomically: true, encoding: .utf8)
+        func file(_ name: String, _ text: String) throws -> String {
+            let path = directory.appendingPathComponent(name).path
+            try text.write(toFile: path, atomically: true, encoding: .utf8)
+            return path
+        }
+        let privateKey = try file("key.pem", "-----BEGIN EC PRIVATE KEY-----\nMHcCAQEEIA==\n-----END EC PRIVATE KEY-----\n")
+        let garbage = try file("garbage.crt", "-----BEGIN CERTIFICATE-----\nnot base64 at all\n-----END CERTIFICATE-----\n")
+        let cut = try file("cut.crt", try String(contentsOfFile: ca, encoding: .utf8).components(separatedBy: "-----END").first ?? "")
+        let key = Data(count: 32).base64EncodedString()
+        let link = "[county]\nusername = \"u\"\npassword = \"p\"\nregion = \"370703001001\"\ncounty-key = \"\(key)\"\n"
+        let https = "head-end-url = \"https://county.example.cn\"\n"
+        let noUser = "county.head-end-url: must be an http or https URL with no user, query or fragment"
+        let cases: [(String, String)] = [
+            ("fetch-token = \"fetch-token-0123456789\"", "county.fetch-token: needs county.head-end-url: the token is sent only to the head-end"),
+            (https + "fetch-token = \"\"", "county.fetch-token: is empty"),
+            ("head-end-url = \"https://user:pw@county.example.cn\"", noUser),
+            ("head-end-url = \"https://county.example.cn/?a=1\"", noUser),
+            ("head-end-url = \"ftp://county.example.cn\"", "county.head-end-url: must be an http or https URL"),
+            ("head-end-ca-file = \"\(ca)\"", "county.head-end-ca-file: needs an https county.head-end-url"),
+            ("head-end-url = \"http://county.example.cn\"\nhead-end-ca-file = \"\(ca)\"", "county.head-end-ca-file: needs an https"),
+            (https + "head-end-ca-file = \"/nonexistent/ca.crt\"", "county.head-end-ca-file: cannot read /nonexistent/ca.crt"),
+            (https + "head-end-ca-file = \"\(privateKey)\"", "county.head-end-ca-file: \(privateKey) holds no PEM certificate (-----BEGIN"),
+            (https + "head-end-ca-file = \"\(directory.path)\"", "county.head-end-ca-file: cannot read \(directory.path)"),
+            ("ca-file = \"\(garbage)\"", "county.ca-file: \(garbage): certificate 1 is not base64 DER"),
+            ("ca-file = \"\(cut)\"", "county.ca-file: \(cut): certificate 1 has no -----END CERTIFICATE-----"),
+            ("ca-file = \"\(privateKey)\"", "county.ca-file: \(privateKey) holds no PEM certificate"),
+        ]
+        for (text, message) in cases {
+            do {
+                _ = try Configuration.parse(link + text)
+                Issue.record("accepted: \(text)")
+            } catch {
+                #expect("\(error)".hasPrefix("dalaba.toml: " + message), "\(error)")
+            }
+        }
+        let full = link + https + "ca-file = \"\(ca)\"\nhead-end-ca-file = \"\(ca)\"\nfetch-token = \"fetch-token-0123456789\""
+        let county = try #require(try Configuration.parse(full).county)
+        #expect(county.caFile == ca && county.headEndCAFile == ca && county.fetchToken == "fetch-token-0123456789")
+        #expect(try Configuration.parse(link + https).county?.fetchToken == nil, "a head-end without a token is one that asks none")
+        #expect(try Configuration.parse(link).county?.headEndURL == nil, "without head-end-url the village takes embedded audio only")
     }
 
     @Test func aSyntaxErrorNamesTheLine() {

@@ -12,21 +12,28 @@ import Testing
 /// body, a 10 GB Content-Length, a wrong digest, a trickle, a redirect, a web page. Each is refused with its reason, quickly,
 /// and leaves nothing in the cache; the same server's honest answer is taken, so the refusals are not of everything.
 @Suite(.serialized) final class CountyAudioFetchTests {
-    let server: Process
+    let serverPID: Int32
     let port: Int
     let cache: URL
+    /// What the server was asked: one "<path> <Authorization>" line per request, written before it answers.
+    let record: URL
 
     init() throws {
-        (server, port) = try Processes.startListening(
-            "python3", [Processes.packageRoot.appendingPathComponent("Tests/Hostile/county_audio_server.py").path])
+        record = FileManager.default.temporaryDirectory.appendingPathComponent("dalaba-county-audio-requests-\(UUID().uuidString.prefix(8))")
+        let (server, port) = try Processes.startListening(
+            "python3", [Processes.packageRoot.appendingPathComponent("Tests/Hostile/county_audio_server.py").path, "--record", record.path])
+        (serverPID, self.port) = (server.processIdentifier, port)
         cache = try Processes.temporaryDirectory("county-audio-fetch")
     }
 
     deinit {
         // SIGKILL: this process's blocked signal mask is inherited, so the child would ignore SIGTERM.
-        Processes.killTree(server.processIdentifier)
+        Processes.killTree(serverPID)
         try? FileManager.default.removeItem(at: cache)
+        try? FileManager.default.removeItem(at: record)
     }
+
+    func requests() -> [String] { requestsRecorded(at: record) }
 
     /// For the tests of the time limits themselves.
     static let quick = CountyAudioFetch.Limits(
@@ -188,6 +195,159 @@ import Testing
         await #expect(throws: CountyAudioFetch.Failure.self) { try await self.fetcher("good-10").fetch(traversal, to: path) }
         #expect(!FileManager.default.fileExists(atPath: path))
     }
+}
+
+extension CountyAudioFetchTests {
+    /// The token reaches the head-end with the request, and nothing reaches a URL off it, not even this same server named
+    /// `localhost` rather than 127.0.0.1 (without the check, that fetch would carry the token here).
+    @Test func theTokenGoesOnlyToTheHeadEnd() async throws {
+        let digest = Self.goodDigest(1000)
+        let path = cache.appendingPathComponent(digest + ".ogg").path
+        try await fetcher("good-1000").fetch(.url(url("good-1000", digest), sha256: digest, bytes: 1000), to: path)
+        #expect(requests() == ["/good-1000/v1/audio/\(digest) Bearer fetch-token-0123456789"])
+
+        let other = Self.goodDigest(1001)
+        let elsewhere = "http://localhost:\(port)/good-1001/v1/audio/\(other)"
+        let refusal = await #expect(throws: CountyAudioFetch.Failure.self) {
+            let path = self.cache.appendingPathComponent(other + ".ogg").path
+            try await self.fetcher("good-1001").fetch(.url(elsewhere, sha256: other, bytes: 1001), to: path)
+        }
+        #expect(refusal?.reason == "is not on the head-end http://127.0.0.1:\(port)/good-1001", "\(String(describing: refusal))")
+        #expect(requests().count == 1, "\(requests())")
+    }
+
+    /// With no `head-end-url` nothing says which URLs are the county's: a URL is refused before any connection, with a
+    /// reason that becomes the item's failed row, and embedded audio is still taken.
+    @Test func withoutAHeadEndURLNoURLIsFetched() async throws {
+        var settings = Configuration.CountyLink(username: "v", password: "p", region: "370703001001", countyKey: "")
+        settings.fetchToken = "fetch-token-0123456789"
+        let fetch = CountyAudioFetch(settings: settings, limits: Self.patient, logger: Logger(label: "test"))
+        let digest = Self.goodDigest(1000)
+        let path = cache.appendingPathComponent(digest + ".ogg").path
+        let refusal = await #expect(throws: CountyAudioFetch.Failure.self) {
+            try await fetch.fetch(.url(self.url("good-1000", digest), sha256: digest, bytes: 1000), to: path)
+        }
+        #expect(refusal?.reason == "county.head-end-url is not set: cannot fetch audio from a URL")
+        #expect(refusal.map { "\($0)" }?.hasPrefix("county audio http://127.0.0.1:\(port)/good-1000/") == true)
+        #expect(requests().isEmpty, "\(requests())")
+        #expect(try FileManager.default.contentsOfDirectory(atPath: cache.path).isEmpty)
+
+        let body = Data("OggS".utf8) + Data(count: 1000 - 4)
+        let embedded = CountyMessage.Audio(embedded: body.base64EncodedString(), url: nil, sha256: digest, bytes: 1000)
+        try await fetch.fetch(embedded, to: path)
+        #expect(FileManager.default.contents(atPath: path) == body)
+    }
+}
+
+/// An https head-end: the stand-in with a certificate for localhost from a CA of the test's own, taken when the village's
+/// `ca-file` (or `head-end-ca-file`, which wins) is that CA, refused by name when it is another CA or the system's store.
+@Suite(.serialized) final class CountyAudioFetchTLSTests {
+    let directory: URL
+    let serverPID: Int32
+    let port: Int
+    let record: URL
+    var headEndCA: String { directory.appendingPathComponent("head-end-ca.crt").path }
+    var otherCA: String { directory.appendingPathComponent("other-ca.crt").path }
+
+    init() throws {
+        directory = try Processes.temporaryDirectory("county-audio-tls")
+        let d = directory.path
+        try "subjectAltName=DNS:localhost\n".write(toFile: "\(d)/san.ext", atomically: true, encoding: .utf8)
+        let ec = ["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes"]
+        let (headEndCA, otherCA) = ("\(d)/head-end-ca.crt", "\(d)/other-ca.crt")
+        let steps: [[String]] = [
+            ["req", "-x509"] + ec + ["-keyout", "\(d)/head-end-ca.key", "-subj", "/CN=Dalaba test county CA", "-days", "2", "-out", headEndCA],
+            ["req", "-x509"] + ec + ["-keyout", "\(d)/other-ca.key", "-subj", "/CN=Dalaba test other CA", "-days", "2", "-out", otherCA],
+            ["req", "-new"] + ec + ["-keyout", "\(d)/server.key", "-subj", "/CN=localhost", "-out", "\(d)/server.csr"],
+            [
+                "x509", "-req", "-in", "\(d)/server.csr", "-CA", headEndCA, "-CAkey", "\(d)/head-end-ca.key", "-CAcreateserial", "-days", "2",
+                "-sha256", "-extfile", "\(d)/san.ext", "-out", "\(d)/server.crt",
+            ],
+        ]
+        for step in steps {
+            let result = try Processes.run("openssl", step, timeout: 60)
+            guard result.status == 0 else { throw CountyAudioFetch.Failure(source: "openssl", reason: "\(step) failed: \(result.stderr)") }
+        }
+        record = directory.appendingPathComponent("requests")
+        let (server, port) = try Processes.startListening(
+            "python3",
+            [
+                Processes.packageRoot.appendingPathComponent("Tests/Hostile/county_audio_server.py").path, "--record", record.path,
+                "--tls", "\(d)/server.crt", "\(d)/server.key",
+            ])
+        (serverPID, self.port) = (server.processIdentifier, port)
+    }
+
+    deinit {
+        Processes.killTree(serverPID)
+        try? FileManager.default.removeItem(at: directory)
+    }
+
+    /// Fetches 1000 bytes from the https stand-in with these CA files: the refusal's reason, or nil when the audio was taken.
+    func fetch(caFile: String?, headEndCAFile: String?, host: String = "localhost", sourceLocation: SourceLocation = #_sourceLocation)
+        async throws -> String?
+    {
+        var settings = Configuration.CountyLink(username: "v", password: "p", region: "370703001001", countyKey: "")
+        settings.headEndURL = "https://\(host):\(port)/good-1000"
+        settings.fetchToken = "fetch-token-0123456789"
+        settings.caFile = caFile
+        settings.headEndCAFile = headEndCAFile
+        let digest = CountyAudioFetchTests.goodDigest(1000)
+        let cache = directory.appendingPathComponent("cache-\(UUID().uuidString.prefix(8))")
+        try FileManager.default.createDirectory(at: cache, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: cache) }
+        let path = cache.appendingPathComponent(digest + ".ogg").path
+        let url = "https://\(host):\(port)/good-1000/v1/audio/\(digest)"
+        do {
+            try await CountyAudioFetch(settings: settings, limits: CountyAudioFetchTests.patient, logger: Logger(label: "test"))
+                .fetch(.url(url, sha256: digest, bytes: 1000), to: path)
+        } catch let failure as CountyAudioFetch.Failure {
+            #expect(failure.source == url, sourceLocation: sourceLocation)
+            let left = try FileManager.default.contentsOfDirectory(atPath: cache.path)
+            #expect(left.isEmpty, "nothing half-written stays in the cache: \(left)", sourceLocation: sourceLocation)
+            return failure.reason
+        }
+        #expect(FileManager.default.contents(atPath: path) == Data("OggS".utf8) + Data(count: 1000 - 4), sourceLocation: sourceLocation)
+        return nil
+    }
+
+    @Test func anHTTPSHeadEndIsCheckedAgainstTheVillagesOwnCA() async throws {
+        let path = "/good-1000/v1/audio/\(CountyAudioFetchTests.goodDigest(1000))"
+        #expect(try await fetch(caFile: headEndCA, headEndCAFile: nil) == nil, "the broker's CA checks the head-end too")
+        #expect(requestsRecorded(at: record) == ["\(path) Bearer fetch-token-0123456789"], "the token went over TLS")
+        #expect(
+            try await fetch(caFile: nil, headEndCAFile: nil)
+                == "its TLS certificate is not trusted by the system's CA store (set county.head-end-ca-file or county.ca-file to the head-end's CA)")
+        #expect(try await fetch(caFile: otherCA, headEndCAFile: nil) == "its TLS certificate is not signed by the CA in county.ca-file (\(otherCA))")
+        #expect(try await fetch(caFile: otherCA, headEndCAFile: headEndCA) == nil, "head-end-ca-file is the head-end's CA when the broker's differs")
+        #expect(
+            try await fetch(caFile: headEndCA, headEndCAFile: otherCA)
+                == "its TLS certificate is not signed by the CA in county.head-end-ca-file (\(otherCA))")
+        #expect(requestsRecorded(at: record).count == 2, "no request, so no token, went over a connection the village refused")
+    }
+
+    /// The right CA is not enough: the certificate must be for the head-end's host (this one names only localhost; one
+    /// with an IP address would pass for any name of that address, as NIOSSL checks those against the socket's).
+    @Test func aCertificateForAnotherHostIsRefused() async throws {
+        let reason = try await fetch(caFile: headEndCA, headEndCAFile: nil, host: "127.0.0.1")
+        #expect(reason == "its TLS certificate is not for 127.0.0.1", "\(String(describing: reason))")
+        #expect(requestsRecorded(at: record).isEmpty)
+    }
+
+    /// A CA file that is not (or no longer) PEM when the fetch comes is a refusal naming the key, not a fallback to the
+    /// system's store.
+    @Test func aCAFileThatIsNotPEMIsRefusedByName() async throws {
+        let broken = directory.appendingPathComponent("broken.crt").path
+        try "-----BEGIN CERTIFICATE-----\nnot base64\n-----END CERTIFICATE-----\n".write(toFile: broken, atomically: true, encoding: .utf8)
+        let reason = try await fetch(caFile: broken, headEndCAFile: nil)
+        #expect(reason?.hasPrefix("cannot load the CA certificates in county.ca-file (\(broken)): ") == true, "\(String(describing: reason))")
+        #expect(requestsRecorded(at: record).isEmpty)
+    }
+}
+
+/// The lines of a stand-in's `--record` file (none when it was never asked anything).
+private func requestsRecorded(at record: URL) -> [String] {
+    ((try? String(contentsOf: record, encoding: .utf8)) ?? "").split(separator: "\n").map(String.init)
 }
 
 /// This process's resident memory, from /proc/self/status.

@@ -11,9 +11,14 @@ The first path segment picks the misbehaviour, e.g. GET /endless/v1/audio/<sha25
   html          200 text/html
   missing       404
 It prints its port on the first line of stdout, then serves until killed.
+
+  --record FILE       appends "<path> <Authorization header or ->" to FILE for each request, before answering it,
+                      so a test can see where the village's token went
+  --tls CERT KEY      serves https with that certificate chain and key (PEM)
 """
+import argparse
 import http.server
-import sys
+import ssl
 import time
 
 CHUNK = 64 * 1024
@@ -21,6 +26,9 @@ CHUNK = 64 * 1024
 
 class Handler(http.server.BaseHTTPRequestHandler):
     def do_GET(self):
+        if arguments.record:
+            with open(arguments.record, "a") as record:
+                record.write("%s %s\n" % (self.path, self.headers.get("Authorization", "-")))
         mode, _, size = self.path.strip("/").split("/")[0].partition("-")
         n = int(size) if size else 0
         try:
@@ -69,7 +77,32 @@ class Handler(http.server.BaseHTTPRequestHandler):
         pass
 
 
-server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-server.daemon_threads = True
+class Server(http.server.ThreadingHTTPServer):
+    daemon_threads = True
+
+    def finish_request(self, request, client_address):
+        # The TLS handshake runs in the request's own thread: a client that refuses the certificate ends only its own.
+        if context is not None:
+            try:
+                request = context.wrap_socket(request, server_side=True)
+            except (ssl.SSLError, OSError):
+                return
+            try:
+                super().finish_request(request, client_address)
+            finally:
+                request.close()
+            return
+        super().finish_request(request, client_address)
+
+
+parser = argparse.ArgumentParser()
+parser.add_argument("--record")
+parser.add_argument("--tls", nargs=2, metavar=("CERT", "KEY"))
+arguments = parser.parse_args()
+context = None
+if arguments.tls:
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    context.load_cert_chain(*arguments.tls)
+server = Server(("127.0.0.1", 0), Handler)
 print(server.server_address[1], flush=True)
 server.serve_forever()
