@@ -153,14 +153,12 @@ public struct SpeechSynthesizer: Sendable {
 
     private func run(voice: String, input: String, output: String) throws(SpeechError) {
         guard let program = Self.resolve(executable) else { throw .synthesizerMissing(executable: executable) }
-        let process = Process()
+        let process = Child()
         process.executableURL = URL(fileURLWithPath: program)
         process.arguments = ["-v", voice, "-s", String(speed), "-b", "1", "-w", output, "--stdin"]
-        let errors = ChildStart.pipe()
-        let done = DispatchSemaphore(value: 0)
+        let errors = Pipe()
         process.standardError = errors
-        process.standardOutput = FileHandle.nullDevice
-        process.terminationHandler = { _ in done.signal() }
+        process.standardOutput = nil
         guard let stdin = FileHandle(forReadingAtPath: input) else {
             throw .cacheUnwritable(path: input, reason: "cannot read back the text file")
         }
@@ -168,17 +166,17 @@ public struct SpeechSynthesizer: Sendable {
         // The text is a file on stdin, not a pipe: espeak-ng exiting early (a bad voice) can never SIGPIPE the station.
         process.standardInput = stdin
         do {
-            try ChildStart.run(process)
+            try process.run()
         } catch {
             throw .synthesizerMissing(executable: program)
         }
-        if done.wait(timeout: .now() + timeout) == .timedOut {
+        let collected = ChildOutput(errors)
+        if !process.wait(timeout: timeout) {
             process.terminate()
-            done.wait()
+            process.waitUntilExit()
             throw .timedOut(seconds: timeout)
         }
-        let message = String(decoding: errors.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
-            .trimmingCharacters(in: .whitespacesAndNewlines)
+        let message = collected.text(within: 2).trimmingCharacters(in: .whitespacesAndNewlines)
         guard process.terminationReason == .exit, process.terminationStatus == 0 else {
             if message.localizedCaseInsensitiveContains("voice") { throw .unknownVoice(voice: voice, message: message) }
             throw .synthesizerFailed(status: process.terminationStatus, message: message.isEmpty ? "no message" : message)

@@ -22,26 +22,28 @@ public struct CommandAmplifier: AmplifierSwitch {
 
     private func run(_ command: String, key: String) throws(HardwareError) {
         guard !command.isEmpty else { return }
-        let process = Process()
+        // A `Child`, not a `Process`: a command that leaves a job running (`amp-ctl on &`) would hand the job Foundation's exit
+        // socket, and the command's own exit would not be seen until the job ended.
+        let process = Child()
         process.executableURL = URL(fileURLWithPath: "/bin/sh")
         process.arguments = ["-c", command]
-        let errors = ChildStart.pipe()
+        let errors = Pipe()
         process.standardError = errors
-        process.standardOutput = FileHandle.nullDevice
-        process.standardInput = FileHandle.nullDevice
-        let exited = DispatchSemaphore(value: 0)
-        process.terminationHandler = { _ in exited.signal() }
+        process.standardOutput = nil
+        process.standardInput = nil
         do {
-            try ChildStart.run(process)
+            try process.run()
         } catch {
-            throw HardwareError("\(key) '\(command)' cannot start: \(error.localizedDescription)")
+            throw HardwareError("\(key) '\(command)' cannot start: \(error)")
         }
-        if exited.wait(timeout: .now() + timeout) == .timedOut {
-            kill(process.processIdentifier, SIGKILL)
-            exited.wait()
+        let output = ChildOutput(errors)
+        if !process.wait(timeout: timeout) {
+            process.kill()
+            process.waitUntilExit()
             throw HardwareError("\(key) '\(command)' did not finish within \(timeout) s and was killed")
         }
-        let text = String(decoding: errors.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+        // A job the command left running keeps its stderr open: what it wrote by now is all that is waited for.
+        let text = output.text(within: 0.5)
         guard process.terminationReason == .exit, process.terminationStatus == 0 else {
             let how = process.terminationReason == .exit ? "exited with status \(process.terminationStatus)" : "was killed by signal \(process.terminationStatus)"
             let first = text.split(separator: "\n").first.map { ": \($0.prefix(200))" } ?? ""

@@ -5,14 +5,15 @@ import Synchronization
 import Glibc
 #endif
 
-/// A child process of a test: started with `posix_spawn`, given only its three standard descriptors, and reaped by its own
-/// pid.
+/// A child process (an amplifier command, espeak-ng; a test's daemon or server): started with `posix_spawn`, given only its
+/// three standard descriptors, and reaped by its own pid.
 ///
 /// Not Foundation's `Process`: on Linux that learns a child exited when a socket it hands the child closes, and one manager
 /// thread then blocks in `waitpid` for that child. A child that closes its inherited descriptors at start (as servers do)
 /// ends that socket at once, so the manager thread waits for that child's real exit and sees no other child's exit meanwhile:
-/// on CI, `openssl ecparam` "did not finish" within 30 s twice at the same moment. A `Child` is polled by its pid instead.
-/// Its surface is the part of `Process` the tests use.
+/// on CI, `openssl ecparam` "did not finish" within 30 s twice at the same moment. And an amplifier command that leaves a job
+/// running (`amp-ctl on &`) hands it the socket, so the command's own exit was not seen until the job ended: "did not finish
+/// within 5 s and was killed". A `Child` is polled by its pid instead. Its surface is the part of `Process` in use here.
 public final class Child: RunningChild, @unchecked Sendable {
     public var executableURL: URL?
     public var arguments: [String] = []
@@ -76,11 +77,27 @@ public final class Child: RunningChild, @unchecked Sendable {
     /// SIGTERM.
     public func terminate() {
         let pid = processIdentifier
-        if pid > 0, isRunning { kill(pid, SIGTERM) }
+        if pid > 0, isRunning { _ = Glibc.kill(pid, SIGTERM) }
     }
 
     public func waitUntilExit() {
         while isRunning { usleep(5_000) }
+    }
+
+    /// Waits at most `seconds` for the child to exit; true when it did.
+    public func wait(timeout seconds: Double) -> Bool {
+        let deadline = Date().addingTimeInterval(seconds)
+        while isRunning {
+            if Date() >= deadline { return false }
+            usleep(5_000)
+        }
+        return true
+    }
+
+    /// SIGKILL to the child alone.
+    public func kill() {
+        let pid = processIdentifier
+        if pid > 0, isRunning { _ = Glibc.kill(pid, SIGKILL) }
     }
 
     /// Starts the child, in a process group of its own as `Process` does. Its standard descriptors are duplicated from what
@@ -190,7 +207,7 @@ public final class Child: RunningChild, @unchecked Sendable {
 @_silgen_name("posix_spawn_file_actions_addclosefrom_np")
 private func addCloseFrom(_ actions: UnsafeMutablePointer<posix_spawn_file_actions_t>, _ from: Int32) -> Int32
 
-/// What `Processes` waits for and stops: a `Child`, or a Foundation `Process` (the product's own children in-process).
+/// What the tests' `Processes` waits for and stops: a `Child`, or a Foundation `Process`.
 public protocol RunningChild: AnyObject {
     var isRunning: Bool { get }
     var processIdentifier: Int32 { get }
@@ -200,7 +217,33 @@ public protocol RunningChild: AnyObject {
 
 extension Process: RunningChild {}
 
+/// What a child writes to a pipe, read on a thread of its own so the child never blocks on a full pipe, and kept up to a limit.
+/// A job the child left running may hold the pipe open after the child exits: `text(within:)` then answers with what came.
+public final class ChildOutput: @unchecked Sendable {
+    private let bytes = Mutex(Data())
+    private let ended = DispatchSemaphore(value: 0)
+
+    /// Starts reading `pipe` (whose write end the child has, and which `Child.run` closed here).
+    public init(_ pipe: Pipe, limit: Int = 64 << 10) {
+        let handle = pipe.fileHandleForReading
+        let thread = Thread { [self] in
+            while case let chunk = handle.availableData, !chunk.isEmpty {
+                bytes.withLock { if $0.count < limit { $0.append(chunk.prefix(limit - $0.count)) } }
+            }
+            ended.signal()
+        }
+        thread.stackSize = 256 << 10
+        thread.start()
+    }
+
+    /// What was read, once the pipe has ended or `seconds` have passed.
+    public func text(within seconds: Double) -> String {
+        _ = ended.wait(timeout: .now() + seconds)
+        return String(decoding: bytes.withLock { $0 }, as: UTF8.self)
+    }
+}
+
 public struct ChildError: Error, CustomStringConvertible {
     public let description: String
-    init(_ description: String) { self.description = description }
+    public init(_ description: String) { self.description = description }
 }

@@ -168,19 +168,23 @@ public final class VoiceCatalog: Sendable {
     }
 
     private static func list(_ executable: String) -> Set<String>? {
-        let process = Process()
+        let process = Child()
         process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
         process.arguments = [executable, "--voices"]
-        let output = ChildStart.pipe()
+        let output = Pipe()
         process.standardOutput = output
-        process.standardError = FileHandle.nullDevice
+        process.standardError = nil
         do {
-            try ChildStart.run(process)
+            try process.run()
         } catch {
             return nil
         }
-        let data = output.fileHandleForReading.readDataToEndOfFile()
-        process.waitUntilExit()
+        let collected = ChildOutput(output, limit: 1 << 20)
+        guard process.wait(timeout: 30) else {
+            process.kill()
+            return nil
+        }
+        let data = Data(collected.text(within: 5).utf8)
         guard process.terminationStatus == 0 else { return nil }
         // "Pty Language Age/Gender VoiceName File Other Languages": the language code is what `-v` takes.
         let names = String(decoding: data, as: UTF8.self).split(separator: "\n").dropFirst().compactMap { line -> String? in

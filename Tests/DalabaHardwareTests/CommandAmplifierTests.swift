@@ -33,4 +33,22 @@ import Testing
         } throws: { "\($0)".contains("did not finish within 0.5 s") }
         #expect(Date().timeIntervalSince(started) < 5)
     }
+
+    /// A relay tool that forks a helper and returns (`amp-ctl on &`): the command has finished, and that is what counts. With
+    /// Foundation's `Process` the job inherited its exit socket and its stderr, and the command "did not finish" until the job
+    /// ended.
+    @Test func aCommandThatLeavesAJobRunningFinishesWhenItExits() throws {
+        let marker = FileManager.default.temporaryDirectory.appendingPathComponent("amp-job-\(UUID().uuidString)").path
+        defer {
+            if let pid = try? String(contentsOfFile: marker, encoding: .utf8), let job = Int32(pid.trimmingCharacters(in: .whitespacesAndNewlines)) {
+                kill(job, SIGKILL)
+            }
+            try? FileManager.default.removeItem(atPath: marker)
+        }
+        let amplifier = CommandAmplifier(onCommand: "sleep 20 & echo $! > '\(marker)'; echo 'relay on' >&2", offCommand: "", timeout: 8)
+        let started = Date()
+        try amplifier.switchOn()
+        #expect(Date().timeIntervalSince(started) < 4, "the command returned at once; only its job sleeps")
+        #expect(FileManager.default.fileExists(atPath: marker))
+    }
 }

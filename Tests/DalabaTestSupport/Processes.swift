@@ -1,4 +1,4 @@
-import DalabaProcess
+@_exported import DalabaProcess
 import Foundation
 import Synchronization
 
