@@ -286,8 +286,8 @@ struct CountyLinkService: Service {
         /// tried in memory (the station may still play it), but no receipt says it is here.
         func keep(_ pending: PendingFetch, received: VillageReceipt, keepUntil: Date, now: Date) {
             do {
-                try store.keepPendingFetch(
-                    pending, receipt: (topic: LinkTopic.receipts(village), payload: try LinkJSON.encode(received)), keepMessageUntil: keepUntil, now: now)
+                let receipt = (topic: LinkTopic.receipts(village), payload: try LinkJSON.encode(received))
+                try store.keepPendingFetch(pending, receipt: receipt, keepMessageUntil: keepUntil, now: now)
             } catch {
                 logger.error(
                     "cannot keep a county announcement whose audio is fetched; a restart before it is queued loses it",
@@ -409,7 +409,8 @@ struct CountyLinkService: Service {
             do {
                 try store.removePendingFetch(id)
             } catch {
-                logger.error("cannot forget a settled county fetch (the next start finds its outcome)", metadata: ["id": "\(id)", "error": "\(error)"])
+                logger.error(
+                    "cannot forget a settled county fetch (the next start finds its outcome)", metadata: ["id": "\(id)", "error": "\(error)"])
             }
         }
 
@@ -450,7 +451,8 @@ struct CountyLinkService: Service {
                     await recordCancelled(pending, by: who)
                 } else if let expires = pending.announcement.expires, expires <= now {
                     logger.notice("county announcement expired while its audio was being fetched", metadata: ["id": "\(id)"])
-                    await station.recordUnplayed(AirtimeRecord(unplayed: QueueEntry(announcement: pending.announcement, sequence: 0), at: now, outcome: .expired))
+                    await station.recordUnplayed(
+                        AirtimeRecord(unplayed: QueueEntry(announcement: pending.announcement, sequence: 0), at: now, outcome: .expired))
                     await settled(pending)
                 } else {
                     fetches.append(pending)

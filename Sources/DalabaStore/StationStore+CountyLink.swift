@@ -329,7 +329,8 @@ extension StationStore {
     /// a crash (and not yet forgotten) is then not queued a second time.
     public func hasCountyRow(forAnnouncement id: String) throws -> Bool {
         try read("look for county announcement \(id) in the airtime log") { db in
-            try Bool.fetchOne(db, sql: "SELECT EXISTS (SELECT 1 FROM airtimeLog WHERE announcementID = ? AND source = 'county')", arguments: [id]) ?? false
+            try Bool.fetchOne(
+                db, sql: "SELECT EXISTS (SELECT 1 FROM airtimeLog WHERE announcementID = ? AND source = 'county')", arguments: [id]) ?? false
         }
     }
 

@@ -25,7 +25,8 @@ struct CountyFetchResumeEndToEndTests {
             try FileManager.default.createDirectory(at: audioDirectory, withIntermediateDirectories: true)
             let script = Processes.packageRoot.appendingPathComponent("Tests/Hostile/head_end_audio_trickle.py").path
             let (server, port) = try Processes.startListening("python3", [script, audioDirectory.path])
-            let fixture = Fixture(county: county, serverPID: server.processIdentifier, audioDirectory: audioDirectory, url: "http://127.0.0.1:\(port)/slow")
+            let fixture = Fixture(
+                county: county, serverPID: server.processIdentifier, audioDirectory: audioDirectory, url: "http://127.0.0.1:\(port)/slow")
             do {
                 try await county.startHeadEnd(publicURL: fixture.url)
                 try await county.startVillage(CountyFetchResumeEndToEndTests.village, headEndURL: fixture.url)
@@ -44,8 +45,8 @@ struct CountyFetchResumeEndToEndTests {
 
         /// Publishes the notice and waits until the village's fetch of it trickles.
         func publishAndWaitForTheFetch(_ id: String) async throws {
-            let (status, body) = try await county.request(
-                "POST", "/v1/announcements", token: "county", json: ["id": id, "kind": "routine", "text": notice, "to": [CountyFetchResumeEndToEndTests.village]])
+            let json: [String: Any] = ["id": id, "kind": "routine", "text": notice, "to": [CountyFetchResumeEndToEndTests.village]]
+            let (status, body) = try await county.request("POST", "/v1/announcements", token: "county", json: json)
             #expect(status == 202, "\(String(decoding: body, as: UTF8.self))")
             let published = try JSONSerialization.jsonObject(with: body) as? [String: Any]
             #expect((published?["audio"] as? [String: Any])?["embedded"] as? Bool == false, "\(published ?? [:])")
