@@ -167,9 +167,12 @@ struct LogVerifyCommand: AsyncParsableCommand {
         case .json: print(String(decoding: data, as: UTF8.self))
         case .csv:
             print(
-                CSV.byteOrderMark + CSV.line(["village", "intact", "rows", "last seq", "first fault", "faults"])
+                CSV.byteOrderMark + CSV.line(["village", "intact", "rows", "last seq", "first bad seq", "first fault", "faults"])
                     + result.villages.map {
-                        CSV.line([$0.village, String($0.intact), String($0.rows), String($0.lastSeq), $0.faults.first ?? "", String($0.faults.count)])
+                        CSV.line([
+                            $0.village, String($0.intact), String($0.rows), String($0.lastSeq), $0.firstBadSeq.map(String.init) ?? "",
+                            $0.faults.first ?? "", String($0.faults.count),
+                        ])
                     }.joined(),
                 terminator: "")
         case .table: print(VerifyReport.render(result))
@@ -251,6 +254,7 @@ enum VerifyReport {
         var lines: [String] = []
         for village in result.villages where !village.intact {
             lines.append("NOT INTACT \(DisplayText.echo(village.village, limit: 20)): \(DisplayText.echo(village.faults.first ?? "", limit: 200))")
+            if let seq = village.firstBadSeq { lines.append("    first row at fault: \(seq)") }
             let more = village.faults.dropFirst()
             for fault in more.prefix(4) { lines.append("    also: \(DisplayText.echo(fault, limit: 200))") }
             if more.count > 4 { lines.append("    and \(more.count - 4) more") }

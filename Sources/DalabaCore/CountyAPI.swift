@@ -132,12 +132,15 @@ public enum CountyAPI {
             public var lastSeq: Int64
             /// What is wrong, in row order, each naming its row ("row 7 was edited: …"); empty when intact.
             public var faults: [String]
+            /// The lowest row any fault concerns, where a review starts; nil when intact (and from a head-end before 0.12).
+            public var firstBadSeq: Int64?
             public var intact: Bool
-            public init(village: String, rows: Int64, lastSeq: Int64, faults: [String]) {
+            public init(village: String, rows: Int64, lastSeq: Int64, faults: [String], firstBadSeq: Int64? = nil) {
                 self.village = village
                 self.rows = rows
                 self.lastSeq = lastSeq
                 self.faults = faults
+                self.firstBadSeq = firstBadSeq
                 intact = faults.isEmpty
             }
         }

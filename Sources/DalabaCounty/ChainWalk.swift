@@ -52,6 +52,14 @@ public struct ChainWalk: Sendable, Equatable {
             }
         }
 
+        /// The first row it concerns: where an official starts to look.
+        public var seq: Int64 {
+            switch self {
+            case .brokenLink(let seq), .edited(let seq), .changed(let seq), .invalid(let seq, _): seq
+            case .gap(let from, _): from
+            }
+        }
+
         /// A gap may still close; an edit never does.
         public var isEdit: Bool {
             if case .gap = self { return false }

@@ -258,7 +258,7 @@ struct CountyController {
         return try Self.json(
             CountyAPI.LogVerification(
                 county: configuration.county.digits, region: region.digits, checkedAt: Date(),
-                villages: checks.map { .init(village: $0.village, rows: $0.rows, lastSeq: $0.lastSeq, faults: $0.faults) }))
+                villages: checks.map { .init(village: $0.village, rows: $0.rows, lastSeq: $0.lastSeq, faults: $0.faults, firstBadSeq: $0.firstBadSeq) }))
     }
 
     /// A stored volume (hundredths of a dB) as the operator set it: "-6.00".

@@ -38,6 +38,8 @@ extension CountyStore {
         /// The last row of the unbroken run from row 1.
         public var lastSeq: Int64
         public var faults: [String]
+        /// The lowest row any fault concerns (nil when intact).
+        public var firstBadSeq: Int64?
         public var intact: Bool { faults.isEmpty }
     }
 
@@ -81,6 +83,7 @@ extension CountyStore {
                 if walk.faults.count > before, case .gap = walk.faults.last { walking = false }
             }
         }
-        return ChainCheck(village: code, rows: rows, lastSeq: walk.confirmedSeq, faults: walk.faults.map(\.description))
+        return ChainCheck(
+            village: code, rows: rows, lastSeq: walk.confirmedSeq, faults: walk.faults.map(\.description), firstBadSeq: walk.faults.map(\.seq).min())
     }
 }

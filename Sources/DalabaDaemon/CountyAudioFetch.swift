@@ -6,6 +6,7 @@ import DalabaStation
 import Foundation
 import Logging
 import NIOCore
+import NIOPosix
 import NIOSSL
 
 /// Puts a county announcement's audio into the village's cache, named by its digest so the same audio is fetched once.
@@ -24,6 +25,10 @@ struct CountyAudioFetch: Sendable {
         var baseTime: Duration = .seconds(30)
         /// 256 kbit/s: slower than that a 16 MiB item would not arrive in time to matter.
         var slowestBytesPerSecond = 32 << 10
+        /// A head-end restarting or behind a proxy that answers 503 for a moment must not cost the item: a fetch that could
+        /// not connect, or was told to come back, is tried this many times in all, `retryDelay` apart, doubling.
+        var attempts = 3
+        var retryDelay: Duration = .seconds(2)
 
         func timeAllowed(forBytes bytes: Int) -> Duration {
             baseTime + .milliseconds(Int64(bytes) * 1000 / Int64(max(1, slowestBytesPerSecond)))
@@ -35,6 +40,9 @@ struct CountyAudioFetch: Sendable {
     struct Failure: Error, CustomStringConvertible {
         var source: String
         var reason: String
+        /// No connection, or 502/503/504 before any byte: worth another attempt. Everything else (a refused certificate, a
+        /// wrong size or digest, a 404) would fail the same way again.
+        var transient = false
         var description: String { "county audio \(source): \(reason)" }
     }
 
@@ -67,7 +75,24 @@ struct CountyAudioFetch: Sendable {
             try part.append(decoded)
             try part.finish(expecting: audio.bytes ?? decoded.count, sha256: audio.sha256, as: path)
         } else if let url = audio.url {
-            try await download(url, audio: audio, to: path)
+            var delay = limits.retryDelay
+            for attempt in 1...max(1, limits.attempts) {
+                do {
+                    try await download(url, audio: audio, to: path)
+                    return
+                } catch var failure as Failure where failure.transient {
+                    guard attempt < limits.attempts else {
+                        failure.reason += " (\(attempt) attempts)"
+                        throw failure
+                    }
+                    logger.warning(
+                        "county audio not fetched; trying again",
+                        metadata: ["url": "\(url)", "reason": "\(failure.reason)", "attempt": "\(attempt)", "next-in": "\(delay)"])
+                    // A cancel (the county's, or shutdown) ends the wait too.
+                    try await Task.sleep(for: delay)
+                    delay *= 2
+                }
+            }
         } else {
             throw Failure(source: "message", reason: "no audio (neither embedded nor a URL)")
         }
@@ -94,7 +119,9 @@ struct CountyAudioFetch: Sendable {
             try await HTTPClient.withHTTPClient(configuration: configuration, backgroundActivityLogger: logger) { client in
                 let response = try await client.execute(request, deadline: .now() + Self.timeAmount(deadline - ContinuousClock.now), logger: logger)
                 guard response.status == .ok else {
-                    throw Failure(source: url, reason: "answered \(response.status.code) \(response.status.reasonPhrase)")
+                    throw Failure(
+                        source: url, reason: "answered \(response.status.code) \(response.status.reasonPhrase)",
+                        transient: [502, 503, 504].contains(response.status.code))
                 }
                 if let type = response.headers.first(name: "Content-Type")?.lowercased(), !type.hasPrefix("audio/"),
                     !type.hasPrefix("application/octet-stream")
@@ -124,13 +151,17 @@ struct CountyAudioFetch: Sendable {
         } catch let error as HTTPClientError where error == .readTimeout {
             throw Failure(source: url, reason: "sent nothing for \(limits.idleTimeout) after \(part.bytes) bytes")
         } catch let error as HTTPClientError where error == .connectTimeout {
-            throw Failure(source: url, reason: "no connection within \(limits.connectTimeout)")
+            throw Failure(source: url, reason: "no connection within \(limits.connectTimeout)", transient: true)
         } catch let error as NIOSSLError {
             throw Failure(source: url, reason: tlsReason(error))
         } catch let error as NIOSSLExtraError where error == .failedToValidateHostname {
             throw Failure(source: url, reason: "its TLS certificate is not for \(target.host ?? url)")
+        } catch is CancellationError {
+            throw CancellationError()
         } catch {
-            throw Failure(source: url, reason: "\(error) after \(part.bytes) bytes")
+            // Refused or reset before a byte came: the head-end is not there just now.
+            let unreachable = part.bytes == 0 && (error is NIOConnectionError || error is IOError || error as? HTTPClientError == .remoteConnectionClosed)
+            throw Failure(source: url, reason: "\(error) after \(part.bytes) bytes", transient: unreachable)
         }
         try part.finish(expecting: audio.bytes ?? part.bytes, sha256: audio.sha256, as: path, source: url)
         logger.info("county audio fetched", metadata: ["url": "\(url)", "bytes": "\(part.bytes)", "took": "\(ContinuousClock.now - started)"])

@@ -67,6 +67,13 @@ struct CountyLogVerifyEndToEndTests {
             #expect(township.status == 0 && township.stdout.contains("intact: 2 villages"), "\(township.stdout)\(township.stderr)")
             let csv = try verify(county, ["--format", "csv"])
             #expect(csv.status == 3 && csv.stdout.contains("\(Self.edited),false,"), "\(csv.stdout)")
+            // The first row at fault as a field, not only in the fault's text.
+            let json = try verify(county, ["--format", "json"])
+            let answer = try JSONSerialization.jsonObject(with: Data(json.stdout.utf8)) as? [String: Any]
+            let chains = answer?["villages"] as? [[String: Any]] ?? []
+            #expect(chains.first { $0["village"] as? String == Self.edited }?["firstBadSeq"] as? Int == 1, "\(json.stdout)")
+            #expect(chains.first { $0["village"] as? String == Self.other }?["firstBadSeq"] == nil, "\(json.stdout)")
+            #expect(broken.stdout.contains("    first row at fault: 1"), "\(broken.stdout)")
 
             // A station still answers as a station, and --region is refused there.
             let station = try county.villages[Self.other]!.dalaba(["log", "verify"], role: "official")

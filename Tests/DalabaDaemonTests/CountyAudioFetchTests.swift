@@ -164,6 +164,52 @@ import Testing
         #expect(seconds < 30)
     }
 
+    /// A head-end that answers 503 once (restarting, behind a proxy) is asked again and the audio taken; a 404 is not asked
+    /// again, and a head-end that is not there at all is given up after the attempts, saying so.
+    @Test func aBusyHeadEndIsAskedAgainAndAnAbsentOneGivenUpAfterItsAttempts() async throws {
+        var quickRetry = Self.patient
+        quickRetry.retryDelay = .milliseconds(100)
+        let digest = Self.goodDigest(4096)
+        let path = cache.appendingPathComponent(digest + ".ogg").path
+        try await fetcher("busy-4096", limits: quickRetry).fetch(.url(url("busy-4096", digest), sha256: digest, bytes: 4096), to: path)
+        #expect(FileManager.default.contents(atPath: path)?.count == 4096)
+        #expect(requests().filter { $0.hasPrefix("/busy-4096/") }.count == 2, "\(requests())")
+        try FileManager.default.removeItem(atPath: path)
+
+        let (missing, _) = try await refusal("gone-4096", bytes: 4096, limits: quickRetry)
+        #expect(missing == "answered 404 Not Found")
+        #expect(requests().filter { $0.hasPrefix("/gone-4096/") }.count == 1, "\(requests())")
+
+        // A port nothing listens on: refused at once, three times.
+        var settings = Configuration.CountyLink(username: "v", password: "p", region: "370703001001", countyKey: "")
+        let closed = try Self.closedPort()
+        settings.headEndURL = "http://127.0.0.1:\(closed)/"
+        settings.fetchToken = "fetch-token-0123456789"
+        let absent = CountyAudioFetch(settings: settings, limits: quickRetry, logger: Logger(label: "test"))
+        do {
+            try await absent.fetch(.url("http://127.0.0.1:\(closed)/v1/audio/\(digest)", sha256: digest, bytes: 4096), to: path)
+            Issue.record("a fetch from a closed port was taken")
+        } catch let failure as CountyAudioFetch.Failure {
+            #expect(failure.reason.hasSuffix("(3 attempts)"), "\(failure)")
+        }
+        #expect(!FileManager.default.fileExists(atPath: path))
+    }
+
+    /// A loopback port bound and closed again: nothing listens there.
+    static func closedPort() throws -> Int {
+        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        defer { close(fd) }
+        var address = sockaddr_in()
+        address.sin_family = sa_family_t(AF_INET)
+        address.sin_addr.s_addr = inet_addr("127.0.0.1")
+        var length = socklen_t(MemoryLayout<sockaddr_in>.size)
+        let bound = withUnsafeMutablePointer(to: &address) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, length) == 0 && getsockname(fd, $0, &length) == 0 }
+        }
+        guard bound else { throw ChildError("cannot bind a loopback port") }
+        return Int(UInt16(bigEndian: address.sin_port))
+    }
+
     @Test func aRedirectAWebPageAndA404AreRefusedByName() async throws {
         let (redirect, _) = try await refusal("redirect-4096", bytes: 4096)
         #expect(redirect == "answered 302 Found")

@@ -22,6 +22,8 @@ import ssl
 import time
 
 CHUNK = 64 * 1024
+# busy-N: how many times each path has been asked for (503 the first time).
+asked = {}
 
 
 class Handler(http.server.BaseHTTPRequestHandler):
@@ -37,9 +39,14 @@ class Handler(http.server.BaseHTTPRequestHandler):
                 self.wfile.write(b"OggS" + bytes(CHUNK - 4))
                 while True:
                     self.wfile.write(bytes(CHUNK))
-            elif mode in ("good", "wrong"):
+            elif mode == "busy" and asked.setdefault(self.path, 0) == 0:
+                asked[self.path] = 1
+                page = b"come back later"
+                self.head(503, length=len(page), kind="text/plain")
+                self.wfile.write(page)
+            elif mode in ("good", "wrong", "busy"):
                 self.head(200, length=n)
-                self.wfile.write(b"OggS" + (b"\0" if mode == "good" else b"\1") * (n - 4))
+                self.wfile.write(b"OggS" + (b"\1" if mode == "wrong" else b"\0") * (n - 4))
             elif mode == "trickle":
                 self.head(200, length=n)
                 self.wfile.write(b"OggS")
