@@ -46,7 +46,7 @@ let package = Package(
         // Pure core: no I/O, no C, no clock reads.
         .target(name: "DalabaCore"),
 
-        // Child processes started one at a time, so no child inherits another's exit notification or pipe.
+        // Child processes by posix_spawn, reaped by their pid: no Foundation Process, whose exit notice a child can hold up.
         .target(name: "DalabaProcess"),
 
         // Schedule files, recurrence rules and the Scheduler state machine: pure, takes file contents and `now` as values.

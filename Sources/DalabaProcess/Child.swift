@@ -14,7 +14,7 @@ import Glibc
 /// on CI, `openssl ecparam` "did not finish" within 30 s twice at the same moment. And an amplifier command that leaves a job
 /// running (`amp-ctl on &`) hands it the socket, so the command's own exit was not seen until the job ended: "did not finish
 /// within 5 s and was killed". A `Child` is polled by its pid instead. Its surface is the part of `Process` in use here.
-public final class Child: RunningChild, @unchecked Sendable {
+public final class Child: @unchecked Sendable {
     public var executableURL: URL?
     public var arguments: [String] = []
     /// The child's whole environment; this process's when nil.
@@ -206,16 +206,6 @@ public final class Child: RunningChild, @unchecked Sendable {
 /// extensions of spawn.h: in the child, every descriptor from `from` up is closed.
 @_silgen_name("posix_spawn_file_actions_addclosefrom_np")
 private func addCloseFrom(_ actions: UnsafeMutablePointer<posix_spawn_file_actions_t>, _ from: Int32) -> Int32
-
-/// What the tests' `Processes` waits for and stops: a `Child`, or a Foundation `Process`.
-public protocol RunningChild: AnyObject {
-    var isRunning: Bool { get }
-    var processIdentifier: Int32 { get }
-    func waitUntilExit()
-    func terminate()
-}
-
-extension Process: RunningChild {}
 
 /// What a child writes to a pipe, read on a thread of its own so the child never blocks on a full pipe, and kept up to a limit.
 /// A job the child left running may hold the pipe open after the child exits: `text(within:)` then answers with what came.

@@ -9,43 +9,12 @@ import Testing
 struct CountyFetchOffLoopEndToEndTests {
     static let village = "370703001001"
 
-    /// Serves `/…/v1/audio/<sha>` from the head-end's audio directory with its true Content-Length, the first 4 bytes at
-    /// once and then one byte a second (a slow-loris head-end, or a man in the middle of plain HTTP); it touches
-    /// `fetching` in that directory when a fetch starts.
-    static let trickle = #"""
-        import http.server, os, sys, time
-        directory = sys.argv[1]
-        class Handler(http.server.BaseHTTPRequestHandler):
-            def do_GET(self):
-                data = open(os.path.join(directory, self.path.rstrip("/").split("/")[-1] + ".opus"), "rb").read()
-                self.send_response(200)
-                self.send_header("Content-Type", "audio/ogg")
-                self.send_header("Content-Length", str(len(data)))
-                self.end_headers()
-                self.wfile.write(data[:4])
-                self.wfile.flush()
-                open(os.path.join(directory, "fetching"), "w").close()
-                try:
-                    for i in range(4, len(data)):
-                        time.sleep(1)
-                        self.wfile.write(data[i:i + 1])
-                        self.wfile.flush()
-                except (BrokenPipeError, ConnectionResetError):
-                    pass
-            def log_message(self, *args):
-                pass
-        server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        server.daemon_threads = True
-        print(server.server_address[1], flush=True)
-        server.serve_forever()
-        """#
-
     @Test(.timeLimit(.minutes(4))) func anEmergencyAndACancelAreNotHeldBehindATricklingAudioFetch() async throws {
         let county = try await CountyHarness(name: "county-fetch-off-loop", headEnd: "[audio]\nembed-max-bytes = 40000\n")
         let audioDirectory = county.stateDirectory.appendingPathComponent("audio")
         try FileManager.default.createDirectory(at: audioDirectory, withIntermediateDirectories: true)
-        let script = county.directory.appendingPathComponent("trickle.py")
-        try Self.trickle.write(to: script, atomically: true, encoding: .utf8)
+        // The trickling head-end of Tests/Hostile: one byte a second, `fetching` touched when a fetch starts.
+        let script = Processes.packageRoot.appendingPathComponent("Tests/Hostile/head_end_audio_trickle.py")
         let (server, port) = try Processes.startListening("python3", [script.path, audioDirectory.path])
         defer { Processes.killTree(server.processIdentifier) }
         let slow = "http://127.0.0.1:\(port)/slow"

@@ -60,7 +60,7 @@ import Testing
             s.serve_forever()
             """,
         ]
-        let output = Processes.pipe()
+        let output = Pipe()
         redirector.standardOutput = output
         try Processes.start(redirector)
         // SIGKILL: this process's blocked signal mask is inherited, so the child would ignore SIGTERM.

@@ -18,8 +18,8 @@ import Testing
         let locker = Child()
         locker.executableURL = URL(fileURLWithPath: Processes.resolve("sqlite3"))
         locker.arguments = [database]
-        let input = Processes.pipe()
-        let output = Processes.pipe()
+        let input = Pipe()
+        let output = Pipe()
         locker.standardInput = input
         locker.standardOutput = output
         try Processes.start(locker)

@@ -40,8 +40,8 @@ public enum Processes {
         process.executableURL = URL(fileURLWithPath: resolve(executable))
         process.arguments = arguments
         process.environment = childEnvironment(environment)
-        let out = pipe()
-        let err = pipe()
+        let out = Pipe()
+        let err = Pipe()
         process.standardOutput = out
         process.standardError = err
         try start(process)
@@ -75,15 +75,8 @@ public enum Processes {
         return result
     }
 
-    /// Starts `child`, never at the same time as a Foundation `Process` of the product's (`ChildStart` says why): neither
-    /// then inherits a pipe the other is being given.
-    public static func start(_ child: Child) throws { try ChildStart.locked { try child.run() } }
-
-    /// Starts a Foundation `Process` under the same lock. Tests start a `Child` (its doc comment says why not `Process`).
-    public static func start(_ process: Process) throws { try ChildStart.run(process) }
-
-    /// A pipe for a child, made under the same lock as the starts.
-    public static func pipe() -> Pipe { ChildStart.pipe() }
+    /// Starts `child` (a `Child`, not Foundation's `Process`: its doc comment says why).
+    public static func start(_ child: Child) throws { try child.run() }
 
     /// A stand-in server (a script of Tests/Hostile, a Python server of a test's own) that prints the port it bound as its
     /// first line: started, and that port read. The caller kills it with `killTree` (SIGKILL: this process's blocked signal
@@ -92,7 +85,7 @@ public enum Processes {
         let process = Child()
         process.executableURL = URL(fileURLWithPath: resolve(executable))
         process.arguments = arguments
-        let output = pipe()
+        let output = Pipe()
         process.standardOutput = output
         try start(process)
         var said = Data()
@@ -125,7 +118,7 @@ public enum Processes {
     }
 
     /// Waits at most `timeout` seconds for `process` to exit; true when it did.
-    public static func wait(for process: some RunningChild, timeout: Double) -> Bool {
+    public static func wait(for process: Child, timeout: Double) -> Bool {
         let deadline = Date().addingTimeInterval(timeout)
         while process.isRunning {
             if Date() >= deadline { return false }
@@ -137,7 +130,7 @@ public enum Processes {
     }
 
     /// Waits at most `timeout` seconds for `process` to exit, without holding a thread of the cooperative pool.
-    public static func wait(for process: some RunningChild, timeout: Double) async -> Bool {
+    public static func wait(for process: Child, timeout: Double) async -> Bool {
         let deadline = Date().addingTimeInterval(timeout)
         while process.isRunning {
             if Date() >= deadline { return false }
@@ -171,7 +164,7 @@ public enum Processes {
 
     /// SIGTERM, then SIGKILL if `process` has not exited after `grace` seconds. Returns whether it exited on SIGTERM.
     @discardableResult
-    public static func terminate(_ process: some RunningChild, grace: Double = 10) -> Bool {
+    public static func terminate(_ process: Child, grace: Double = 10) -> Bool {
         guard process.isRunning else { return true }
         process.terminate()
         if wait(for: process, timeout: grace) { return true }
