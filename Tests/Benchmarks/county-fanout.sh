@@ -2,8 +2,9 @@
 # Emergency fan-out to a county of VILLAGES villages: one `POST /v1/announcements` (a level-1 emergency, spoken at the
 # head-end) to a real dalaba-county, through a real Mosquitto (password file and ACL per village), received and queued at
 # every village. REAL villages are real dalabad processes on the `null` device, each with its own state directory,
-# credentials and region code (their `received`/`queued` receipts in PostgreSQL give the times); the rest run in one
-# VillageSwarm process on the same link code (BrokerClient + VillageLink's check with the Ed25519 verify), which prints
+# credentials and region code (their `received`/`queued` receipts in PostgreSQL give the times); the rest run in
+# BENCH_SWARMS VillageSwarm processes (default: one per 50, as many villages each as a real station's machine would be one)
+# on the same link code (BrokerClient + VillageLink's check with the Ed25519 verify), which prints
 # each village's receive and check time. Latency is from the moment the request is sent; p50/p99/max per population.
 #
 # Peer, in the same run: the broker's own floor. The same signed payload (captured off the broker) published once with
@@ -13,6 +14,8 @@
 #
 # Usage (as root: PostgreSQL runs as postgres): Tests/Benchmarks/county-fanout.sh
 #   BENCH_VILLAGES=500  BENCH_REAL=50  BENCH_KEEP=1 (keep the temp dir)  BENCH_PACE=false (null unpaced)
+#   BENCH_SWARMS=N (VillageSwarm processes; 1 puts every simulated village on one process's two pool threads, which then
+#   compete as one process with the 50 real stations for the two cores: the simulation, not the link, sets the tail)
 #   BENCH_BIN=DIR (built dalaba-county, dalabad and VillageSwarm, else release builds, niced, in BENCH_SCRATCH)
 #   BENCH_DALABAD=PATH (a dalabad of its own, default BIN/dalabad)
 set -euo pipefail
@@ -183,12 +186,19 @@ ALONE=$(start_village none alone no); PIDS="$PIDS $ALONE"
 wait_connected "$((REAL + 1))" "the real villages and the head-end"
 
 SWARM_COUNT=$(echo $SWARM_CODES | wc -w)
-log "$SWARM_COUNT villages in VillageSwarm"
-for v in $SWARM_CODES; do echo "$v $v pass-$v"; done > "$DIR/swarm-codes"
-"$BIN/VillageSwarm" --port "$MQTT_PORT" --key "$KEY" --codes "$DIR/swarm-codes" --deadline 120 > "$DIR/swarm.out" 2> "$DIR/swarm.err" & SWARM=$!
-PIDS="$PIDS $SWARM"
-for _ in $(seq 1800); do grep -q '^ready' "$DIR/swarm.err" 2>/dev/null && break; kill -0 "$SWARM" || { tail -5 "$DIR/swarm.err" >&2; exit 1; }; sleep 0.1; done
-grep -q '^ready' "$DIR/swarm.err" || { log "VillageSwarm not ready: $(tail -3 "$DIR/swarm.err")"; exit 1; }
+SWARMS=${BENCH_SWARMS:-$(( (SWARM_COUNT + 49) / 50 ))}
+log "$SWARM_COUNT villages in $SWARMS VillageSwarm processes"
+i=0
+for v in $SWARM_CODES; do echo "$v $v pass-$v" >> "$DIR/swarm-codes-$((i % SWARMS))"; i=$((i + 1)); done
+SWARM_PIDS=""
+for k in $(seq 0 $((SWARMS - 1))); do
+    "$BIN/VillageSwarm" --port "$MQTT_PORT" --key "$KEY" --codes "$DIR/swarm-codes-$k" --deadline 120 > "$DIR/swarm-$k.out" 2> "$DIR/swarm-$k.err" &
+    SWARM_PIDS="$SWARM_PIDS $!"; PIDS="$PIDS $!"
+done
+for k in $(seq 0 $((SWARMS - 1))); do
+    for _ in $(seq 1800); do grep -q '^ready' "$DIR/swarm-$k.err" 2>/dev/null && break; sleep 0.1; done
+    grep -q '^ready' "$DIR/swarm-$k.err" || { log "VillageSwarm $k not ready: $(tail -3 "$DIR/swarm-$k.err")"; exit 1; }
+done
 wait_connected "$((VILLAGES + 1))" "every village"
 # Every village's first state is in PostgreSQL, so the county sees them all online.
 for _ in $(seq 600); do
@@ -208,7 +218,9 @@ status=$(curl -s -o "$DIR/accepted.json" -w '%{http_code}' -H "Authorization: Be
     "http://127.0.0.1:$HTTP_PORT/v1/announcements")
 t_answer=$(date +%s.%N)
 [ "$status" = 202 ] || { log "the head-end answered $status: $(cat "$DIR/accepted.json")"; exit 1; }
-wait "$SWARM" || { log "VillageSwarm: $(tail -3 "$DIR/swarm.err")"; exit 1; }
+k=0
+for pid in $SWARM_PIDS; do wait "$pid" || { log "VillageSwarm $k: $(tail -3 "$DIR/swarm-$k.err")"; exit 1; }; k=$((k + 1)); done
+cat "$DIR"/swarm-*.out > "$DIR/swarm.out"
 for _ in $(seq 600); do
     [ "$($PSQL -d dalaba -c "SELECT count(DISTINCT village) FROM receipt WHERE announcement_id = 'bench-flood' AND stage = 'queued'")" -ge "$REAL" ] && break
     sleep 0.2
