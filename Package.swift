@@ -165,7 +165,10 @@ let package = Package(
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "Crypto", package: "swift-crypto"),
-            ]
+                .product(name: "Mustache", package: "swift-mustache"),
+            ],
+            // The read-only console's pages (swift-mustache templates).
+            resources: [.copy("Templates")]
         ),
         .executableTarget(name: "dalaba-county", dependencies: ["DalabaCounty"]),
         // The amplifier and other loudspeaker hardware: the one Swift module on libgpiod; the command backend.

@@ -59,6 +59,11 @@ public struct CountyCommand: AsyncParsableCommand {
             print(publicKey)
             return
         }
+        // The console's templates now: a head-end installed without them stops here, naming the places it looked.
+        if case .failure(let error) = CountyPages.templates {
+            FileHandle.standardError.write(Data("dalaba-county: \(error)\n".utf8))
+            throw ExitCode(2)
+        }
         logger.notice(
             "county signing key \(key.created ? "made" : "loaded"); villages' [county] public-key:",
             metadata: ["public-key": "\(publicKey)", "file": "\(configuration.signingKeyPath).pub"])

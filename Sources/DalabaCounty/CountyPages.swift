@@ -1,100 +1,51 @@
 import DalabaCore
 import DalabaLink
 import Foundation
+import Mustache
 
-/// The read-only console pages: the villages table, the airtime log and an announcement's coverage, plain HTML in the village
-/// console's style.
+/// The read-only console pages (the villages table, the airtime log, an announcement's coverage, sign-in): swift-mustache
+/// templates shipped with this module (`Templates/`), filled from plain views whose text is already formatted. Mustache
+/// escapes every `{{value}}`, and no template has a `{{{value}}}`: everything shown comes from a village or an operator.
 enum CountyPages {
-    static func escape(_ text: String) -> String {
-        var out = ""
-        for c in text {
-            switch c {
-            case "&": out += "&amp;"
-            case "<": out += "&lt;"
-            case ">": out += "&gt;"
-            case "\"": out += "&quot;"
-            case "'": out += "&#39;"
-            default: out.append(c)
-            }
-        }
-        return out
-    }
-
-    static func page(_ title: String, _ body: String) -> String {
-        """
-        <!doctype html>
-        <html lang="zh-CN"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1">
-        <title>\(escape(title))</title>
-        <style>
-        body { font-family: system-ui, sans-serif; margin: 1rem; color: #222; }
-        table { border-collapse: collapse; width: 100%; } th, td { border-bottom: 1px solid #ddd; padding: .3rem .5rem; text-align: left; }
-        th { background: #f4f4f4; } .bad { color: #b00; font-weight: bold; } .ok { color: #070; } .num { text-align: right; }
-        @media (max-width: 600px) { .wide { display: none; } }
-        </style></head><body>
-        \(body)
-        </body></html>
-        """
-    }
+    /// The templates, read once. A head-end without them cannot show a page, so `dalaba-county` reads them before it starts
+    /// any service and stops there, naming the places it looked (`CountyCommand`).
+    static let templates = Result { try Templates.locate() }
 
     static func villages(_ villages: [CountyAPI.Village], county: CountyConfiguration, caller: CountyConfiguration.Token) -> String {
         let local = LocalTime(timeZone: county.timeZone)
-        let rows = villages.map { v in
-            """
-            <tr><td>\(escape(v.code))</td><td>\(escape(v.name))</td><td>\(escape(county.townshipName((try? RegionCode(v.township)) ?? county.county)))</td>
-            <td class="\(v.online ? "ok" : "bad")">\(v.online ? "online" : "OFFLINE")\(v.since.map { " since " + local.dateTime($0) } ?? "")</td>
-            <td>\(escape(v.onAir ?? "—"))</td><td class="\(v.deviceUp == false ? "bad" : "")">\(v.deviceUp.map { $0 ? "up" : "DOWN" } ?? "?")</td>
-            <td class="wide">\(v.lastHeartbeat.map(local.dateTime) ?? "—")</td><td class="num">\(v.rows)</td>
-            <td class="\(v.chainFault == nil ? "" : "bad")">\(escape(v.chainFault ?? "intact"))</td></tr>
-            """
-        }.joined(separator: "\n")
-        return page(
-            "\(county.countyName.isEmpty ? county.county.digits : county.countyName) — villages",
-            """
-            <h1>\(escape(county.countyName.isEmpty ? "County \(county.county)" : county.countyName)): villages</h1>
-            <p>Region \(escape(caller.scope.digits)), \(villages.filter(\.online).count) of \(villages.count) online ·
-            <a href="/log">airtime log</a></p>
-            <table><tr><th>code</th><th>village</th><th>township</th><th>link</th><th>on air</th><th>device</th><th class="wide">last heartbeat</th>
-            <th>rows</th><th>airtime chain</th></tr>
-            \(rows)
-            </table>
-            """)
+        let lines = villages.map { v in
+            VillagesView.Line(
+                code: v.code, name: v.name, township: county.townshipName((try? RegionCode(v.township)) ?? county.county),
+                linkClass: v.online ? "ok" : "bad", link: (v.online ? "online" : "OFFLINE") + (v.since.map { " since " + local.dateTime($0) } ?? ""),
+                onAir: v.onAir ?? "—", deviceClass: v.deviceUp == false ? "bad" : "", device: v.deviceUp.map { $0 ? "up" : "DOWN" } ?? "?",
+                lastHeartbeat: v.lastHeartbeat.map(local.dateTime) ?? "—", rows: "\(v.rows)",
+                chainClass: v.chainFault == nil ? "" : "bad", chain: v.chainFault ?? "intact")
+        }
+        let view = VillagesView(
+            title: "\(county.countyName.isEmpty ? county.county.digits : county.countyName) — villages", heading: heading(county),
+            region: caller.scope.digits, online: "\(villages.filter(\.online).count)", total: "\(villages.count)", villages: lines)
+        return render("villages", view)
     }
 
     static func coverage(_ coverage: CountyAPI.Coverage, county: CountyConfiguration) -> String {
         let local = LocalTime(timeZone: county.timeZone)
-        let rows = coverage.villages.map { v in
-            """
-            <tr data-village="\(escape(v.code))"><td>\(escape(v.code))</td><td>\(escape(v.name))</td><td>\(escape(v.status.rawValue))</td>
-            <td class="num">\(v.timeToFirstAudio.map { String(format: "%.3f s", $0) } ?? "—")</td>
-            <td class="num">\(v.rate.map { AirtimeText.hms(Double(v.frames) / Double(max($0, 1))) } ?? "—")</td>
-            \(volumeCell(v.volume))<td>\(escape(v.reason ?? ""))</td></tr>
-            """
-        }.joined(separator: "\n")
+        let lines = coverage.villages.map { v in
+            CoverageView.Line(
+                code: v.code, name: v.name, status: v.status.rawValue,
+                timeToFirstAudio: v.timeToFirstAudio.map { String(format: "%.3f s", $0) } ?? "—",
+                airtime: v.rate.map { AirtimeText.hms(Double(v.frames) / Double(max($0, 1))) } ?? "—",
+                volume: v.volume?.text ?? "—", implausible: v.volume.map { !$0.isPlausible } ?? false, reason: v.reason ?? "")
+        }
         let counts = CountyAPI.Coverage.Status.allCases.compactMap { s -> String? in
             let n = coverage.counts[s.rawValue] ?? 0
             return n == 0 ? nil : "\(s.rawValue) \(n)"
-        }.joined(separator: " · ")
-        return page(
-            "coverage \(coverage.id)",
-            """
-            <h1>Coverage: \(escape(coverage.title))</h1>
-            <p>\(escape(coverage.id)), \(escape(coverage.kind.rawValue))\(coverage.level.map { " level \($0)" } ?? ""), accepted
-            \(local.dateTime(coverage.acceptedAt)), to \(escape(coverage.targets.joined(separator: ", "))).</p>
-            <p>\(coverage.targeted) villages targeted: \(escape(counts))</p>
-            <table><tr><th>code</th><th>village</th><th>status</th><th>time to first audio</th><th>airtime</th><th>volume</th><th>reason</th></tr>
-            \(rows)
-            </table>
-            """)
-    }
-
-    /// The levels a village played an announcement at, "—" when none is known; a level no station plays at is marked, since
-    /// only something other than dalabad writes one.
-    static func volumeCell(_ volume: CountyAPI.Coverage.PlayedVolume?) -> String {
-        guard let volume else { return "<td class=\"num volume\">—</td>" }
-        guard volume.isPlausible else {
-            return "<td class=\"num volume bad\" title=\"not a level a station plays at\">\(escape(volume.text)) (implausible)</td>"
         }
-        return "<td class=\"num volume\">\(escape(volume.text))</td>"
+        let view = CoverageView(
+            title: "coverage \(coverage.id)", announcement: coverage.title, id: coverage.id,
+            kind: coverage.kind.rawValue + (coverage.level.map { " level \($0)" } ?? ""), acceptedAt: local.dateTime(coverage.acceptedAt),
+            targets: coverage.targets.joined(separator: ", "), targeted: "\(coverage.targeted)", counts: counts.joined(separator: " · "),
+            villages: lines)
+        return render("coverage", view)
     }
 
     /// The county's copy of the villages' airtime rows, newest first, with the volume each played at (as in the log CSV).
@@ -102,35 +53,133 @@ enum CountyPages {
         let local = LocalTime(timeZone: county.timeZone)
         let names = Dictionary(county.villages.map { ($0.code.digits, $0.name) }, uniquingKeysWith: { first, _ in first })
         let lines = rows.map { village, r in
-            """
-            <tr data-village="\(escape(village))" data-seq="\(r.seq)"><td>\(escape(village))</td><td>\(escape(names[village] ?? ""))</td>
-            <td class="num">\(r.seq)</td>
-            <td>\(r.startedAt.map { local.dateTime(Date(timeIntervalSince1970: Double($0) / 1000)) } ?? "—")</td><td>\(escape(r.title))</td>
-            <td>\(escape(r.kind))\(r.level.map { " L\($0)" } ?? "")\(r.isTest ? " (drill)" : "")</td><td>\(escape(r.outcome))</td>
-            <td class="num">\(AirtimeText.hms(r.airtime))</td>
-            <td class="num volume">\(r.volume.map { CountyController.decibels($0) + " dB" } ?? "—")</td></tr>
-            """
-        }.joined(separator: "\n")
-        return page(
-            "\(county.countyName.isEmpty ? county.county.digits : county.countyName) — airtime log",
-            """
-            <h1>\(escape(county.countyName.isEmpty ? "County \(county.county)" : county.countyName)): airtime log</h1>
-            <p>Region \(escape(caller.scope.digits)): \(total) rows, the newest \(rows.count) shown · <a href="/v1/log?format=csv">CSV</a> ·
-            <a href="/">villages</a></p>
-            <table><tr><th>code</th><th>village</th><th>seq</th><th>started</th><th>title</th><th>kind</th><th>outcome</th><th>airtime</th>
-            <th>volume</th></tr>
-            \(lines)
-            </table>
-            """)
+            LogView.Line(
+                village: village, name: names[village] ?? "", seq: "\(r.seq)",
+                started: r.startedAt.map { local.dateTime(Date(timeIntervalSince1970: Double($0) / 1000)) } ?? "—", title: r.title,
+                kind: r.kind + (r.level.map { " L\($0)" } ?? "") + (r.isTest ? " (drill)" : ""), outcome: r.outcome,
+                airtime: AirtimeText.hms(r.airtime), volume: r.volume.map { CountyController.decibels($0) + " dB" } ?? "—")
+        }
+        let view = LogView(
+            title: "\(county.countyName.isEmpty ? county.county.digits : county.countyName) — airtime log", heading: heading(county),
+            region: caller.scope.digits, total: "\(total)", shown: "\(rows.count)", rows: lines)
+        return render("log", view)
     }
 
     static func login(_ county: CountyConfiguration) -> String {
-        page(
-            "sign in",
-            """
-            <h1>\(escape(county.countyName.isEmpty ? "County \(county.county)" : county.countyName))</h1>
-            <form method="post" action="/login"><label>Token <input type="password" name="token" autocomplete="current-password"></label>
-            <button>Sign in</button></form>
-            """)
+        render("login", LoginView(title: "sign in", heading: heading(county)))
+    }
+
+    /// The county's name, or its code when it has none.
+    static func heading(_ county: CountyConfiguration) -> String {
+        county.countyName.isEmpty ? "County \(county.county)" : county.countyName
+    }
+
+    /// A page from its template. `dalaba-county` never serves without its templates, so the failure text is only ever seen by a
+    /// caller that skipped that check.
+    static func render(_ name: String, _ view: some Any) -> String {
+        switch templates {
+        case .success(let templates):
+            // Every name is checked when the templates are read (`Templates.names`).
+            return templates.library.render(view, withTemplate: name) ?? "the county console has no template \(name)"
+        case .failure(let error):
+            return "the county console cannot show a page: \(error)"
+        }
+    }
+
+    // MARK: - What the templates read
+
+    struct VillagesView {
+        var title, heading, region, online, total: String
+        var villages: [Line]
+
+        struct Line {
+            var code, name, township, linkClass, link, onAir, deviceClass, device, lastHeartbeat, rows, chainClass, chain: String
+        }
+    }
+
+    struct CoverageView {
+        var title, announcement, id, kind, acceptedAt, targets, targeted, counts: String
+        var villages: [Line]
+
+        /// `volume` is "—" when no level is known; `implausible` marks a level no station plays at, since only something other
+        /// than dalabad writes one.
+        struct Line {
+            var code, name, status, timeToFirstAudio, airtime, volume: String
+            var implausible: Bool
+            var reason: String
+        }
+    }
+
+    struct LogView {
+        var title, heading, region, total, shown: String
+        var rows: [Line]
+
+        struct Line {
+            var village, name, seq, started, title, kind, outcome, airtime, volume: String
+        }
+    }
+
+    struct LoginView {
+        var title, heading: String
+    }
+
+    // MARK: - Finding the templates
+
+    /// The console's templates, every one of them read and parsed.
+    struct Templates: Sendable {
+        /// Every template a page needs: a directory that lacks one is refused whole, not found out at the first request for it.
+        static let names = ["layout", "villages", "log", "coverage", "login"]
+
+        let directory: URL
+        let library: MustacheLibrary
+
+        /// Reads every template from `directory`, or says which one is missing or cannot be parsed (file, line and column).
+        init(directory: URL) throws {
+            var library = MustacheLibrary()
+            for name in Self.names {
+                let file = directory.appendingPathComponent("\(name).mustache")
+                let text: String
+                do {
+                    text = try String(contentsOf: file, encoding: .utf8)
+                } catch {
+                    let reason = FileManager.default.fileExists(atPath: file.path) ? "cannot be read as UTF-8 text" : "is missing"
+                    throw Unusable(description: "the county console's template \(file.path) \(reason)")
+                }
+                do {
+                    try library.register(text, named: name)
+                } catch let error as MustacheTemplate.ParserError {
+                    throw Unusable(
+                        description: "the county console's template \(file.path), line \(error.context.lineNumber) column "
+                            + "\(error.context.columnNumber): \(error.error)")
+                }
+            }
+            self.directory = directory
+            self.library = library
+        }
+
+        /// Where the templates may be, in order: beside the executable as SwiftPM lays out a build (`swift build`, `swift run`,
+        /// the tests), then an installed tree's `<prefix>/share/dalaba/county` beside `<prefix>/bin`. SwiftPM's `Bundle.module`
+        /// is not asked: its accessor stops the process with a trap when its bundle is missing, and the build tree's copy it
+        /// would find is the one beside the executable.
+        static func places(executable: URL) -> [URL] {
+            let directory = executable.resolvingSymlinksInPath().deletingLastPathComponent()
+            return [
+                directory.appendingPathComponent("Dalaba_DalabaCounty.resources/Templates"),
+                directory.deletingLastPathComponent().appendingPathComponent("share/dalaba/county"),
+            ]
+        }
+
+        /// The templates of the first place that has a layout; none having one is an error naming every place looked.
+        static func locate(in places: [URL] = places(executable: Bundle.main.executableURL ?? Bundle.main.bundleURL)) throws -> Templates {
+            guard let directory = places.first(where: { FileManager.default.fileExists(atPath: $0.appendingPathComponent("layout.mustache").path) })
+            else {
+                throw Unusable(description: "the county console's templates are in none of: \(places.map(\.path).joined(separator: ", "))")
+            }
+            return try Templates(directory: directory)
+        }
+    }
+
+    struct Unusable: Error, CustomStringConvertible {
+        let description: String
     }
 }

@@ -1,5 +1,6 @@
 import DalabaCore
 import DalabaLink
+import DalabaTestSupport
 import Foundation
 import Testing
 
@@ -27,6 +28,115 @@ struct CountyPagesTests {
         #expect(row2.contains("<td class=\"num volume\">—</td>"), "\(row2)")
         #expect(html.contains("&lt;b&gt;未转义&lt;/b&gt;") && !html.contains("<b>未转义"), "titles are escaped")
         #expect(html.contains("<td>东村</td>"))
+    }
+}
+
+/// The console's pages come from its swift-mustache templates, which escape whatever a village or an operator wrote; a
+/// head-end whose templates are missing stops at start, naming the places it looked.
+struct CountyTemplateTests {
+    static let shipped = Processes.packageRoot.appendingPathComponent("Sources/DalabaCounty/Templates")
+
+    /// A directory holding the shipped templates, less `leaving`.
+    func copyOfTheTemplates(leaving: String? = nil) throws -> URL {
+        let directory = try Processes.temporaryDirectory("county-templates")
+        for name in CountyPages.Templates.names where name != leaving {
+            try FileManager.default.copyItem(
+                at: Self.shipped.appendingPathComponent("\(name).mustache"), to: directory.appendingPathComponent("\(name).mustache"))
+        }
+        return directory
+    }
+
+    @Test func aDirectoryLackingATemplateOrWithABrokenOneIsRefusedNamingTheFile() throws {
+        let lacking = try copyOfTheTemplates(leaving: "log")
+        defer { try? FileManager.default.removeItem(at: lacking) }
+        let missing = #expect(throws: CountyPages.Unusable.self) { try CountyPages.Templates(directory: lacking) }
+        #expect(missing?.description == "the county console's template \(lacking.path)/log.mustache is missing")
+        // A layout is there, so this is the place chosen: the missing page is named, not passed over for another place.
+        let chosen = #expect(throws: CountyPages.Unusable.self) { try CountyPages.Templates.locate(in: [lacking, Self.shipped]) }
+        #expect(chosen?.description.contains("\(lacking.path)/log.mustache is missing") == true, "\(String(describing: chosen))")
+
+        try "{{<layout}}{{$body}}\n{{#rows}}<tr>\n{{/body}}{{/layout}}\n".write(
+            to: lacking.appendingPathComponent("log.mustache"), atomically: true, encoding: .utf8)
+        let broken = #expect(throws: CountyPages.Unusable.self) { try CountyPages.Templates(directory: lacking) }
+        #expect(
+            broken?.description.hasPrefix("the county console's template \(lacking.path)/log.mustache, line ") == true,
+            "\(String(describing: broken))")
+    }
+
+    @Test func theTemplatesAreLookedForBesideTheExecutableThenInTheInstalledShareAndNoneNamesEveryPlace() throws {
+        let places = CountyPages.Templates.places(executable: URL(fileURLWithPath: "/opt/dalaba/bin/dalaba-county"))
+        #expect(places.map(\.path) == ["/opt/dalaba/bin/Dalaba_DalabaCounty.resources/Templates", "/opt/dalaba/share/dalaba/county"])
+        let empty = try Processes.temporaryDirectory("county-no-templates")
+        defer { try? FileManager.default.removeItem(at: empty) }
+        let installed = try copyOfTheTemplates()
+        defer { try? FileManager.default.removeItem(at: installed) }
+        #expect(try CountyPages.Templates.locate(in: [empty, installed]).directory == installed)
+        let none = #expect(throws: CountyPages.Unusable.self) {
+            try CountyPages.Templates.locate(in: [empty, empty.appendingPathComponent("share")])
+        }
+        #expect(none?.description == "the county console's templates are in none of: \(empty.path), \(empty.path)/share")
+        // The tests' own executable finds the build's copy.
+        #expect(try CountyPages.templates.get().directory.path.hasSuffix("/Dalaba_DalabaCounty.resources/Templates"))
+    }
+
+    /// `dalaba-county` itself, linked into a tree of its own that has no templates: it stops before it starts anything.
+    @Test func aHeadEndWithoutItsTemplatesStopsAtStartNamingThePlacesItLooked() async throws {
+        let tree = try Processes.temporaryDirectory("county-bare-tree")
+        defer { try? FileManager.default.removeItem(at: tree) }
+        let bin = tree.appendingPathComponent("bin")
+        try FileManager.default.createDirectory(at: bin, withIntermediateDirectories: true)
+        let executable = bin.appendingPathComponent("dalaba-county")
+        // A hard link, not a symbolic one (which would lead back to the build's templates); a copy on another file system.
+        let built = Processes.binDirectory.appendingPathComponent("dalaba-county")
+        if link(built.path, executable.path) != 0 { try FileManager.default.copyItem(at: built, to: executable) }
+        let config = tree.appendingPathComponent("county.toml")
+        try "[county]\ncode = \"370703\"\nstate-directory = \"\(tree.appendingPathComponent("state").path)\"\n".write(
+            to: config, atomically: true, encoding: .utf8)
+        let result = try await Processes.run(executable.path, ["--config", config.path], timeout: 60)
+        #expect(result.status == 2, "\(result.stderr)")
+        #expect(
+            result.stderr.contains(
+                "dalaba-county: the county console's templates are in none of: \(bin.path)/Dalaba_DalabaCounty.resources/Templates, "
+                    + "\(tree.path)/share/dalaba/county"), "\(result.stderr)")
+    }
+
+    @Test func hostileTextFromVillagesAndOperatorsIsEscapedInTextAndAttributes() throws {
+        let hostile = "\"><script>alert('x')</script>&"
+        let escaped = "&quot;&gt;&lt;script&gt;alert(&#39;x&#39;)&lt;/script&gt;&amp;"
+        var county = CountyConfiguration(county: region("370703"))
+        county.countyName = hostile
+        county.villages = [.init(code: region("370703001001"), name: hostile, fetchToken: "fetch-token-0123456789")]
+        let caller = CountyConfiguration.Token(name: "official", token: "t", role: .official, scope: region("370703"))
+        let village = CountyAPI.Village(
+            code: hostile, name: hostile, township: "370703001", online: true, since: nil, lastHeartbeat: nil, deviceUp: nil, onAir: hostile,
+            queueLength: nil, underruns: nil, version: nil, rows: 0, confirmedSeq: 0, chainFault: hostile)
+        var rows = chainedRows(count: 1)
+        rows[0].title = hostile
+        rows[0].outcome = hostile
+        let coverage = CountyAPI.Coverage(
+            id: hostile, title: hostile, kind: .policy, level: nil, acceptedAt: Date(timeIntervalSince1970: 1_764_547_200), cancelledAt: nil,
+            targets: [hostile],
+            villages: [
+                .init(
+                    code: hostile, name: hostile, status: .failed, online: false, receivedAt: nil, firstAudioAt: nil, timeToFirstAudio: nil,
+                    frames: 0, rate: nil, reason: hostile, volume: nil)
+            ])
+        let pages = [
+            CountyPages.villages([village], county: county, caller: caller),
+            CountyPages.log([(hostile, rows[0])], total: 1, county: county, caller: caller),
+            CountyPages.coverage(coverage, county: county), CountyPages.login(county),
+        ]
+        for html in pages {
+            #expect(html.contains(escaped), "\(html)")
+            #expect(!html.contains("<script>") && !html.contains("'x'"), "\(html)")
+        }
+        #expect(pages[1].contains("data-village=\"\(escaped)\""))
+        #expect(pages[2].contains("data-village=\"\(escaped)\""))
+        // No template writes anything unescaped.
+        for name in CountyPages.Templates.names {
+            let text = try String(contentsOf: Self.shipped.appendingPathComponent("\(name).mustache"), encoding: .utf8)
+            #expect(!text.contains("{{{") && !text.contains("{{&"), "\(name).mustache")
+        }
     }
 }
 
