@@ -23,13 +23,13 @@ import Testing
         try await daemon.start()
         defer { daemon.stop() }
 
-        #expect(try daemon.dalaba(["queue", "music.wav", "--kind", "routine", "--id", "music", "--title", "晨间音乐"]).status == 0)
+        #expect(try await daemon.dalaba(["queue", "music.wav", "--kind", "routine", "--id", "music", "--title", "晨间音乐"]).status == 0)
         try await daemon.waitFor("a second of music") { DaemonHarness.position($0) >= 1 }
-        #expect(try daemon.dalaba(["queue", "alert.wav", "--kind", "emergency", "--level", "2", "--id", "alert", "--title", "暴雨预警"]).status == 0)
-        #expect(try daemon.dalaba(["queue", "notice.wav", "--kind", "policy", "--repeat", "2", "--id", "notice", "--title", "通知"]).status == 0)
-        #expect(try daemon.dalaba(["queue", "spare.wav", "--kind", "routine", "--id", "spare", "--test"]).status == 0)
+        #expect(try await daemon.dalaba(["queue", "alert.wav", "--kind", "emergency", "--level", "2", "--id", "alert", "--title", "暴雨预警"]).status == 0)
+        #expect(try await daemon.dalaba(["queue", "notice.wav", "--kind", "policy", "--repeat", "2", "--id", "notice", "--title", "通知"]).status == 0)
+        #expect(try await daemon.dalaba(["queue", "spare.wav", "--kind", "routine", "--id", "spare", "--test"]).status == 0)
         try await daemon.waitFor("the spare item on air", timeout: 30) { DaemonHarness.nowPlayingID($0) == "spare" && DaemonHarness.position($0) >= 0.5 }
-        #expect(try daemon.dalaba(["cancel", "spare"]).status == 0)
+        #expect(try await daemon.dalaba(["cancel", "spare"]).status == 0)
         try await daemon.waitFor("everything to finish") { DaemonHarness.isIdle($0) }
         #expect(daemon.stop() == 0)
 

@@ -49,7 +49,7 @@ import Testing
         try await daemon.start()
         defer { daemon.stop() }
         let text = "各位村民请注意，明天上午九点在村委会发放防汛物资。"
-        let queued = try daemon.dalaba(["queue", "--text", text, "--kind", "policy", "--id", "tts-notice"])
+        let queued = try await daemon.dalaba(["queue", "--text", text, "--kind", "policy", "--id", "tts-notice"])
         #expect(queued.stdout == "queued tts-notice: on air now or next\n", "\(queued.stderr)")
         try await daemon.waitFor("the spoken notice to play") { DaemonHarness.isIdle($0) }
         let (_, data) = try await daemon.request("GET", "/v1/log?format=json", role: "official")
@@ -59,10 +59,10 @@ import Testing
         #expect(entry["outcome"] as? String == "completed")
         #expect((entry["seconds"] as? Double ?? 0) > 2, "a whole sentence was spoken: \(entry)")
 
-        let empty = try daemon.dalaba(["queue", "--text", "   ", "--kind", "policy"])
+        let empty = try await daemon.dalaba(["queue", "--text", "   ", "--kind", "policy"])
         #expect(empty.status == 1)
         #expect(empty.stderr.hasPrefix("dalaba: text: "), "\(empty.stderr)")
-        let emoji = try daemon.dalaba(["queue", "--text", "🔔🔔🔔", "--kind", "policy"])
+        let emoji = try await daemon.dalaba(["queue", "--text", "🔔🔔🔔", "--kind", "policy"])
         #expect(emoji.status == 1)
         #expect(emoji.stderr.hasPrefix("dalaba: text: "), "\(emoji.stderr)")
     }
@@ -79,28 +79,28 @@ import Testing
         try await daemon.start()
         defer { daemon.stop() }
         // Keep the station busy with an emergency of the same level, so the alerts wait in the queue where we can see them.
-        #expect(try daemon.dalaba(["queue", "hold.wav", "--kind", "emergency", "--level", "1", "--id", "hold"]).status == 0)
+        #expect(try await daemon.dalaba(["queue", "hold.wav", "--kind", "emergency", "--level", "1", "--id", "hold"]).status == 0)
         let dir = daemon.directory
         let sent = Date()
         let first = dir.appendingPathComponent("flood.xml")
         try Self.alert(identifier: "FLOOD-1", sent: sent).write(to: first, atomically: true, encoding: .utf8)
-        let queued = try daemon.dalaba(["cap", first.path])
+        let queued = try await daemon.dalaba(["cap", first.path])
         #expect(queued.stdout == "queued cap:weather@county.example.cn:FLOOD-1: on air now or next\n", "\(queued.stderr)")
         #expect(DaemonHarness.nowPlayingID(try await daemon.status()) == "hold", "the same rank does not cut in")
-        #expect(try daemon.dalaba(["cap", first.path]).stdout == "not queued: cap:weather@county.example.cn:FLOOD-1 is already queued or playing\n")
+        #expect(try await daemon.dalaba(["cap", first.path]).stdout == "not queued: cap:weather@county.example.cn:FLOOD-1 is already queued or playing\n")
 
         let update = dir.appendingPathComponent("update.xml")
         try Self.alert(
             identifier: "FLOOD-2", msgType: "Update", references: "weather@county.example.cn,FLOOD-1,\(Self.iso(sent))", headline: "山洪预警（更新）"
         ).write(to: update, atomically: true, encoding: .utf8)
-        let replaced = try daemon.dalaba(["cap", update.path])
+        let replaced = try await daemon.dalaba(["cap", update.path])
         #expect(replaced.stdout == "queued cap:weather@county.example.cn:FLOOD-2, replacing cap:weather@county.example.cn:FLOOD-1\n", "\(replaced.stderr)")
         var status = try await daemon.status()
         #expect(DaemonHarness.queueIDs(status) == ["cap:weather@county.example.cn:FLOOD-2"])
 
         let drill = dir.appendingPathComponent("drill.xml")
         try Self.alert(identifier: "DRILL-1", status: "Exercise").write(to: drill, atomically: true, encoding: .utf8)
-        #expect(try daemon.dalaba(["cap", drill.path]).status == 0)
+        #expect(try await daemon.dalaba(["cap", drill.path]).status == 0)
         status = try await daemon.status()
         let drillItem = (status["queue"] as? [[String: Any]])?.first { $0["id"] as? String == "cap:weather@county.example.cn:DRILL-1" }
         #expect(drillItem?["test"] as? Bool == true)
@@ -108,12 +108,12 @@ import Testing
 
         let draft = dir.appendingPathComponent("draft.xml")
         try Self.alert(identifier: "DRAFT-1", status: "Draft").write(to: draft, atomically: true, encoding: .utf8)
-        #expect(try daemon.dalaba(["cap", draft.path]).stdout.hasPrefix("not broadcast: "))
+        #expect(try await daemon.dalaba(["cap", draft.path]).stdout.hasPrefix("not broadcast: "))
 
         let cancel = dir.appendingPathComponent("cancel.xml")
         try Self.alert(identifier: "FLOOD-3", msgType: "Cancel", references: "weather@county.example.cn,FLOOD-2,\(Self.iso(sent))")
             .write(to: cancel, atomically: true, encoding: .utf8)
-        #expect(try daemon.dalaba(["cap", cancel.path]).stdout == "cancelled cap:weather@county.example.cn:FLOOD-2\n")
+        #expect(try await daemon.dalaba(["cap", cancel.path]).stdout == "cancelled cap:weather@county.example.cn:FLOOD-2\n")
         status = try await daemon.status()
         #expect(DaemonHarness.queueIDs(status) == ["cap:weather@county.example.cn:DRILL-1"])
 
@@ -123,7 +123,7 @@ import Testing
             <!DOCTYPE alert [<!ENTITY xxe SYSTEM "file:///etc/passwd">]>
             <alert xmlns="urn:oasis:names:tc:emergency:cap:1.2"><identifier>&xxe;</identifier></alert>
             """.write(to: hostile, atomically: true, encoding: .utf8)
-        let refused = try daemon.dalaba(["cap", hostile.path])
+        let refused = try await daemon.dalaba(["cap", hostile.path])
         #expect(refused.status == 1)
         #expect(refused.stderr.hasPrefix("dalaba: document: "), "\(refused.stderr)")
         #expect(DaemonHarness.queueIDs(try await daemon.status()) == ["cap:weather@county.example.cn:DRILL-1"], "nothing queued was disturbed")
@@ -142,7 +142,7 @@ import Testing
         try await daemon.start()
         defer { daemon.stop() }
         for name in ["quiet", "loud", "hot"] {
-            #expect(try daemon.dalaba(["queue", "\(name).wav", "--kind", "routine", "--id", name]).status == 0)
+            #expect(try await daemon.dalaba(["queue", "\(name).wav", "--kind", "routine", "--id", name]).status == 0)
         }
         try await daemon.waitFor("the three items to play") { DaemonHarness.isIdle($0) }
         daemon.stop()

@@ -174,10 +174,10 @@ import Testing
     }
 
     /// The example's [county] section, uncommented with its files made here, is accepted as written.
-    @Test func theExampleCountySectionParses() throws {
+    @Test func theExampleCountySectionParses() async throws {
         let directory = try Processes.temporaryDirectory("county-example")
         defer { try? FileManager.default.removeItem(at: directory) }
-        let ca = try Self.certificate(in: directory)
+        let ca = try await Self.certificate(in: directory)
         let key = Data(repeating: 7, count: 32).base64EncodedString()
         let files = [
             "/etc/dalaba/county-ca.crt": ca, "/etc/ssl/certs/ca-certificates.crt": ca,
@@ -205,9 +205,9 @@ import Testing
     }
 
     /// A CA certificate made by openssl, as PEM text.
-    static func certificate(in directory: URL) throws -> String {
+    static func certificate(in directory: URL) async throws -> String {
         let path = directory.appendingPathComponent("made-ca.crt").path
-        let result = try Processes.run(
+        let result = try await Processes.run(
             "openssl",
             [
                 "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes", "-keyout",
@@ -219,11 +219,11 @@ import Testing
 
     /// The fetch token goes only to `head-end-url`, so it needs one; the CA files must be PEM certificates, and
     /// `head-end-ca-file` belongs to an https head-end. Each refusal names the key.
-    @Test func theCountyFetchKeysAreChecked() throws {
+    @Test func theCountyFetchKeysAreChecked() async throws {
         let directory = try Processes.temporaryDirectory("county-fetch-keys")
         defer { try? FileManager.default.removeItem(at: directory) }
         let ca = directory.appendingPathComponent("ca.crt").path
-        try Self.certificate(in: directory).write(toFile: ca, atomically: true, encoding: .utf8)
+        try await Self.certificate(in: directory).write(toFile: ca, atomically: true, encoding: .utf8)
         func file(_ name: String, _ text: String) throws -> String {
             let path = directory.appendingPathComponent(name).path
             try text.write(toFile: path, atomically: true, encoding: .utf8)

@@ -295,7 +295,7 @@ extension CountyAudioFetchTests {
     var headEndCA: String { directory.appendingPathComponent("head-end-ca.crt").path }
     var otherCA: String { directory.appendingPathComponent("other-ca.crt").path }
 
-    init() throws {
+    init() async throws {
         directory = try Processes.temporaryDirectory("county-audio-tls")
         let d = directory.path
         try "subjectAltName=DNS:localhost\n".write(toFile: "\(d)/san.ext", atomically: true, encoding: .utf8)
@@ -311,7 +311,7 @@ extension CountyAudioFetchTests {
             ],
         ]
         for step in steps {
-            let result = try Processes.run("openssl", step, timeout: 60)
+            let result = try await Processes.run("openssl", step, timeout: 60)
             guard result.status == 0 else { throw CountyAudioFetch.Failure(source: "openssl", reason: "\(step) failed: \(result.stderr)") }
         }
         record = directory.appendingPathComponent("requests")

@@ -44,7 +44,7 @@ import Testing
         }
 
         /// Runs `dalaba doctor` on this station; the report's lines, each verdict with its check.
-        func doctor() throws -> (status: Int32, lines: [String], stderr: String) {
+        func doctor() async throws -> (status: Int32, lines: [String], stderr: String) {
             let text = """
                 [device]
                 name = "\(device)"
@@ -58,7 +58,7 @@ import Testing
                 \(extra)
                 """
             try text.write(toFile: configPath, atomically: true, encoding: .utf8)
-            let result = try Processes.run("dalaba", ["doctor", "--config", configPath], timeout: 30)
+            let result = try await Processes.run("dalaba", ["doctor", "--config", configPath], timeout: 30)
             return (result.status, result.stdout.split(separator: "\n").map(String.init), result.stderr)
         }
 
@@ -74,10 +74,10 @@ import Testing
         return failures[0]
     }
 
-    @Test(.timeLimit(.minutes(1))) func aGoodStationPassesEveryCheck() throws {
+    @Test(.timeLimit(.minutes(1))) func aGoodStationPassesEveryCheck() async throws {
         let station = try Station("good")
         defer { station.remove() }
-        let report = try station.doctor()
+        let report = try await station.doctor()
         #expect(report.status == 0, "\(report.lines) \(report.stderr)")
         #expect(!report.lines.contains { $0.hasPrefix("FAIL") }, "\(report.lines)")
         let checks = report.lines.map { $0.dropFirst(6).prefix { $0 != ":" } }
@@ -89,33 +89,33 @@ import Testing
             report.lines.contains { $0.hasPrefix("ok    schedules: 1 file in \(station.directory.path)/schedules check clean") }, "\(report.lines)")
     }
 
-    @Test(.timeLimit(.minutes(1))) func anUnknownConfigurationKeyIsNamed() throws {
+    @Test(.timeLimit(.minutes(1))) func anUnknownConfigurationKeyIsNamed() async throws {
         var station = try Station("bad-key")
         defer { station.remove() }
         station.stationKeys = "colour = \"red\""
-        let line = try onlyFailure(try station.doctor())
+        let line = try onlyFailure(try await station.doctor())
         #expect(line.hasPrefix("FAIL  configuration: \(station.configPath):"), "\(line)")
         #expect(line.contains("station.colour") && line.contains("unknown key"), "\(line)")
     }
 
-    @Test(.timeLimit(.minutes(1))) func aMissingDeviceIsNamedWithWhatToDo() throws {
+    @Test(.timeLimit(.minutes(1))) func aMissingDeviceIsNamedWithWhatToDo() async throws {
         var station = try Station("no-device")
         defer { station.remove() }
         station.device = "hw:CARD=NoSuchCard,DEV=0"
-        let line = try onlyFailure(try station.doctor())
+        let line = try onlyFailure(try await station.doctor())
         #expect(line.hasPrefix("FAIL  device: cannot open ALSA device 'hw:CARD=NoSuchCard,DEV=0'"), "\(line)")
         #expect(line.contains("aplay -L") && line.contains(station.configPath), "\(line)")
     }
 
     /// A read-only file system: access(2) would say yes to root, so the doctor must really create a file.
     @Test(.enabled(if: getuid() == 0, "mounting a read-only tmpfs needs root"), .timeLimit(.minutes(1)))
-    func aStateDirectoryThatCannotBeWrittenIsNamed() throws {
+    func aStateDirectoryThatCannotBeWrittenIsNamed() async throws {
         let station = try Station("read-only")
         defer { station.remove() }
-        let mount = try Processes.run("mount", ["-t", "tmpfs", "-o", "ro,size=1m", "tmpfs", station.state])
+        let mount = try await Processes.run("mount", ["-t", "tmpfs", "-o", "ro,size=1m", "tmpfs", station.state])
         try #require(mount.status == 0, "\(mount.stderr)")
         defer { _ = try? Processes.run("umount", ["-l", station.state]) }
-        let line = try onlyFailure(try station.doctor())
+        let line = try onlyFailure(try await station.doctor())
         #expect(
             line
                 == "FAIL  state directory: cannot create a file in \(station.state) (Read-only file system): make it writable by the user dalabad runs as (chown dalaba)"
@@ -123,61 +123,61 @@ import Testing
     }
 
     @Test(.enabled(if: getuid() == 0, "mounting a tmpfs needs root"), .timeLimit(.minutes(1)))
-    func aStateDirectoryWithoutRoomForUploadsIsNamed() throws {
+    func aStateDirectoryWithoutRoomForUploadsIsNamed() async throws {
         let station = try Station("full")
         defer { station.remove() }
-        let mount = try Processes.run("mount", ["-t", "tmpfs", "-o", "size=1m", "tmpfs", station.state])
+        let mount = try await Processes.run("mount", ["-t", "tmpfs", "-o", "size=1m", "tmpfs", station.state])
         try #require(mount.status == 0, "\(mount.stderr)")
         defer { _ = try? Processes.run("umount", ["-l", station.state]) }
-        let line = try onlyFailure(try station.doctor())
+        let line = try onlyFailure(try await station.doctor())
         #expect(line.hasPrefix("FAIL  state directory: \(station.state) has "), "\(line)")
         #expect(line.hasSuffix("free, under http.upload-min-free-bytes (64 MiB): free disk space"), "\(line)")
     }
 
-    @Test(.timeLimit(.minutes(1))) func aBadScheduleIsNamedByFileAndLine() throws {
+    @Test(.timeLimit(.minutes(1))) func aBadScheduleIsNamedByFileAndLine() async throws {
         let station = try Station("bad-schedule")
         defer { station.remove() }
         try station.schedule(
             "market.yaml",
             Station.goodSchedule.replacingOccurrences(of: "name: morning-chime", with: "name: market").replacingOccurrences(
                 of: "    days: daily", with: "    days: daily\n    colour: red"))
-        let line = try onlyFailure(try station.doctor())
+        let line = try onlyFailure(try await station.doctor())
         #expect(line.hasPrefix("FAIL  schedules: \(station.directory.path)/schedules/market.yaml:9: unknown key 'colour'"), "\(line)")
         #expect(line.hasSuffix("run `dalaba schedule check \(station.directory.path)/schedules --audio \(station.directory.path)/audio`"), "\(line)")
     }
 
-    @Test(.timeLimit(.minutes(1))) func aMissingChimeIsNamed() throws {
+    @Test(.timeLimit(.minutes(1))) func aMissingChimeIsNamed() async throws {
         let station = try Station("no-chime")
         defer { station.remove() }
         try FileManager.default.removeItem(at: station.directory.appendingPathComponent("audio/chime.wav"))
         // The schedule plays the chime too: both say so, each in its own line.
         try FileManager.default.removeItem(at: station.directory.appendingPathComponent("schedules/morning.yaml"))
-        let line = try onlyFailure(try station.doctor())
+        let line = try onlyFailure(try await station.doctor())
         #expect(line.hasPrefix("FAIL  audio: station.chime chime.wav is not in \(station.directory.path)/audio"), "\(line)")
     }
 
-    @Test(.timeLimit(.minutes(1))) func aBadTimeZoneIsNamed() throws {
+    @Test(.timeLimit(.minutes(1))) func aBadTimeZoneIsNamed() async throws {
         var station = try Station("bad-zone")
         defer { station.remove() }
         station.stationKeys = "time-zone = \"Mars/Olympus_Mons\""
-        let line = try onlyFailure(try station.doctor())
+        let line = try onlyFailure(try await station.doctor())
         #expect(line.contains("station.time-zone") && line.contains("unknown time zone Mars/Olympus_Mons"), "\(line)")
     }
 
-    @Test(.timeLimit(.minutes(1))) func aMissingAmplifierCommandIsNamed() throws {
+    @Test(.timeLimit(.minutes(1))) func aMissingAmplifierCommandIsNamed() async throws {
         var station = try Station("no-relay-tool")
         defer { station.remove() }
         station.extra = "[amplifier]\nbackend = \"command\"\non-command = \"no-such-relay-tool REL1=1\"\noff-command = \"no-such-relay-tool REL1=0\""
-        let line = try onlyFailure(try station.doctor())
+        let line = try onlyFailure(try await station.doctor())
         #expect(
             line.hasPrefix("FAIL  amplifier: amplifier.on-command runs 'no-such-relay-tool', which is not installed or not executable"), "\(line)")
     }
 
-    @Test(.timeLimit(.minutes(1))) func aMissingGPIOChipIsNamed() throws {
+    @Test(.timeLimit(.minutes(1))) func aMissingGPIOChipIsNamed() async throws {
         var station = try Station("no-gpio")
         defer { station.remove() }
         station.extra = "[amplifier]\nbackend = \"gpio\"\nchip = \"gpiochip-doctor-test\"\nline = 17"
-        let line = try onlyFailure(try station.doctor())
+        let line = try onlyFailure(try await station.doctor())
         #expect(line.hasPrefix("FAIL  amplifier: cannot open GPIO chip 'gpiochip-doctor-test' (amplifier.chip): "), "\(line)")
         #expect(line.contains("gpioinfo"), "\(line)")
     }
@@ -195,18 +195,18 @@ import Testing
         """
     }
 
-    @Test(.timeLimit(.minutes(1))) func aReachableBrokerPasses() throws {
+    @Test(.timeLimit(.minutes(1))) func aReachableBrokerPasses() async throws {
         let listener = try Listener()
         defer { listener.close() }
         var station = try Station("broker-up")
         defer { station.remove() }
         station.extra = Self.county(port: listener.port)
-        let report = try station.doctor()
+        let report = try await station.doctor()
         #expect(report.status == 0, "\(report.lines)")
         #expect(report.lines.last == "ok    county link: the broker 127.0.0.1:\(listener.port) takes connections (no TLS: county.ca-file is not set)")
     }
 
-    @Test(.timeLimit(.minutes(1))) func anUnreachableBrokerIsNamed() throws {
+    @Test(.timeLimit(.minutes(1))) func anUnreachableBrokerIsNamed() async throws {
         // A port that was just free: nothing listens there.
         let listener = try Listener()
         let port = listener.port
@@ -214,7 +214,7 @@ import Testing
         var station = try Station("broker-down")
         defer { station.remove() }
         station.extra = Self.county(port: port)
-        let line = try onlyFailure(try station.doctor())
+        let line = try onlyFailure(try await station.doctor())
         #expect(
             line.hasPrefix("FAIL  county link: cannot reach the broker 127.0.0.1:\(port) (Connection refused): check county.broker-host"), "\(line)")
     }

@@ -95,7 +95,7 @@ import Glibc
         for (index, name) in ["通知 \"今天\".wav", "evil\r\nX-Injected: 1\r\n\r\nx.wav"].enumerated() {
             let path = daemon.directory.appendingPathComponent(name).path
             #expect(FileManager.default.createFile(atPath: path, contents: Data(audio)))
-            let queued = try daemon.dalaba(["queue", path, "--kind", "routine", "--id", "upload-\(index)", "--not-before", "+24h"])
+            let queued = try await daemon.dalaba(["queue", path, "--kind", "routine", "--id", "upload-\(index)", "--not-before", "+24h"])
             #expect(queued.status == 0, "\(name.debugDescription): \(queued.stderr)")
         }
         let ids = ((try await daemon.status()["queue"] as? [[String: Any]]) ?? []).compactMap { $0["id"] as? String }
@@ -118,7 +118,7 @@ import Glibc
         #expect(Set(DaemonHarness.queueIDs(try await daemon.status())) == Set(ids))
         // The real tool for most, hand-written requests for the last three (path with %2E, and the query form).
         for id in ids.dropLast(3) {
-            let result = try daemon.dalaba(["cancel", id])
+            let result = try await daemon.dalaba(["cancel", id])
             #expect(result.status == 0, "dalaba cancel \(id): \(result.stderr)")
         }
         let byPath = try RawHTTP.exchange(port: daemon.port, method: "DELETE", path: "/v1/announcements/%2Ea", headers: Self.headers(daemon, contentType: nil))

@@ -15,8 +15,8 @@ import Testing
         return samples
     }
 
-    static func logRows(_ daemon: DaemonHarness) throws -> [[String: Any]] {
-        let logged = try daemon.dalaba(["log", "--format", "json"], role: "official")
+    static func logRows(_ daemon: DaemonHarness) async throws -> [[String: Any]] {
+        let logged = try await daemon.dalaba(["log", "--format", "json"], role: "official")
         let page = try #require(
             try? JSONSerialization.jsonObject(with: Data(logged.stdout.utf8)) as? [String: Any], "\(logged.stdout) \(logged.stderr)")
         return try #require(page["entries"] as? [[String: Any]], "\(logged.stdout)")
@@ -49,11 +49,11 @@ import Testing
             try await daemon.start()
             defer { daemon.stop() }
 
-            let started = try daemon.dalaba(["live", "start", "--kind", "routine", "--title", "村主任喊话", "--id", "talk"])
+            let started = try await daemon.dalaba(["live", "start", "--kind", "routine", "--title", "村主任喊话", "--id", "talk"])
             #expect(started.status == 0, "\(started.stderr)")
             #expect(started.stdout == "queued talk: on air now or next\n")
             try await daemon.waitFor("the talk to end on silence", timeout: 20) { DaemonHarness.isIdle($0) }
-            let rows = try Self.logRows(daemon).filter { $0["id"] as? String == "talk" }
+            let rows = try await Self.logRows(daemon).filter { $0["id"] as? String == "talk" }
             #expect(daemon.stop() == 0)
 
             let capture = try Capture(path: capturePath, channels: 2, rate: Self.rate)
@@ -81,12 +81,12 @@ import Testing
             try await daemon.start()
             defer { daemon.stop() }
 
-            #expect(try daemon.dalaba(["live", "start", "--kind", "policy", "--id", "talk"]).status == 0)
+            #expect(try await daemon.dalaba(["live", "start", "--kind", "policy", "--id", "talk"]).status == 0)
             try await daemon.waitFor("a second of the talk") { DaemonHarness.position($0) >= 1.0 }
-            let emergency = try daemon.dalaba(["queue", "alert.wav", "--kind", "emergency", "--level", "2", "--id", "flood"])
+            let emergency = try await daemon.dalaba(["queue", "alert.wav", "--kind", "emergency", "--level", "2", "--id", "flood"])
             #expect(emergency.status == 0, "\(emergency.stderr)")
             try await daemon.waitFor("the emergency to play and nothing after it", timeout: 30) { DaemonHarness.isIdle($0) }
-            let rows = try Self.logRows(daemon)
+            let rows = try await Self.logRows(daemon)
             #expect(daemon.stop() == 0)
 
             let talk = try #require(rows.first { $0["id"] as? String == "talk" }, "\(rows)")
@@ -125,15 +125,15 @@ import Testing
             #expect(unknown == 400)
             let (official, _) = try await daemon.request("POST", "/v1/live", role: "official", body: Data(#"{"kind":"routine"}"#.utf8))
             #expect(official == 403)
-            let nothing = try daemon.dalaba(["live", "stop"])
+            let nothing = try await daemon.dalaba(["live", "stop"])
             #expect(nothing.status != 0 && nothing.stderr.contains("no live item"), "\(nothing.stderr)")
 
-            #expect(try daemon.dalaba(["live", "start", "--kind", "routine", "--id", "talk"]).status == 0)
+            #expect(try await daemon.dalaba(["live", "start", "--kind", "routine", "--id", "talk"]).status == 0)
             try await daemon.waitFor("a second of the talk") { DaemonHarness.position($0) >= 1.0 }
-            let stopped = try daemon.dalaba(["live", "stop"])
+            let stopped = try await daemon.dalaba(["live", "stop"])
             #expect(stopped.stdout == "ended talk\n", "\(stopped.stderr)")
             try await daemon.waitFor("the talk to end") { DaemonHarness.isIdle($0) }
-            let rows = try Self.logRows(daemon).filter { $0["id"] as? String == "talk" }
+            let rows = try await Self.logRows(daemon).filter { $0["id"] as? String == "talk" }
             #expect(daemon.stop() == 0)
 
             let capture = try Capture(path: capturePath, channels: 2, rate: Self.rate)
@@ -176,7 +176,7 @@ import Testing
                 """
             try await daemon.start()
             defer { daemon.stop() }
-            let started = try daemon.dalaba(["live", "start", "--kind", "routine", "--id", "talk"])
+            let started = try await daemon.dalaba(["live", "start", "--kind", "routine", "--id", "talk"])
             #expect(started.status == 0, "\(started.stderr)")
 
             // jack_iodelay reports a round trip several times a second once it hears its signal back.
@@ -189,7 +189,7 @@ import Testing
                     line.contains("total roundtrip latency") ? line.split(separator: " ").first.flatMap { Double($0) }.map { Int($0) } : nil
                 }
             }
-            _ = try daemon.dalaba(["live", "stop"])
+            _ = try await daemon.dalaba(["live", "stop"])
             #expect(readings.count >= 20, "jack_iodelay heard its signal come back through the daemon: \(readings)")
             let sorted = readings.sorted()
             let median = sorted.isEmpty ? Int.max : sorted[sorted.count / 2]

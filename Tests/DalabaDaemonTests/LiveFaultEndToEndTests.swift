@@ -113,19 +113,19 @@ final class FifoMicrophone: @unchecked Sendable {
 
     static func live(_ status: [String: Any]) -> [String: Any]? { status["live"] as? [String: Any] }
 
-    static func rows(_ daemon: DaemonHarness, id: String) throws -> [[String: Any]] {
-        try LiveEndToEndTests.logRows(daemon).filter { $0["id"] as? String == id }
+    static func rows(_ daemon: DaemonHarness, id: String) async throws -> [[String: Any]] {
+        try await LiveEndToEndTests.logRows(daemon).filter { $0["id"] as? String == id }
     }
 
     /// The card's jackd again, under the same server name, as when a USB card is plugged back in.
-    static func restartJackd(_ paced: PacedDevice) throws -> Child {
+    static func restartJackd(_ paced: PacedDevice) async throws -> Child {
         let jackd = Child()
         jackd.executableURL = URL(fileURLWithPath: Processes.resolve("jackd"))
         jackd.arguments = ["--no-realtime", "-n", paced.serverName, "-d", "dummy", "-r", "48000", "-p", "\(paced.jackPeriod)"]
         jackd.standardOutput = FileHandle.nullDevice
         jackd.standardError = FileHandle.nullDevice
         try Processes.start(jackd)
-        _ = try Processes.run("jack_wait", ["-s", paced.serverName, "-w", "-t", "10"], timeout: 20)
+        _ = try await Processes.run("jack_wait", ["-s", paced.serverName, "-w", "-t", "10"], timeout: 20)
         return jackd
     }
 
@@ -137,7 +137,7 @@ final class FifoMicrophone: @unchecked Sendable {
             try await daemon.start()
             defer { daemon.stop() }
 
-            #expect(try daemon.dalaba(["live", "start", "--kind", "policy", "--id", "talk"]).status == 0)
+            #expect(try await daemon.dalaba(["live", "start", "--kind", "policy", "--id", "talk"]).status == 0)
             try await daemon.waitFor("a second of the talk") { (Self.live($0)?["secondsOnAir"] as? Double ?? 0) >= 1 }
             kill(paced.jackdPID, SIGKILL)
             try await daemon.waitFor("the loss to show", timeout: 10) { status in
@@ -150,16 +150,16 @@ final class FifoMicrophone: @unchecked Sendable {
             #expect(DaemonHarness.nowPlayingID(lost) == "talk" && DaemonHarness.queueIDs(lost).isEmpty, "\(lost)")
             let reason = (lost["deadAir"] as? [String: Any])?["reason"] as? String ?? ""
             #expect(reason.contains("its input is still heard") && reason.contains("paced_capture"), "the dead air names the loss: \(reason)")
-            let table = try daemon.dalaba(["status"], role: "admin")
+            let table = try await daemon.dalaba(["status"], role: "admin")
             #expect(table.stdout.contains("LOUDSPEAKER GONE"), "\(table.stdout)")
             let metrics = String(decoding: try await daemon.request("GET", "/metrics", role: "operator").1, as: UTF8.self)
             #expect(metrics.contains("dalaba_live_output_lost 1") && metrics.contains("dalaba_live_on_air 1"), "\(metrics)")
             #expect(table.stdout.contains("DEAD AIR"), "\(table.stdout)")
             try await Task.sleep(for: .seconds(2))
-            #expect(try Self.rows(daemon, id: "talk").isEmpty, "no row per retry while the device is gone")
+            #expect(try await Self.rows(daemon, id: "talk").isEmpty, "no row per retry while the device is gone")
             #expect(DaemonHarness.nowPlayingID(try await daemon.status()) == "talk")
 
-            let jackd = try Self.restartJackd(paced)
+            let jackd = try await Self.restartJackd(paced)
             defer { _ = Processes.terminate(jackd, grace: 5) }
             try await daemon.waitFor("the talk to go on", timeout: 10) { status in
                 Self.live(status)?["outputLostSince"] == nil && (Self.live(status)?["secondsOnAir"] as? Double ?? 0) >= before + 1
@@ -167,11 +167,11 @@ final class FifoMicrophone: @unchecked Sendable {
             }
             let back = String(decoding: try await daemon.request("GET", "/metrics", role: "operator").1, as: UTF8.self)
             #expect(back.contains("dalaba_live_output_lost 0") && back.contains("dalaba_live_on_air 1"), "\(back)")
-            let stopped = try daemon.dalaba(["live", "stop"])
+            let stopped = try await daemon.dalaba(["live", "stop"])
             #expect(stopped.status == 0, "\(stopped.stderr)")
             try await daemon.waitFor("the talk to end") { DaemonHarness.isIdle($0) }
             try await Task.sleep(for: .milliseconds(300))
-            let rows = try Self.rows(daemon, id: "talk")
+            let rows = try await Self.rows(daemon, id: "talk")
             #expect(daemon.stop() == 0)
 
             #expect(rows.count == 1, "one row for the talk: \(rows)")
@@ -195,18 +195,18 @@ final class FifoMicrophone: @unchecked Sendable {
             try await daemon.start()
             defer { daemon.stop() }
 
-            #expect(try daemon.dalaba(["live", "start", "--kind", "routine", "--id", "talk"]).status == 0)
+            #expect(try await daemon.dalaba(["live", "start", "--kind", "routine", "--id", "talk"]).status == 0)
             try await daemon.waitFor("a second of the talk") { (Self.live($0)?["secondsOnAir"] as? Double ?? 0) >= 1 }
             let killedAt = Date()
             kill(paced.jackdPID, SIGKILL)
             try await daemon.waitFor("the talk to end", timeout: 15) { DaemonHarness.isIdle($0) }
             // Two seconds of the poll's own timeout to notice the loss, then the two seconds of [live] wait.
             #expect(Date().timeIntervalSince(killedAt) >= 2, "ended only after [live] wait")
-            let jackd = try Self.restartJackd(paced)
+            let jackd = try await Self.restartJackd(paced)
             defer { _ = Processes.terminate(jackd, grace: 5) }
             try await daemon.waitFor("the device to be up again", timeout: 10) { ($0["device"] as? [String: Any])?["up"] as? Bool == true }
             try await Task.sleep(for: .milliseconds(500))
-            let rows = try Self.rows(daemon, id: "talk")
+            let rows = try await Self.rows(daemon, id: "talk")
             #expect(DaemonHarness.isIdle(try await daemon.status()), "not queued again: a voice cannot be replayed")
             #expect(rows.count == 1, "\(rows)")
             #expect(rows.first?["outcome"] as? String == "failed", "\(rows)")
@@ -226,9 +226,9 @@ final class FifoMicrophone: @unchecked Sendable {
             try await daemon.start()
             defer { daemon.stop() }
 
-            #expect(try daemon.dalaba(["live", "start", "--kind", "policy", "--id", "talk"]).status == 0)
+            #expect(try await daemon.dalaba(["live", "start", "--kind", "policy", "--id", "talk"]).status == 0)
             try await daemon.waitFor("a second of the talk") { (Self.live($0)?["secondsOnAir"] as? Double ?? 0) >= 1 }
-            #expect(try daemon.dalaba(["queue", "notice.wav", "--kind", "routine", "--id", "after"]).status == 0)
+            #expect(try await daemon.dalaba(["queue", "notice.wav", "--kind", "routine", "--id", "after"]).status == 0)
             let killedAt = Date()
             kill(paced.jackdPID, SIGKILL)
             try await daemon.waitFor("the talk to end", timeout: 10) { DaemonHarness.nowPlayingID($0) != "talk" }
@@ -236,7 +236,7 @@ final class FifoMicrophone: @unchecked Sendable {
             #expect(ended < 4.5, "ended \(ended) s after the input went (the capture poll gives up after 2 s)")
             try await daemon.waitFor("the queue to play on", timeout: 10) { DaemonHarness.isIdle($0) }
             try await Task.sleep(for: .milliseconds(300))
-            let rows = try LiveEndToEndTests.logRows(daemon)
+            let rows = try await LiveEndToEndTests.logRows(daemon)
             let talk = rows.filter { $0["id"] as? String == "talk" }
             #expect(talk.count == 1 && talk.first?["outcome"] as? String == "failed", "\(talk)")
             let reason = talk.first?["error"] as? String ?? ""
@@ -256,7 +256,7 @@ final class FifoMicrophone: @unchecked Sendable {
         daemon.environment["ALSA_CONFIG_PATH"] = "/usr/share/alsa/alsa.conf:" + microphone.configPath
         daemon.extraConfiguration = "[live]\ninputs = [\"\(microphone.pcm)\"]\nsilence = 0\n"
         try FileManager.default.createDirectory(at: daemon.stateDirectory, withIntermediateDirectories: true)
-        let mount = try Processes.run("mount", ["-t", "tmpfs", "-o", "size=2m", "tmpfs", daemon.stateDirectory.path])
+        let mount = try await Processes.run("mount", ["-t", "tmpfs", "-o", "size=2m", "tmpfs", daemon.stateDirectory.path])
         try #require(mount.status == 0, "\(mount.stderr)")
         defer { _ = try? Processes.run("umount", ["-l", daemon.stateDirectory.path]) }
         try daemon.tone("notice.wav", frequency: 440, seconds: 0.2)
@@ -266,7 +266,7 @@ final class FifoMicrophone: @unchecked Sendable {
         let notBefore = ISO8601DateFormatter().string(from: Date().addingTimeInterval(3_600))
         let held = #"{"audio":"notice.wav","kind":"policy","id":"held","notBefore":"\#(notBefore)"}"#
         #expect(try await daemon.request("POST", "/v1/announcements", role: "operator", body: Data(held.utf8)).0 == 201)
-        #expect(try daemon.dalaba(["live", "start", "--kind", "policy", "--id", "talk"]).status == 0)
+        #expect(try await daemon.dalaba(["live", "start", "--kind", "policy", "--id", "talk"]).status == 0)
         try await daemon.waitFor("a second of the talk") { (Self.live($0)?["secondsOnAir"] as? Double ?? 0) >= 1 }
         let filler = daemon.stateDirectory.appendingPathComponent("filler")
         StationFaultsEndToEndTests.fill(filler.path)
@@ -276,23 +276,23 @@ final class FifoMicrophone: @unchecked Sendable {
         #expect(refused == 507, "\(String(decoding: body, as: UTF8.self))")
         #expect((try await daemon.status()["volume"] as? [String: Any])?["base"] as? Double == 0)
 
-        #expect(try daemon.dalaba(["live", "stop"]).status == 0)
+        #expect(try await daemon.dalaba(["live", "stop"]).status == 0)
         try await daemon.waitFor("the store fault to show", timeout: 10) { status in
             status["storeFault"] is String && DaemonHarness.nowPlayingID(status) == nil
         }
         let faulty = try await daemon.status()
         #expect(DaemonHarness.queueIDs(faulty) == ["held"], "nothing queued is lost: \(faulty)")
-        let table = try daemon.dalaba(["status"], role: "admin")
+        let table = try await daemon.dalaba(["status"], role: "admin")
         #expect(table.stdout.contains("STORE FAULT"), "\(table.stdout)")
 
         try FileManager.default.removeItem(at: filler)
         try await daemon.waitFor("the store to recover", timeout: 10) { !($0["storeFault"] is String) }
         #expect(daemon.stop() == 0)
         try await daemon.start()
-        let rows = try LiveEndToEndTests.logRows(daemon)
+        let rows = try await LiveEndToEndTests.logRows(daemon)
         #expect(rows.filter { $0["id"] as? String == "talk" }.map { $0["outcome"] as? String } == ["completed"], "\(rows)")
         #expect(DaemonHarness.queueIDs(try await daemon.status()) == ["held"])
-        let verify = try daemon.dalaba(["log", "verify"], role: "official")
+        let verify = try await daemon.dalaba(["log", "verify"], role: "official")
         #expect(verify.status == 0, "\(verify.stdout)\(verify.stderr)")
     }
 }

@@ -31,7 +31,7 @@ import Testing
         var verified: StationAPI.LogVerification?
         let deadline = Date().addingTimeInterval(20)
         while Date() < deadline {
-            let json = try daemon.dalaba(["log", "verify", "--format", "json"], role: "official")
+            let json = try await daemon.dalaba(["log", "verify", "--format", "json"], role: "official")
             verified = try? StationAPI.makeDecoder().decode(StationAPI.LogVerification.self, from: Data(json.stdout.utf8))
             if verified?.anchor != nil { break }
             try await Task.sleep(for: .milliseconds(100))
@@ -42,25 +42,25 @@ import Testing
         #expect(anchor.firstKeptSeq == 6 && anchor.retentionSeq == 7 && anchor.anchorHash == rows[4].hash)
         #expect(anchor.madeBy == "keep 30 days" && anchor.removedRows == 5)
 
-        let text = try daemon.dalaba(["log", "verify"], role: "official")
+        let text = try await daemon.dalaba(["log", "verify"], role: "official")
         #expect(text.status == 0, "\(text.stderr)")
         #expect(text.stdout.contains("intact: 2 rows checked"), "\(text.stdout)")
         #expect(
             text.stdout.contains("anchor: rows 1–5 removed by retention record 7 at ")
                 && text.stdout.contains(" (keep 30 days); the chain starts at row 6 from \(rows[4].hash)"), "\(text.stdout)")
 
-        let before = try daemon.dalaba(["log", "verify", "--expect", published.description], role: "official")
+        let before = try await daemon.dalaba(["log", "verify", "--expect", published.description], role: "official")
         #expect(before.status == 0, "\(before.stderr)")
         #expect(before.stdout.contains("notice: rows 1–5 removed by retention after the published head 6 (retention record 7, "), "\(before.stdout)")
-        let gone = try daemon.dalaba(["log", "verify", "--expect", "3:\(rows[2].hash)"], role: "official")
+        let gone = try await daemon.dalaba(["log", "verify", "--expect", "3:\(rows[2].hash)"], role: "official")
         #expect(gone.status == 0 && gone.stdout.contains("cannot vouch for the anchor: publish the new head"), "\(gone.stdout)")
-        let forged = try daemon.dalaba(["log", "verify", "--expect", "5:" + String(repeating: "e", count: 64)], role: "official")
+        let forged = try await daemon.dalaba(["log", "verify", "--expect", "5:" + String(repeating: "e", count: 64)], role: "official")
         #expect(forged.status == 3 && forged.stderr.contains("the anchor was rewritten"), "\(forged.stdout)\(forged.stderr)")
 
         let after = try #require(result.head)
-        let now = try daemon.dalaba(["log", "verify", "--expect", after], role: "official")
+        let now = try await daemon.dalaba(["log", "verify", "--expect", after], role: "official")
         #expect(now.status == 0 && !now.stdout.contains("notice:"), "\(now.stdout)")
-        let csv = try daemon.dalaba(["log", "verify", "--format", "csv"], role: "official")
+        let csv = try await daemon.dalaba(["log", "verify", "--format", "csv"], role: "official")
         #expect(csv.stdout.contains(",6,\(rows[4].hash),7,") && csv.stdout.contains("keep 30 days"), "\(csv.stdout)")
     }
 }

@@ -82,7 +82,7 @@ import Testing
         #expect(notFound == 404)
 
         // An upload that is not audio is refused after libsndfile looked at it.
-        let upload = try daemon.dalaba(["queue", "/etc/hostname", "--kind", "routine"])
+        let upload = try await daemon.dalaba(["queue", "/etc/hostname", "--kind", "routine"])
         #expect(upload.status == 1)
         #expect(upload.stderr.hasPrefix("dalaba: audio: hostname: not an audio file"), "\(upload.stderr)")
         #expect(DaemonHarness.queueIDs(try await daemon.status()) == before, "the queue is undisturbed")
@@ -94,7 +94,7 @@ import Testing
         try await daemon.start()
         defer { daemon.stop() }
         let big = try daemon.tone("big.wav", frequency: 440, seconds: 1)
-        let result = try daemon.dalaba(["queue", daemon.audioDirectory.appendingPathComponent(big).path, "--kind", "routine"])
+        let result = try await daemon.dalaba(["queue", daemon.audioDirectory.appendingPathComponent(big).path, "--kind", "routine"])
         #expect(result.status == 1)
         #expect(result.stderr == "dalaba: audio: the request is larger than the limit of 4096 bytes\n", "\(result.stderr)")
         #expect(DaemonHarness.isIdle(try await daemon.status()))
@@ -105,29 +105,29 @@ import Testing
         try daemon.tone("far.wav", frequency: 440, seconds: 1)
         try await daemon.start()
         defer { daemon.stop() }
-        let queued = try daemon.dalaba(["queue", "far.wav", "--kind", "policy", "--title", "防汛通知", "--id", "flood-notice", "--not-before", "+2h"])
+        let queued = try await daemon.dalaba(["queue", "far.wav", "--kind", "policy", "--title", "防汛通知", "--id", "flood-notice", "--not-before", "+2h"])
         #expect(queued.stdout == "queued flood-notice: on air now or next\n", "\(queued.stderr)")
-        let second = try daemon.dalaba(["queue", "far.wav", "--kind", "routine", "--id", "music", "--not-before", "+3h"])
+        let second = try await daemon.dalaba(["queue", "far.wav", "--kind", "routine", "--id", "music", "--not-before", "+3h"])
         #expect(second.stdout == "queued music: position 1 in the queue\n")
-        let again = try daemon.dalaba(["queue", "far.wav", "--kind", "routine", "--id", "music"])
+        let again = try await daemon.dalaba(["queue", "far.wav", "--kind", "routine", "--id", "music"])
         #expect(again.stdout == "not queued: music is already queued or playing\n")
 
-        let status = try daemon.dalaba(["status"])
+        let status = try await daemon.dalaba(["status"])
         #expect(status.stdout.contains("1. flood-notice  防汛通知  policy  from op-wang"), "\(status.stdout)")
         #expect(status.stdout.contains("2. music"))
-        let json = try daemon.dalaba(["status", "--format", "json"])
+        let json = try await daemon.dalaba(["status", "--format", "json"])
         #expect((try JSONSerialization.jsonObject(with: Data(json.stdout.utf8)) as? [String: Any])?["queue"] != nil)
 
-        #expect(try daemon.dalaba(["cancel", "flood-notice"]).stdout == "cancelled flood-notice\n")
-        let unknown = try daemon.dalaba(["cancel", "flood-notice"])
+        #expect(try await daemon.dalaba(["cancel", "flood-notice"]).stdout == "cancelled flood-notice\n")
+        let unknown = try await daemon.dalaba(["cancel", "flood-notice"])
         #expect(unknown.status == 1)
         #expect(unknown.stderr == "dalaba: id: no queued or playing announcement has id flood-notice\n")
-        #expect(try daemon.dalaba(["stop-all"]).stdout == "stopped: 1 announcement cancelled\n")
+        #expect(try await daemon.dalaba(["stop-all"]).stdout == "stopped: 1 announcement cancelled\n")
         #expect(DaemonHarness.isIdle(try await daemon.status()))
-        let denied = try daemon.dalaba(["stop-all"], role: "official")
+        let denied = try await daemon.dalaba(["stop-all"], role: "official")
         #expect(denied.status == 1)
         #expect(denied.stderr.hasPrefix("dalaba: role official may not do this"))
-        let unreachable = try Processes.run("dalaba", ["status", "--server", "http://127.0.0.1:9", "--token", "x"])
+        let unreachable = try await Processes.run("dalaba", ["status", "--server", "http://127.0.0.1:9", "--token", "x"])
         #expect(unreachable.status == 1)
         #expect(unreachable.stderr.hasPrefix("dalaba: cannot reach the station at http://127.0.0.1:9"))
     }
@@ -137,7 +137,7 @@ import Testing
         try daemon.tone("a.wav", frequency: 440, seconds: 1)
         try await daemon.start()
         defer { daemon.stop() }
-        #expect(try daemon.dalaba(["queue", "a.wav", "--kind", "policy", "--id", "keep-me"]).status == 0)
+        #expect(try await daemon.dalaba(["queue", "a.wav", "--kind", "policy", "--id", "keep-me"]).status == 0)
         try await daemon.waitFor("the device to be reported down") { ($0["device"] as? [String: Any])?["up"] as? Bool == false }
         let status = try await daemon.status()
         let device = try #require(status["device"] as? [String: Any])

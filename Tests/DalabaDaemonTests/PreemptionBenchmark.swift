@@ -31,7 +31,7 @@ struct PreemptionBenchmark {
             try daemon.tone("alert.wav", frequency: 1000, seconds: 0.2)
             try await daemon.start()
             defer { daemon.stop() }
-            #expect(try daemon.dalaba(["queue", "music.wav", "--kind", "routine", "--id", "music"]).status == 0)
+            #expect(try await daemon.dalaba(["queue", "music.wav", "--kind", "routine", "--id", "music"]).status == 0)
 
             var capturedAtAcceptance: [String: Int] = [:]
             for trial in 0..<trials {

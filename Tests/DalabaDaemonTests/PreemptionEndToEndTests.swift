@@ -38,11 +38,11 @@ import Testing
             try await daemon.start()
             defer { daemon.stop() }
 
-            let routine = try daemon.dalaba(["queue", "music.wav", "--kind", "routine", "--title", "晨间音乐", "--id", "music"])
+            let routine = try await daemon.dalaba(["queue", "music.wav", "--kind", "routine", "--title", "晨间音乐", "--id", "music"])
             #expect(routine.status == 0, "\(routine.stderr)")
             #expect(routine.stdout == "queued music: on air now or next\n")
             try await daemon.waitFor("a second of the routine item") { DaemonHarness.position($0) >= 1.0 }
-            let emergency = try daemon.dalaba(["queue", "alert.wav", "--kind", "emergency", "--level", "1", "--title", "山洪预警", "--id", "flood"])
+            let emergency = try await daemon.dalaba(["queue", "alert.wav", "--kind", "emergency", "--level", "1", "--title", "山洪预警", "--id", "flood"])
             #expect(emergency.status == 0, "\(emergency.stderr)")
             try await daemon.waitFor("everything to play", timeout: 30) { DaemonHarness.isIdle($0) }
             #expect(daemon.stop() == 0)
@@ -75,8 +75,8 @@ import Testing
             try daemon.tone("next.wav", frequency: 660, seconds: 1)
             try await daemon.start()
 
-            #expect(try daemon.dalaba(["queue", "long.wav", "--kind", "routine", "--id", "long"]).status == 0)
-            #expect(try daemon.dalaba(["queue", "next.wav", "--kind", "routine", "--id", "next"]).status == 0)
+            #expect(try await daemon.dalaba(["queue", "long.wav", "--kind", "routine", "--id", "long"]).status == 0)
+            #expect(try await daemon.dalaba(["queue", "next.wav", "--kind", "routine", "--id", "next"]).status == 0)
             try await daemon.waitFor("two seconds of the first item") { DaemonHarness.position($0) >= 2.0 }
             daemon.kill()
 
@@ -105,7 +105,7 @@ import Testing
             daemon.environment.merge(paced.environment) { $1 }
             try daemon.tone("notice.wav", frequency: 440, seconds: 5)
             try await daemon.start()
-            #expect(try daemon.dalaba(["queue", "notice.wav", "--kind", "policy", "--id", "notice"]).status == 0)
+            #expect(try await daemon.dalaba(["queue", "notice.wav", "--kind", "policy", "--id", "notice"]).status == 0)
             try await daemon.waitFor("the notice to be on air") { DaemonHarness.position($0) >= 0.5 }
             #expect(daemon.stop() == 0)
 
@@ -115,7 +115,7 @@ import Testing
             let ids = DaemonHarness.queueIDs(status) + [DaemonHarness.nowPlayingID(status)].compactMap { $0 }
             #expect(ids == ["notice"], "the interrupted notice is still there to restart: \(status)")
             // One row for the partial play, with the frames heard, and no second row from a checkpoint at the restart.
-            let logged = try daemon.dalaba(["log", "--format", "json"], role: "official")
+            let logged = try await daemon.dalaba(["log", "--format", "json"], role: "official")
             let page = try #require(try JSONSerialization.jsonObject(with: Data(logged.stdout.utf8)) as? [String: Any], "\(logged.stdout)")
             let rows = try #require(page["entries"] as? [[String: Any]], "\(logged.stdout)")
             let notice = rows.filter { $0["id"] as? String == "notice" }

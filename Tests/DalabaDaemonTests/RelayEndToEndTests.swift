@@ -9,8 +9,8 @@ import Testing
 @Suite(.serialized) struct RelayEndToEndTests {
     static let rate = 48_000
 
-    static func logRows(_ daemon: DaemonHarness, id: String) throws -> [[String: Any]] {
-        let logged = try daemon.dalaba(["log", "--format", "json"], role: "official")
+    static func logRows(_ daemon: DaemonHarness, id: String) async throws -> [[String: Any]] {
+        let logged = try await daemon.dalaba(["log", "--format", "json"], role: "official")
         let page = try #require(
             try? JSONSerialization.jsonObject(with: Data(logged.stdout.utf8)) as? [String: Any], "\(logged.stdout) \(logged.stderr)")
         return try #require(page["entries"] as? [[String: Any]], "\(logged.stdout)").filter { $0["id"] as? String == id }
@@ -45,12 +45,12 @@ import Testing
             try await daemon.start()
             defer { daemon.stop() }
 
-            let started = try daemon.dalaba(["live", "start", "--url", icecast.streamURL, "--kind", "routine", "--id", "relay", "--maximum", "4"])
+            let started = try await daemon.dalaba(["live", "start", "--url", icecast.streamURL, "--kind", "routine", "--id", "relay", "--maximum", "4"])
             #expect(started.status == 0, "\(started.stderr)")
             #expect(started.stdout == "queued relay: on air now or next\n")
             try await daemon.waitFor("the relay to connect") { Self.relay($0)?["connected"] as? Bool == true }
             try await daemon.waitFor("the relay to end at its maximum") { DaemonHarness.isIdle($0) }
-            let rows = try Self.logRows(daemon, id: "relay")
+            let rows = try await Self.logRows(daemon, id: "relay")
             #expect(daemon.stop() == 0)
 
             let capture = try Capture(path: capturePath, channels: 2, rate: Self.rate)
@@ -105,11 +105,12 @@ import Testing
                 ("sniffed", icecast.fileURL("county.bin"), "5"),
             ]
             for (id, url, maximum) in items {
-                let started = try daemon.dalaba(["live", "start", "--url", url, "--kind", "routine", "--id", id, "--maximum", maximum])
+                let started = try await daemon.dalaba(["live", "start", "--url", url, "--kind", "routine", "--id", id, "--maximum", maximum])
                 #expect(started.status == 0, "\(started.stderr)")
                 try await daemon.waitFor("\(id) to end at its maximum") { DaemonHarness.isIdle($0) }
             }
-            let rows = try items.map { try Self.logRows(daemon, id: $0.0) }
+            var rows: [[[String: Any]]] = []
+            for (id, _, _) in items { rows.append(try await Self.logRows(daemon, id: id)) }
             #expect(daemon.stop() == 0)
 
             let capture = try Capture(path: capturePath, channels: 2, rate: Self.rate)
@@ -163,14 +164,14 @@ import Testing
             try await daemon.start()
             defer { daemon.stop() }
 
-            #expect(try daemon.dalaba(["live", "start", "--url", url, "--kind", "routine", "--id", "relay"]).status == 0)
+            #expect(try await daemon.dalaba(["live", "start", "--url", url, "--kind", "routine", "--id", "relay"]).status == 0)
             // Its first second is the prebuffer's silence.
             try await daemon.waitFor("1.5 s of the first source") { DaemonHarness.position($0) >= 2.5 }
             icecast.killSource()
             try await daemon.waitFor("the relay to notice the source is gone") { Self.relay($0)?["connected"] as? Bool == false }
             #expect(DaemonHarness.nowPlayingID(try await daemon.status()) == "relay", "the relay keeps its place on air")
             // The status page's relay line, for the technician: the address, down and being reconnected, with the reason.
-            let down = try daemon.dalaba(["status"], role: "official").stdout
+            let down = try await daemon.dalaba(["status"], role: "official").stdout
             #expect(down.contains("relay   \(url)  reconnecting, reconnects ") && down.contains("(last: "), "\(down)")
             // Only once Icecast has let go of the mount: a reconnect to the dying source would count as the one awaited.
             try await icecast.waitUntilUnmounted(mount)
@@ -178,7 +179,7 @@ import Testing
             try await daemon.waitFor("the relay to connect again", timeout: 15) {
                 (Self.relay($0)?["reconnects"] as? Int ?? 0) >= 1 && Self.relay($0)?["connected"] as? Bool == true
             }
-            let up = try daemon.dalaba(["status"], role: "official").stdout
+            let up = try await daemon.dalaba(["status"], role: "official").stdout
             #expect(up.contains(#/relay   http://\S+/county\.(mp3|ogg)  connected, reconnects [1-9]\d*, \d+\.\d s buffered, dead air after \d+ s\n/#), "\(up)")
             // What was buffered of the first source plays out first (up to the 4 s the buffer is held at), then the second.
             // Waited for in the capture itself: how much of the first source is still buffered at the reconnect depends on
@@ -192,10 +193,10 @@ import Testing
             }
             let (_, metrics) = try await daemon.request("GET", "/metrics", role: "admin")
             let exposition = String(decoding: metrics, as: UTF8.self)
-            let stopped = try daemon.dalaba(["live", "stop"])
+            let stopped = try await daemon.dalaba(["live", "stop"])
             #expect(stopped.stdout == "ended relay\n", "\(stopped.stderr)")
             try await daemon.waitFor("the relay to end") { DaemonHarness.isIdle($0) }
-            let rows = try Self.logRows(daemon, id: "relay")
+            let rows = try await Self.logRows(daemon, id: "relay")
             #expect(daemon.stop() == 0)
 
             #expect(exposition.contains("dalaba_relay_connected 1"), "\(exposition)")
@@ -230,13 +231,13 @@ import Testing
             try await daemon.start()
             defer { daemon.stop() }
 
-            #expect(try daemon.dalaba(["live", "start", "--url", icecast.streamURL, "--kind", "routine", "--id", "relay"]).status == 0)
+            #expect(try await daemon.dalaba(["live", "start", "--url", icecast.streamURL, "--kind", "routine", "--id", "relay"]).status == 0)
             try await daemon.waitFor("a second of the relay after its prebuffer") { DaemonHarness.position($0) >= 2 }
             icecast.killSource()
             try await daemon.waitFor("dead air in status", timeout: 10) { Self.relay($0)?["deadAir"] as? Bool == true }
             let (_, metrics) = try await daemon.request("GET", "/metrics", role: "admin")
             try await daemon.waitFor("the fallback to end the item") { DaemonHarness.isIdle($0) }
-            let rows = try Self.logRows(daemon, id: "relay")
+            let rows = try await Self.logRows(daemon, id: "relay")
             #expect(daemon.stop() == 0)
 
             #expect(String(decoding: metrics, as: UTF8.self).contains("dalaba_relay_dead_air 1"))
@@ -269,10 +270,10 @@ import Testing
             try await daemon.start()
             defer { daemon.stop() }
 
-            #expect(try daemon.dalaba(["live", "start", "--url", icecast.streamURL, "--kind", "routine", "--id", "relay"]).status == 0)
+            #expect(try await daemon.dalaba(["live", "start", "--url", icecast.streamURL, "--kind", "routine", "--id", "relay"]).status == 0)
             try await daemon.waitFor("the relay to connect") { Self.relay($0)?["connected"] as? Bool == true }
             try await daemon.waitFor("dead air to end the relay", timeout: 15) { DaemonHarness.isIdle($0) }
-            let rows = try Self.logRows(daemon, id: "relay")
+            let rows = try await Self.logRows(daemon, id: "relay")
             #expect(daemon.stop() == 0)
 
             #expect(rows.count == 1 && rows.first?["outcome"] as? String == "failed", "\(rows)")
@@ -321,12 +322,12 @@ import Testing
                 ("closed", "http://127.0.0.1:\(closedPort)/live.mp3", "dead air: no audio from http://127.0.0.1:\(closedPort)/live.mp3 for 1 s"),
             ]
             for (id, url, _) in cases {
-                let started = try daemon.dalaba(["live", "start", "--url", url, "--kind", "routine", "--id", id])
+                let started = try await daemon.dalaba(["live", "start", "--url", url, "--kind", "routine", "--id", id])
                 #expect(started.status == 0, "\(started.stderr)")
                 try await daemon.waitFor("\(id) to fail") { DaemonHarness.isIdle($0) }
             }
             for (id, url, words) in cases {
-                let rows = try Self.logRows(daemon, id: id)
+                let rows = try await Self.logRows(daemon, id: id)
                 let error = rows.first?["error"] as? String ?? ""
                 #expect(rows.count == 1 && rows.first?["outcome"] as? String == "failed", "\(id): \(rows)")
                 #expect(error.contains(words) && error.contains(url), "\(id): \(error)")
@@ -355,13 +356,13 @@ import Testing
             try await daemon.start()
             defer { daemon.stop() }
 
-            #expect(try daemon.dalaba(["live", "start", "--url", icecast.streamURL, "--kind", "routine", "--id", "relay"]).status == 0)
+            #expect(try await daemon.dalaba(["live", "start", "--url", icecast.streamURL, "--kind", "routine", "--id", "relay"]).status == 0)
             try await daemon.waitFor("a second of the relay after its prebuffer") { DaemonHarness.position($0) >= 2 }
-            let emergency = try daemon.dalaba(["queue", "alert.wav", "--kind", "emergency", "--level", "2", "--id", "flood"])
+            let emergency = try await daemon.dalaba(["queue", "alert.wav", "--kind", "emergency", "--level", "2", "--id", "flood"])
             #expect(emergency.status == 0, "\(emergency.stderr)")
             try await daemon.waitFor("the emergency to play and nothing after it", timeout: 30) { DaemonHarness.isIdle($0) }
-            let rows = try Self.logRows(daemon, id: "relay")
-            let flood = try Self.logRows(daemon, id: "flood")
+            let rows = try await Self.logRows(daemon, id: "relay")
+            let flood = try await Self.logRows(daemon, id: "flood")
             #expect(daemon.stop() == 0)
 
             #expect(rows.count == 1 && rows.first?["outcome"] as? String == "interrupted", "a cut relay is not replayed: \(rows)")

@@ -77,7 +77,7 @@ import Testing
         let (taken, _) = try await daemon.request("POST", "/v1/live", role: "operator", body: Data(body.utf8))
         #expect(taken == 201)
         try await daemon.waitFor("the relay to fail", timeout: 30) { DaemonHarness.isIdle($0) }
-        let rows = try RelayEndToEndTests.logRows(daemon, id: "redirected")
+        let rows = try await RelayEndToEndTests.logRows(daemon, id: "redirected")
         #expect(rows.count == 1 && rows.first?["outcome"] as? String == "failed", "\(rows)")
         let error = rows.first?["error"] as? String ?? ""
         #expect(error.contains("HTTP 302") && error.contains("relay-hosts"), "\(error)")

@@ -20,7 +20,7 @@ import FoundationNetworking
         // The first daemon is paused meanwhile (it keeps its lock), so any change in the directory is the second one's.
         daemon.signal(SIGSTOP)
         let before = try Self.stateFiles(daemon)
-        let second = try Processes.run(
+        let second = try await Processes.run(
             "dalabad", ["--config", daemon.directory.appendingPathComponent("dalaba.toml").path, "--listen", "127.0.0.1:0"], timeout: 20)
         let after = try Self.stateFiles(daemon)
         daemon.signal(SIGCONT)
@@ -41,7 +41,7 @@ import FoundationNetworking
         let second = try DaemonHarness(name: "port-b")
         let config = second.directory.appendingPathComponent("dalaba.toml").path
         try second.configuration.write(toFile: config, atomically: true, encoding: .utf8)
-        let result = try Processes.run("dalabad", ["--config", config, "--listen", "127.0.0.1:\(first.port)"], timeout: 20)
+        let result = try await Processes.run("dalabad", ["--config", config, "--listen", "127.0.0.1:\(first.port)"], timeout: 20)
         #expect(result.status == 2)
         #expect(result.stderr.contains("http.listen") && result.stderr.contains("127.0.0.1:\(first.port)"), "\(result.stderr)")
         #expect(result.stderr.split(separator: "\n").count == 1, "one line: \(result.stderr)")
@@ -60,14 +60,14 @@ import FoundationNetworking
         let (_, metrics) = try await daemon.request("GET", "/metrics", role: "operator")
         #expect(String(decoding: metrics, as: UTF8.self).contains("dalaba_device_up 0"))
 
-        #expect(try daemon.dalaba(["queue", "notice.wav", "--kind", "policy", "--id", "notice"]).status == 0)
+        #expect(try await daemon.dalaba(["queue", "notice.wav", "--kind", "policy", "--id", "notice"]).status == 0)
         // The retry timer is the daemon's own (1 s, doubling): wait until it has tried three times.
         let deadline = Date().addingTimeInterval(20)
         while Date() < deadline, Self.count("device failed", in: daemon) < 3 {
             try await Task.sleep(for: .milliseconds(50))
         }
         #expect(Self.count("device failed", in: daemon) >= 3, "three attempts")
-        let rows = try Self.logRows(daemon).filter { $0["id"] as? String == "notice" }
+        let rows = try await Self.logRows(daemon).filter { $0["id"] as? String == "notice" }
         #expect(rows.count == 1, "one failed row for the item, not one per retry: \(rows)")
         #expect(rows.first?["outcome"] as? String == "failed")
         #expect(DaemonHarness.queueIDs(try await daemon.status()) + [DaemonHarness.nowPlayingID(try await daemon.status())].compactMap { $0 } == ["notice"])
@@ -80,14 +80,14 @@ import FoundationNetworking
     func aFullDiskRefusesWhatItCannotKeepAndLosesNothingAcknowledged() async throws {
         let daemon = try DaemonHarness(name: "fulldisk")
         try FileManager.default.createDirectory(at: daemon.stateDirectory, withIntermediateDirectories: true)
-        let mount = try Processes.run("mount", ["-t", "tmpfs", "-o", "size=2m", "tmpfs", daemon.stateDirectory.path])
+        let mount = try await Processes.run("mount", ["-t", "tmpfs", "-o", "size=2m", "tmpfs", daemon.stateDirectory.path])
         try #require(mount.status == 0, "\(mount.stderr)")
         defer { _ = try? Processes.run("umount", ["-l", daemon.stateDirectory.path]) }
         try daemon.tone("short.wav", frequency: 440, seconds: 0.2)
         try await daemon.start()
         defer { daemon.stop() }
 
-        #expect(try daemon.dalaba(["queue", "short.wav", "--kind", "policy", "--id", "before"]).status == 0)
+        #expect(try await daemon.dalaba(["queue", "short.wav", "--kind", "policy", "--id", "before"]).status == 0)
         try await daemon.waitFor("the first item to play") { DaemonHarness.isIdle($0) }
         let filler = daemon.stateDirectory.appendingPathComponent("filler")
         Self.fill(filler.path)
@@ -117,11 +117,11 @@ import FoundationNetworking
 
         #expect(daemon.stop() == 0)
         try await daemon.start()
-        let rows = try Self.logRows(daemon)
+        let rows = try await Self.logRows(daemon)
         #expect(rows.filter { $0["id"] as? String == "alert" }.map { $0["outcome"] as? String } == ["completed"], "\(rows)")
         #expect(rows.filter { $0["id"] as? String == "before" }.map { $0["outcome"] as? String } == ["completed"])
         #expect(DaemonHarness.queueIDs(try await daemon.status()) == ["held"], "acknowledged, kept across SIGTERM and restart")
-        let verify = try daemon.dalaba(["log", "verify"], role: "official")
+        let verify = try await daemon.dalaba(["log", "verify"], role: "official")
         #expect(verify.status == 0, "\(verify.stdout)\(verify.stderr)")
     }
 
@@ -142,8 +142,8 @@ import FoundationNetworking
         while (try? handle.write(contentsOf: small)) != nil {}
     }
 
-    static func logRows(_ daemon: DaemonHarness) throws -> [[String: Any]] {
-        let logged = try daemon.dalaba(["log", "--format", "json"], role: "official")
+    static func logRows(_ daemon: DaemonHarness) async throws -> [[String: Any]] {
+        let logged = try await daemon.dalaba(["log", "--format", "json"], role: "official")
         let page = try JSONSerialization.jsonObject(with: Data(logged.stdout.utf8)) as? [String: Any]
         return page?["entries"] as? [[String: Any]] ?? []
     }

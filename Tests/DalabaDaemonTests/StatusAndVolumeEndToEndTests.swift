@@ -27,17 +27,17 @@ import Testing
         try await daemon.start()
         defer { daemon.stop() }
 
-        let idle = try daemon.dalaba(["status"], role: "operator")
+        let idle = try await daemon.dalaba(["status"], role: "operator")
         #expect(idle.status == 0, "\(idle.stderr)")
         #expect(idle.stdout.contains("\ndead air  none\n"), "\(idle.stdout)")
         #expect(idle.stdout.contains("amplifier  command: off, switched on 0 / off 0, failures 0\n"), "\(idle.stdout)")
         #expect(idle.stdout.contains("volume  base 0 dB (software gain), as configured"), "\(idle.stdout)")
         #expect(!idle.stdout.contains("\nlive "), "no live line with nothing live: \(idle.stdout)")
 
-        #expect(try daemon.dalaba(["live", "start", "--kind", "policy", "--id", "talk"]).status == 0)
+        #expect(try await daemon.dalaba(["live", "start", "--kind", "policy", "--id", "talk"]).status == 0)
         try await daemon.waitFor("two seconds of the talk") { (($0["live"] as? [String: Any])?["secondsOnAir"] as? Double ?? 0) >= 2 }
 
-        let json = try daemon.dalaba(["status", "--json"], role: "operator")
+        let json = try await daemon.dalaba(["status", "--json"], role: "operator")
         #expect(json.status == 0, "\(json.stderr)")
         let status = try StationAPI.makeDecoder().decode(StationAPI.Status.self, from: Data(json.stdout.utf8))
         let live = try #require(status.live, "\(json.stdout)")
@@ -56,10 +56,10 @@ import Testing
         #expect(deadAir.reason.contains("amplifier is off"), "\(deadAir)")
         #expect(status.volume?.base == 0 && status.volume?.setBy == nil)
         // `--format json` says the same.
-        let formatJSON = try daemon.dalaba(["status", "--format", "json"], role: "operator")
+        let formatJSON = try await daemon.dalaba(["status", "--format", "json"], role: "operator")
         #expect((try? StationAPI.makeDecoder().decode(StationAPI.Status.self, from: Data(formatJSON.stdout.utf8)))?.live?.id == "talk")
 
-        let table = try daemon.dalaba(["status"], role: "operator")
+        let table = try await daemon.dalaba(["status"], role: "operator")
         let lines = table.stdout.split(separator: "\n").map(String.init)
         let amplifierLine = try #require(lines.first { $0.hasPrefix("amplifier  ") }, "\(table.stdout)")
         #expect(amplifierLine.hasPrefix("amplifier  command: "), "\(amplifierLine)")
@@ -72,9 +72,9 @@ import Testing
         #expect(shown.map { abs($0 - expected) < 0.5 } == true && liveLine.hasSuffix(" dBFS  volume 0 dB"), "\(liveLine)")
         #expect(!lines.contains { $0.contains("LOUDSPEAKER GONE") })
 
-        #expect(try daemon.dalaba(["live", "stop"]).status == 0)
+        #expect(try await daemon.dalaba(["live", "stop"]).status == 0)
         try await daemon.waitFor("the talk to end") { DaemonHarness.isIdle($0) }
-        #expect(!(try daemon.dalaba(["status"], role: "operator").stdout.contains("\nlive ")))
+        #expect(!(try await daemon.dalaba(["status"], role: "operator").stdout.contains("\nlive ")))
     }
 
     /// VOX listens to the input, not to what the loudspeaker gets: at a base of -40 dB a talk at -9 dBFS plays at -49 dBFS,
@@ -89,7 +89,7 @@ import Testing
         try await daemon.start()
         defer { daemon.stop() }
 
-        #expect(try daemon.dalaba(["live", "start", "--kind", "policy", "--id", "talk"]).status == 0)
+        #expect(try await daemon.dalaba(["live", "start", "--kind", "policy", "--id", "talk"]).status == 0)
         try await daemon.waitFor("three seconds of the talk", timeout: 15) { status in
             DaemonHarness.nowPlayingID(status) != "talk" || ((status["live"] as? [String: Any])?["secondsOnAir"] as? Double ?? 0) >= 3
         }
@@ -99,7 +99,7 @@ import Testing
         #expect(live?["volume"] as? Double == -40, "\(String(describing: live))")
         let level = live?["inputLevel"] as? Double ?? -200
         #expect(abs(level - FifoMicrophone.level(amplitude: 0.5)) < 0.5, "the input's level, before the volume: \(level)")
-        #expect(try daemon.dalaba(["live", "stop"]).status == 0)
+        #expect(try await daemon.dalaba(["live", "stop"]).status == 0)
     }
 
     @Test(.timeLimit(.minutes(5))) func theBaseVolumeAnAdminSetsOutlastsARestartAndTheNextRowRecordsIt() async throws {
@@ -109,9 +109,9 @@ import Testing
         try await daemon.start()
         defer { daemon.stop() }
 
-        let configured = try daemon.dalaba(["status"], role: "admin")
+        let configured = try await daemon.dalaba(["status"], role: "admin")
         #expect(configured.stdout.contains("volume  base -3 dB (software gain), as configured"), "\(configured.stdout)")
-        let set = try daemon.dalaba(["volume", "--base", "-14"], role: "admin")
+        let set = try await daemon.dalaba(["volume", "--base", "-14"], role: "admin")
         #expect(set.status == 0, "\(set.stderr)")
         #expect(set.stdout.contains("base -14 dB (software gain), set by admin-zhao at "), "\(set.stdout)")
         // The daemon's log says who changed it, from what, to what.
@@ -120,26 +120,26 @@ import Testing
 
         #expect(daemon.stop() == 0)
         try await daemon.start()
-        let status = try daemon.dalaba(["status"], role: "admin")
+        let status = try await daemon.dalaba(["status"], role: "admin")
         #expect(status.stdout.contains("volume  base -14 dB (software gain), set by admin-zhao at "), "\(status.stdout)")
-        let json = try daemon.dalaba(["volume", "--format", "json"], role: "admin")
+        let json = try await daemon.dalaba(["volume", "--format", "json"], role: "admin")
         let volume = try StationAPI.makeDecoder().decode(StationAPI.Volume.self, from: Data(json.stdout.utf8))
         #expect(volume.base == -14 && volume.setBy == "admin-zhao" && volume.setAt != nil, "\(volume)")
 
-        #expect(try daemon.dalaba(["queue", "notice.wav", "--kind", "policy", "--id", "after-restart"]).status == 0)
+        #expect(try await daemon.dalaba(["queue", "notice.wav", "--kind", "policy", "--id", "after-restart"]).status == 0)
         try await daemon.waitFor("the item to play") { DaemonHarness.isIdle($0) }
         try await Task.sleep(for: .milliseconds(300))
-        let rows = try LiveEndToEndTests.logRows(daemon)
+        let rows = try await LiveEndToEndTests.logRows(daemon)
         #expect(rows.count == 1 && rows.first?["id"] as? String == "after-restart", "\(rows)")
         #expect(rows.first?["volume"] as? Double == -14, "the row records the stored base: \(rows)")
 
         // A level in the database that the API would refuse (an edited file) is not taken: the configuration's stands.
         #expect(daemon.stop() == 0)
         let database = daemon.stateDirectory.appendingPathComponent("station.sqlite").path
-        let edit = try Processes.run("sqlite3", [database, "UPDATE storeSetting SET value = 12.0 WHERE key = 'volume.base'"])
+        let edit = try await Processes.run("sqlite3", [database, "UPDATE storeSetting SET value = 12.0 WHERE key = 'volume.base'"])
         #expect(edit.status == 0, "\(edit.stderr)")
         try await daemon.start()
-        let edited = try daemon.dalaba(["status"], role: "admin")
+        let edited = try await daemon.dalaba(["status"], role: "admin")
         #expect(edited.stdout.contains("volume  base -3 dB (software gain), as configured"), "\(edited.stdout)")
         #expect(daemon.log.contains("stored base volume out of range"))
     }

@@ -13,11 +13,11 @@ import Testing
         try await daemon.start()
         defer { daemon.stop() }
         for id in ["first", "notice", "last"] {
-            let queued = try daemon.dalaba(["queue", "notice.wav", "--kind", "policy", "--id", id, "--title", "旧标题 \(id)", "--not-before", "+1h"])
+            let queued = try await daemon.dalaba(["queue", "notice.wav", "--kind", "policy", "--id", id, "--title", "旧标题 \(id)", "--not-before", "+1h"])
             #expect(queued.status == 0, "\(queued.stderr)")
         }
 
-        let updated = try daemon.dalaba(["update", "notice", "--title", "新标题", "--expires", "+3h"])
+        let updated = try await daemon.dalaba(["update", "notice", "--title", "新标题", "--expires", "+3h"])
         #expect(updated.status == 0, "\(updated.stderr)")
         #expect(updated.stdout.contains("updated notice: position 1 in the queue"), "\(updated.stdout)")
         let items = Self.queued(try await daemon.status())
@@ -26,20 +26,20 @@ import Testing
         #expect(items[1]["expires"] != nil)
 
         // 422: the end time would come before the item may start; the item is unchanged.
-        let early = try daemon.dalaba(["update", "notice", "--expires", "+30m"])
+        let early = try await daemon.dalaba(["update", "notice", "--expires", "+30m"])
         #expect(early.status == 1)
         #expect(early.stderr.contains("expires") && early.stderr.contains("not after not-before"), "\(early.stderr)")
         // 404: nothing has the id.
-        let unknown = try daemon.dalaba(["update", "nobody", "--title", "x"])
+        let unknown = try await daemon.dalaba(["update", "nobody", "--title", "x"])
         #expect(unknown.status == 1)
         #expect(unknown.stderr.contains("no queued or playing announcement has id nobody"), "\(unknown.stderr)")
         // Strict: nothing to change, or a key the update does not take.
-        #expect(try daemon.dalaba(["update", "notice"]).status != 0)
+        #expect(try await daemon.dalaba(["update", "notice"]).status != 0)
         let (status, body) = try await daemon.request(
             "PATCH", "/v1/announcements/notice", role: "operator", body: Data(#"{"title":"x","kind":"emergency"}"#.utf8))
         #expect(status == 400, "\(String(decoding: body, as: UTF8.self))")
         // An official may read but not change.
-        #expect(try daemon.dalaba(["update", "notice", "--title", "x"], role: "official").status == 1)
+        #expect(try await daemon.dalaba(["update", "notice", "--title", "x"], role: "official").status == 1)
         #expect(Self.queued(try await daemon.status()).compactMap { $0["title"] as? String } == ["旧标题 first", "新标题", "旧标题 last"])
 
         // An end time already past is before this item's not-before, too: refused, not taken as an expiry.
@@ -53,7 +53,7 @@ import Testing
         try daemon.tone("notice.wav", frequency: 440, seconds: 1)
         try await daemon.start()
         defer { daemon.kill() }
-        #expect(try daemon.dalaba(["queue", "notice.wav", "--kind", "policy", "--id", "notice", "--title", "v0", "--not-before", "+1h"]).status == 0)
+        #expect(try await daemon.dalaba(["queue", "notice.wav", "--kind", "policy", "--id", "notice", "--title", "v0", "--not-before", "+1h"]).status == 0)
         var titles: [String] = []
         // Round "held": the daemon is stopped (SIGSTOP) with the request in its socket and killed there, so the update never
         // ran: the old version. Rounds of a few milliseconds: the kill lands before, during or after the commit. Round
