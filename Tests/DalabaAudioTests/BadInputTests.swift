@@ -32,7 +32,7 @@ import Testing
     ]
 
     @Test(arguments: cases.map(\.name))
-    func eachBadFileGetsOneClearLineAndTheNextFileStillPlays(name: String) throws {
+    func eachBadFileGetsOneClearLineAndTheNextFileStillPlays(name: String) async throws {
         let entry = try #require(Self.cases.first { $0.name == name })
         let dir = try Processes.temporaryDirectory("bad")
         let bad = dir.appendingPathComponent(name).path
@@ -40,7 +40,7 @@ import Testing
         let good = dir.appendingPathComponent("good.wav").path
         try writeTone(good, frequency: 440, seconds: 0.2, rate: 48_000, channels: 2)
 
-        let result = try Processes.run("dalaba", ["play", bad, good, "--device", "null"])
+        let result = try await Processes.run("dalaba", ["play", bad, good, "--device", "null"])
         #expect(result.status == 1)
         let lines = result.stderr.split(separator: "\n")
         #expect(lines.count == 1, "exactly one line: \(result.stderr)")
@@ -50,23 +50,23 @@ import Testing
         #expect(result.stdout.contains("played \(good): 0:00:00.200 (9600 frames"), "the next file still plays: \(result.stdout)")
     }
 
-    @Test func aDeviceThatCannotBeOpenedIsNamedWithAlsaLibsReason() throws {
+    @Test func aDeviceThatCannotBeOpenedIsNamedWithAlsaLibsReason() async throws {
         let dir = try Processes.temporaryDirectory("nodevice")
         let good = dir.appendingPathComponent("good.wav").path
         try writeTone(good, frequency: 440, seconds: 0.1, rate: 48_000, channels: 2)
-        let result = try Processes.run("dalaba", ["play", good, "--device", "hw:7,0"])
+        let result = try await Processes.run("dalaba", ["play", good, "--device", "hw:7,0"])
         #expect(result.status != 0)
         #expect(result.stderr == "dalaba: cannot open ALSA device 'hw:7,0': No such file or directory\n")
     }
 
-    @Test func playPrintsWhatItPlayedAndForHowLong() throws {
+    @Test func playPrintsWhatItPlayedAndForHowLong() async throws {
         let dir = try Processes.temporaryDirectory("report")
         let a = dir.appendingPathComponent("a.wav").path
         let b = dir.appendingPathComponent("b.ogg").path
         try writeTone(a, frequency: 440, seconds: 1.5, rate: 48_000, channels: 2)
         try writeTone(b, format: .oggVorbis, frequency: 440, seconds: 0.5, rate: 44_100, channels: 1)
         let capture = dir.appendingPathComponent("out.raw").path
-        let result = try Processes.run("dalaba", ["play", a, b, "--device", "file:FILE=\(capture),FORMAT=raw"])
+        let result = try await Processes.run("dalaba", ["play", a, b, "--device", "file:FILE=\(capture),FORMAT=raw"])
         #expect(result.status == 0, "\(result.stderr)")
         #expect(result.stdout.contains("played \(a): 0:00:01.500 (72000 frames at 48000 Hz)"))
         #expect(result.stdout.contains("total: 0:00:02."))

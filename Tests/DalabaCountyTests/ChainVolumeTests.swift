@@ -44,14 +44,14 @@ struct ChainVolumeTests {
             // Rows 5…8 wait beyond a gap, so the ingest walk will read them back from PostgreSQL when row 4 comes.
             _ = try await store.ingest(village: village, rows: Array(rows[4..<8]))
             #expect(try await store.verifyChain(village: village.digits).faults == ["row 4 is missing"])
-            _ = try cluster.scalar("UPDATE airtime_row SET volume = 0 WHERE seq = 6")  // louder than it played, by hand
+            _ = try await cluster.scalar("UPDATE airtime_row SET volume = 0 WHERE seq = 6")  // louder than it played, by hand
             let filled = try await store.ingest(village: village, rows: [rows[3]])
             #expect(filled.faults == [.edited(seq: 6)])
             #expect(filled.confirmedSeq == 8)
-            #expect(try cluster.scalar("SELECT chain_fault FROM village") == "row 6 was edited: its content no longer matches its hash")
+            #expect(try await cluster.scalar("SELECT chain_fault FROM village") == "row 6 was edited: its content no longer matches its hash")
 
             // A row confirmed long ago and edited since: only the walk from row 1 sees it.
-            _ = try cluster.scalar("UPDATE airtime_row SET volume = -1200 WHERE seq = 2")
+            _ = try await cluster.scalar("UPDATE airtime_row SET volume = -1200 WHERE seq = 2")
             let check = try await store.verifyChain(village: village.digits, pageSize: 3)
             #expect(check.rows == 8)
             #expect(check.lastSeq == 8)
@@ -66,9 +66,9 @@ struct ChainVolumeTests {
     @Test func anHonestBacklogWithVolumesIsIntactAndTheMigrationAddsTheColumnToAnOldDatabase() async throws {
         try await withCountyStore("volume-honest") { store, cluster in
             // An old head-end: migration 2 not yet recorded, one row stored without a volume.
-            _ = try cluster.scalar("ALTER TABLE airtime_row DROP COLUMN volume; DELETE FROM schema_migration WHERE version = 2")
+            _ = try await cluster.scalar("ALTER TABLE airtime_row DROP COLUMN volume; DELETE FROM schema_migration WHERE version = 2")
             let old = chainedRows(count: 1)
-            _ = try cluster.scalar(
+            _ = try await cluster.scalar(
                 """
                 INSERT INTO airtime_row (village, seq, recorded_ms, announcement_id, title, kind, level, is_test, tier, source, audio, text,
                     play_number, scheduled_ms, started_ms, ended_ms, frames, signal_frames, rate, outcome, error, previous_hash, hash)
@@ -76,7 +76,7 @@ struct ChainVolumeTests {
                     NULL, 1, NULL, \(old[0].startedAt!), \(old[0].endedAt), \(old[0].frames), 100, 48000, 'completed', NULL,
                     '\(old[0].previousHash)', '\(old[0].hash)')
                 """)
-            _ = try cluster.scalar(
+            _ = try await cluster.scalar(
                 """
                 INSERT INTO village (code, name, township, confirmed_seq, confirmed_hash)
                 VALUES ('\(village.digits)', 'v', '370703001', 1, '\(old[0].hash)')
@@ -90,8 +90,8 @@ struct ChainVolumeTests {
                 let outcome = try await store.ingest(village: village, rows: batch)
                 #expect(outcome.faults == [])
             }
-            #expect(try cluster.scalar("SELECT count(*), count(volume), sum(volume) FROM airtime_row") == "601|600|-390000")
-            #expect(try cluster.scalar("SELECT coalesce(chain_fault, 'none'), confirmed_seq FROM village") == "none|601")
+            #expect(try await cluster.scalar("SELECT count(*), count(volume), sum(volume) FROM airtime_row") == "601|600|-390000")
+            #expect(try await cluster.scalar("SELECT coalesce(chain_fault, 'none'), confirmed_seq FROM village") == "none|601")
             let check = try await store.verifyChain(village: village.digits, pageSize: 250)
             #expect(check.village == village.digits && check.rows == 601 && check.lastSeq == 601 && check.faults == [])
             let page = try await store.log(region: village, from: nil, to: nil, limit: 2, offset: 599)

@@ -137,7 +137,7 @@ struct CountyControlEndToEndTests {
         try Data(repeating: 0x4F, count: size).write(to: file)
         county.villages[victim]!.signal(SIGCONT)
         try await county.waitFor("the tampered audio refused and reported", within: 60) {
-            try county.postgres.scalar(
+            try await county.postgres.scalar(
                 "SELECT count(*) FROM receipt WHERE announcement_id = 'tampered' AND stage = 'failed' AND reason LIKE '%digest does not match%'") == "1"
         }
         #expect(try await county.coverageStatuses("tampered") == [victim: "failed"])
@@ -169,9 +169,9 @@ struct CountyControlEndToEndTests {
         for code in Self.townshipOne {
             #expect(try await county.villageQueue(code).first { $0.id == "later-1" }?.title == "改期开会", "\(code)")
         }
-        #expect(try county.postgres.scalar("SELECT title FROM announcement WHERE id = 'later-1'") == "改期开会")
+        #expect(try await county.postgres.scalar("SELECT title FROM announcement WHERE id = 'later-1'") == "改期开会")
         // The copies an update replaced are no outcome at the county.
-        #expect(try county.postgres.scalar("SELECT count(*) FROM receipt WHERE announcement_id = 'later-1' AND stage <> 'received' AND stage <> 'queued'") == "0")
+        #expect(try await county.postgres.scalar("SELECT count(*) FROM receipt WHERE announcement_id = 'later-1' AND stage <> 'received' AND stage <> 'queued'") == "0")
         // Bad updates are refused by field, before anything is sent.
         for (body, field) in [(["titel": "x"], "titel"), (["expires": "tomorrow"], "expires"), ([:], nil)] as [([String: String], String?)] {
             let (status, data) = try await county.request("PATCH", "/v1/announcements/later-1", token: "county", json: body)
@@ -229,7 +229,7 @@ struct CountyControlEndToEndTests {
             #expect(!(try await county.villageOutcomes(code).contains { $0.id == "by-a-village" }), "\(code)")
             #expect(!(try await ids(county, code).contains("by-a-village")), "\(code)")
         }
-        #expect(try county.postgres.scalar("SELECT count(*) FROM receipt WHERE message_id = 'm-by-a-village' OR announcement_id = 'by-a-village'") == "0")
+        #expect(try await county.postgres.scalar("SELECT count(*) FROM receipt WHERE message_id = 'm-by-a-village' OR announcement_id = 'by-a-village'") == "0")
         #expect(try await county.coverageStatuses("notice-url").values.allSatisfy { $0 == "played" })
     }
 
@@ -268,11 +268,11 @@ struct CountyControlEndToEndTests {
         let accepted = try await post(county, ["id": "fanout-kill", "kind": "policy", "text": "全县广播。", "to": targets])
         #expect((accepted["villages"] as? [String])?.count == 5)
         if let pid = county.broker.pid { kill(pid, SIGSTOP) }
-        let open = try county.postgres.scalar("SELECT count(*) FROM outbox WHERE published_at IS NULL")
+        let open = try await county.postgres.scalar("SELECT count(*) FROM outbox WHERE published_at IS NULL")
         await county.broker.kill()
         try await county.broker.start()
         try await county.waitFor("the outbox drained after the restart", within: 60) {
-            try county.postgres.scalar("SELECT count(*) FROM outbox WHERE published_at IS NULL") == "0"
+            try await county.postgres.scalar("SELECT count(*) FROM outbox WHERE published_at IS NULL") == "0"
         }
         do {
             try await county.waitFor("fanout-kill played in all five", within: 60) {
@@ -291,7 +291,7 @@ struct CountyControlEndToEndTests {
             let rows = try await county.villageOutcomes(code).filter { $0.id == "fanout-kill" }
             #expect(rows.map(\.outcome) == ["completed"], "\(code): \(rows) (entries open when the broker froze: \(open))")
         }
-        #expect(try county.postgres.scalar("SELECT count(*) FROM outbox WHERE message_id = '\(accepted["message"] as? String ?? "")'") == "200")
+        #expect(try await county.postgres.scalar("SELECT count(*) FROM outbox WHERE message_id = '\(accepted["message"] as? String ?? "")'") == "200")
     }
 }
 

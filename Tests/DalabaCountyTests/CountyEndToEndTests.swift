@@ -17,7 +17,7 @@ struct CountyEndToEndTests {
                 let row = villages.first { $0["code"] as? String == code }
                 return (row?["confirmedSeq"] as? NSNumber)?.int64Value == lastSeq
             }
-            let stored = try county.postgres.scalar("SELECT count(*), count(DISTINCT seq), coalesce(sum(frames), 0) FROM airtime_row WHERE village = '\(code)'")
+            let stored = try await county.postgres.scalar("SELECT count(*), count(DISTINCT seq), coalesce(sum(frames), 0) FROM airtime_row WHERE village = '\(code)'")
             let frames = log.map(\.frames).reduce(0, +)
             #expect(stored == "\(log.count)|\(log.count)|\(frames)", "village \(code)")
             villageTotal += frames
@@ -25,7 +25,7 @@ struct CountyEndToEndTests {
         let report = try await county.getJSON("/v1/report?by=township")
         let total = report["total"] as? [String: Any]
         #expect(((total?["frames"] as? NSNumber)?.int64Value ?? -1) + ((total?["drillFrames"] as? NSNumber)?.int64Value ?? 0) == villageTotal)
-        #expect(try county.postgres.scalar("SELECT count(*) FROM village WHERE chain_fault IS NOT NULL") == "0")
+        #expect(try await county.postgres.scalar("SELECT count(*) FROM village WHERE chain_fault IS NOT NULL") == "0")
     }
 
     @Test func aCountyNoticePlaysEverywhereATownshipEmergencyOnlyThere() async throws {
@@ -128,14 +128,14 @@ struct CountyEndToEndTests {
             }
 
             // kill -9 with the outbox entries open again: the restarted head-end publishes the very same message.
-            #expect(try county.postgres.scalar("WITH u AS (UPDATE outbox SET published_at = NULL RETURNING 1) SELECT count(*) FROM u") == "2")
+            #expect(try await county.postgres.scalar("WITH u AS (UPDATE outbox SET published_at = NULL RETURNING 1) SELECT count(*) FROM u") == "2")
             county.killHeadEnd()
             try await county.startHeadEnd()
             try await county.waitFor("the outbox published again") {
-                try county.postgres.scalar("SELECT count(*) FROM outbox WHERE published_at IS NULL") == "0"
+                try await county.postgres.scalar("SELECT count(*) FROM outbox WHERE published_at IS NULL") == "0"
             }
             try await county.waitFor("the replay refused by both villages") {
-                try county.postgres.scalar("SELECT count(*) FROM receipt WHERE stage = 'refused' AND reason = 'replayed'") == "2"
+                try await county.postgres.scalar("SELECT count(*) FROM receipt WHERE stage = 'refused' AND reason = 'replayed'") == "2"
             }
             for code in villages {
                 #expect(try await county.villageLog(code).filter { $0.id == "once-1" }.count == 1)
@@ -157,11 +157,11 @@ struct CountyEndToEndTests {
             // Once PostgreSQL is back the head-end's pool is fresh within a second or two, it confirms what it holds, and the
             // villages resend the rest at once (not after their 60 s confirm patience): all of it arrives, once.
             try await county.waitFor("the late rows stored", within: 30) {
-                try county.postgres.scalar("SELECT count(*) FROM airtime_row WHERE announcement_id LIKE 'local-%'") == "2"
+                try await county.postgres.scalar("SELECT count(*) FROM airtime_row WHERE announcement_id LIKE 'local-%'") == "2"
             }
             for code in villages {
                 let log = try await county.villageLog(code)
-                let stored = try county.postgres.scalar("SELECT count(*), count(DISTINCT seq), sum(frames) FROM airtime_row WHERE village = '\(code)'")
+                let stored = try await county.postgres.scalar("SELECT count(*), count(DISTINCT seq), sum(frames) FROM airtime_row WHERE village = '\(code)'")
                 #expect(stored == "\(log.count)|\(log.count)|\(log.map(\.frames).reduce(0, +))")
             }
         } catch {

@@ -42,7 +42,7 @@ struct CountyFetchOffLoopEndToEndTests {
             // The null device is not paced, so the emergency's play is seen in its `on-air` receipt at the head-end.
             var onAirAfter: TimeInterval = .infinity
             try await county.waitFor("the emergency on air", within: 60) {
-                guard try county.postgres.scalar("SELECT count(*) FROM receipt WHERE announcement_id = 'flood' AND stage = 'on-air'") != "0"
+                guard try await county.postgres.scalar("SELECT count(*) FROM receipt WHERE announcement_id = 'flood' AND stage = 'on-air'") != "0"
                 else { return false }
                 onAirAfter = Date().timeIntervalSince(published)
                 return true

@@ -43,7 +43,7 @@ final class CountyHarness: @unchecked Sendable {
         try await broker.start()
         postgres = try await cluster
         try configuration.write(toFile: configPath, atomically: true, encoding: .utf8)
-        let key = try Processes.run(Self.executable, ["--config", configPath, "--print-public-key"], timeout: 30)
+        let key = try await Processes.run(Self.executable, ["--config", configPath, "--print-public-key"], timeout: 30)
         guard key.status == 0 else { throw BrokerFixtureError("dalaba-county --print-public-key: \(key.stderr)") }
         publicKey = key.stdout.trimmingCharacters(in: .whitespacesAndNewlines)
     }

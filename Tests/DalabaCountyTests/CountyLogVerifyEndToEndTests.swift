@@ -18,8 +18,8 @@ struct CountyLogVerifyEndToEndTests {
         #expect(status == 201 || status == 202, "\(String(decoding: body, as: UTF8.self))")
     }
 
-    func verify(_ county: CountyHarness, _ extra: [String] = []) throws -> Processes.Result {
-        try Processes.run("dalaba", ["log", "verify", "--server", county.server, "--token", county.tokens["official"]!] + extra, timeout: 30)
+    func verify(_ county: CountyHarness, _ extra: [String] = []) async throws -> Processes.Result {
+        try await Processes.run("dalaba", ["log", "verify", "--server", county.server, "--token", county.tokens["official"]!] + extra, timeout: 30)
     }
 
     @Test(.timeLimit(.minutes(4))) func aVillageWhoseRowWasEditedInPostgresIsNamedAndTheExitStatusIs3() async throws {
@@ -37,13 +37,13 @@ struct CountyLogVerifyEndToEndTests {
                 try await county.waitFor("\(code)'s row played and stored at the head-end", within: 60) {
                     let log = try await county.villageLog(code)
                     guard let last = log.map(\.seq).max(), log.contains(where: { $0.id.hasPrefix("own-") }) else { return false }
-                    return try county.postgres.scalar("SELECT coalesce(max(seq), 0) FROM airtime_row WHERE village = '\(code)'") == "\(last)"
+                    return try await county.postgres.scalar("SELECT coalesce(max(seq), 0) FROM airtime_row WHERE village = '\(code)'") == "\(last)"
                 }
-                rows += Int(try county.postgres.scalar("SELECT count(*) FROM airtime_row WHERE village = '\(code)'")) ?? 0
+                rows += Int(try await county.postgres.scalar("SELECT count(*) FROM airtime_row WHERE village = '\(code)'")) ?? 0
             }
 
             // The console's airtime log page shows the volume the row played at.
-            #expect(try county.postgres.scalar("SELECT volume FROM airtime_row WHERE village = '\(Self.edited)' AND seq = 1") == "-650")
+            #expect(try await county.postgres.scalar("SELECT volume FROM airtime_row WHERE village = '\(Self.edited)' AND seq = 1") == "-650")
             let (pageStatus, page) = try await county.request("GET", "/log", token: "official")
             let html = String(decoding: page, as: UTF8.self)
             let start = try #require(html.range(of: "data-village=\"\(Self.edited)\" data-seq=\"1\""), "\(pageStatus) \(html.prefix(2000))")
@@ -51,24 +51,24 @@ struct CountyLogVerifyEndToEndTests {
             let row = html[start.lowerBound..<end.upperBound]
             #expect(row.contains("<td class=\"num volume\">-6.50 dB</td>"), "\(row)")
 
-            let intact = try verify(county)
+            let intact = try await verify(county)
             #expect(intact.status == 0, "\(intact.stdout)\(intact.stderr)")
             #expect(intact.stdout.contains("intact: 5 villages, \(rows) rows checked (county 370703, region 370703)"), "\(intact.stdout)")
 
-            _ = try county.postgres.scalar("UPDATE airtime_row SET frames = frames + 1 WHERE village = '\(Self.edited)' AND seq = 1")
-            let broken = try verify(county)
+            _ = try await county.postgres.scalar("UPDATE airtime_row SET frames = frames + 1 WHERE village = '\(Self.edited)' AND seq = 1")
+            let broken = try await verify(county)
             #expect(broken.status == 3, "\(broken.stdout)\(broken.stderr)")
             #expect(broken.stdout.contains("NOT INTACT \(Self.edited): row 1 was edited: its content no longer matches its hash"), "\(broken.stdout)")
             #expect(broken.stdout.contains("NOT INTACT: 1 of 5 villages, \(rows) rows checked"), "\(broken.stdout)")
             #expect(!broken.stdout.contains("NOT INTACT \(Self.other)"), "\(broken.stdout)")
             #expect(broken.stderr.contains("is NOT intact: \(Self.edited)"), "\(broken.stderr)")
             // The other township's chains are intact: --region asks the head-end for those only.
-            let township = try verify(county, ["--region", "370703002"])
+            let township = try await verify(county, ["--region", "370703002"])
             #expect(township.status == 0 && township.stdout.contains("intact: 2 villages"), "\(township.stdout)\(township.stderr)")
-            let csv = try verify(county, ["--format", "csv"])
+            let csv = try await verify(county, ["--format", "csv"])
             #expect(csv.status == 3 && csv.stdout.contains("\(Self.edited),false,"), "\(csv.stdout)")
             // The first row at fault as a field, not only in the fault's text.
-            let json = try verify(county, ["--format", "json"])
+            let json = try await verify(county, ["--format", "json"])
             let answer = try JSONSerialization.jsonObject(with: Data(json.stdout.utf8)) as? [String: Any]
             let chains = answer?["villages"] as? [[String: Any]] ?? []
             #expect(chains.first { $0["village"] as? String == Self.edited }?["firstBadSeq"] as? Int == 1, "\(json.stdout)")
@@ -76,9 +76,9 @@ struct CountyLogVerifyEndToEndTests {
             #expect(broken.stdout.contains("    first row at fault: 1"), "\(broken.stdout)")
 
             // A station still answers as a station, and --region is refused there.
-            let station = try county.villages[Self.other]!.dalaba(["log", "verify"], role: "official")
+            let station = try await county.villages[Self.other]!.dalaba(["log", "verify"], role: "official")
             #expect(station.status == 0 && station.stdout.hasPrefix("intact: ") && station.stdout.contains("head: "), "\(station.stdout)")
-            let misdirected = try county.villages[Self.other]!.dalaba(["log", "verify", "--region", "370703002"], role: "official")
+            let misdirected = try await county.villages[Self.other]!.dalaba(["log", "verify", "--region", "370703002"], role: "official")
             #expect(misdirected.status != 0 && misdirected.stderr.contains("--region is for a county head-end"), "\(misdirected.stderr)")
         } catch {
             await county.destroy()
@@ -114,7 +114,7 @@ struct CountyLogVerifyEndToEndTests {
             var reason = ""
             try await county.waitFor("the refusal reported to the county", within: 60) {
                 if let now = Self.residentBytes(pid) { peak = max(peak, now) }
-                reason = try county.postgres.scalar(
+                reason = try await county.postgres.scalar(
                     "SELECT coalesce(max(reason), '') FROM receipt WHERE announcement_id = 'hostile-audio' AND stage = 'failed'")
                 return !reason.isEmpty
             }

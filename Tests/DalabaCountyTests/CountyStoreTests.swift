@@ -15,8 +15,8 @@ struct CountyStoreTests {
             #expect(first == .init(inserted: 50, duplicates: 0, confirmedSeq: 50, faults: []))
             let again = try await store.ingest(village: village, rows: Array(rows[10..<30]) + Array(rows[0..<5]))
             #expect(again == .init(inserted: 0, duplicates: 25, confirmedSeq: 50, faults: []))
-            #expect(try cluster.scalar("SELECT count(*), sum(frames) FROM airtime_row WHERE village = '370703001001'") == "50|\(rows.map(\.frames).reduce(0, +))")
-            #expect(try cluster.scalar("SELECT coalesce(chain_fault, 'none') FROM village") == "none")
+            #expect(try await cluster.scalar("SELECT count(*), sum(frames) FROM airtime_row WHERE village = '370703001001'") == "50|\(rows.map(\.frames).reduce(0, +))")
+            #expect(try await cluster.scalar("SELECT coalesce(chain_fault, 'none') FROM village") == "none")
         }
     }
 
@@ -27,10 +27,10 @@ struct CountyStoreTests {
             let gapped = try await store.ingest(village: village, rows: Array(rows[6..<10]))
             #expect(gapped.confirmedSeq == 3)
             #expect(gapped.faults == [.gap(from: 4, to: 6)])
-            #expect(try cluster.scalar("SELECT chain_fault FROM village") == "gap: rows 4–6 are missing")
+            #expect(try await cluster.scalar("SELECT chain_fault FROM village") == "gap: rows 4–6 are missing")
             let filled = try await store.ingest(village: village, rows: Array(rows[3..<6]))
             #expect(filled == .init(inserted: 3, duplicates: 0, confirmedSeq: 10, faults: []))
-            #expect(try cluster.scalar("SELECT coalesce(chain_fault, 'none') FROM village") == "none")
+            #expect(try await cluster.scalar("SELECT coalesce(chain_fault, 'none') FROM village") == "none")
         }
     }
 
@@ -43,7 +43,7 @@ struct CountyStoreTests {
             #expect(outcome.confirmedSeq == 5)
             let more = try await store.ingest(village: village, rows: chainedRows(from: 6, count: 2, after: rows[4].hash))
             #expect(more.faults == [])
-            #expect(try cluster.scalar("SELECT chain_fault FROM village") == "row 3 was edited: its content no longer matches its hash")
+            #expect(try await cluster.scalar("SELECT chain_fault FROM village") == "row 3 was edited: its content no longer matches its hash")
         }
     }
 
@@ -59,8 +59,8 @@ struct CountyStoreTests {
             #expect(outcome.inserted == 2)
             #expect(outcome.faults.contains(.changed(seq: 3)))
             #expect(outcome.faults.contains(.brokenLink(seq: 5)))
-            #expect(try cluster.scalar("SELECT count(*) FROM airtime_row") == "6")
-            #expect(try cluster.scalar("SELECT title FROM airtime_row WHERE seq = 3") == "通知 3")
+            #expect(try await cluster.scalar("SELECT count(*) FROM airtime_row") == "6")
+            #expect(try await cluster.scalar("SELECT title FROM airtime_row WHERE seq = 3") == "通知 3")
         }
     }
 
@@ -81,7 +81,7 @@ struct CountyStoreTests {
             }
             #expect(outcome?.confirmedSeq == 20)
             #expect(try await store.ingest(village: village, rows: Array(rows[5..<20])).duplicates == 15)
-            #expect(try cluster.scalar("SELECT count(*), count(DISTINCT seq) FROM airtime_row") == "20|20")
+            #expect(try await cluster.scalar("SELECT count(*), count(DISTINCT seq) FROM airtime_row") == "20|20")
         }
     }
 }

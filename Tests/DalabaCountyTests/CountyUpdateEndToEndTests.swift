@@ -18,8 +18,8 @@ struct CountyUpdateEndToEndTests {
         await county.destroy()
     }
 
-    func dalaba(_ county: CountyHarness, _ arguments: [String], token: String = "county") throws -> Processes.Result {
-        try Processes.run("dalaba", arguments + ["--server", county.server, "--token", county.tokens[token]!], timeout: 60)
+    func dalaba(_ county: CountyHarness, _ arguments: [String], token: String = "county") async throws -> Processes.Result {
+        try await Processes.run("dalaba", arguments + ["--server", county.server, "--token", county.tokens[token]!], timeout: 60)
     }
 
     func run(_ county: CountyHarness) async throws {
@@ -34,7 +34,7 @@ struct CountyUpdateEndToEndTests {
         try await county.waitFor("meeting queued at the village", within: 60) { try await county.villageQueue(village).map(\.id) == ["meeting"] }
 
         let expires = start.addingTimeInterval(1_800)
-        let updated = try dalaba(county, ["update", "meeting", "--title", "改期开会", "--expires", CountyControlEndToEndTests.iso(expires)])
+        let updated = try await dalaba(county, ["update", "meeting", "--title", "改期开会", "--expires", CountyControlEndToEndTests.iso(expires)])
         #expect(updated.status == 0, "\(updated.stderr)")
         #expect(updated.stdout.hasPrefix("update sent (message "), "\(updated.stdout)")
         #expect(updated.stdout.contains(") to 370703: 5 villages"), "\(updated.stdout)")
@@ -46,15 +46,15 @@ struct CountyUpdateEndToEndTests {
         }
         // One step: no cancelled copy in the village's log, nothing but received and queued at the county.
         #expect(try await county.villageOutcomes(village).filter { $0.id == "meeting" }.isEmpty)
-        #expect(try county.postgres.scalar("SELECT title FROM announcement WHERE id = 'meeting'") == "改期开会")
+        #expect(try await county.postgres.scalar("SELECT title FROM announcement WHERE id = 'meeting'") == "改期开会")
 
-        let unknown = try dalaba(county, ["update", "nobody", "--title", "x"])
+        let unknown = try await dalaba(county, ["update", "nobody", "--title", "x"])
         #expect(unknown.status == 1)
         #expect(unknown.stderr.contains("no county announcement has id nobody"), "\(unknown.stderr)")
-        let reader = try dalaba(county, ["update", "meeting", "--title", "x"], token: "official")
+        let reader = try await dalaba(county, ["update", "meeting", "--title", "x"], token: "official")
         #expect(reader.status == 1 && !reader.stderr.isEmpty, "\(reader.stderr)")
-        #expect(try dalaba(county, ["cancel", "meeting"]).status == 0)
-        let cancelled = try dalaba(county, ["update", "meeting", "--title", "x"])
+        #expect(try await dalaba(county, ["cancel", "meeting"]).status == 0)
+        let cancelled = try await dalaba(county, ["update", "meeting", "--title", "x"])
         #expect(cancelled.status == 1)
         #expect(cancelled.stderr.contains("was cancelled: there is nothing to update"), "\(cancelled.stderr)")
     }

@@ -121,12 +121,12 @@ struct IngestTests {
             #expect(second.outcomes[a] == .init(inserted: 100, duplicates: 0, confirmedSeq: 400, faults: []))
             #expect(second.outcomes[b] == .init(inserted: 100, duplicates: 0, confirmedSeq: 300, faults: []))
             #expect(
-                try cluster.scalar("SELECT count(*), count(DISTINCT (village, seq)), sum(frames) FROM airtime_row")
+                try await cluster.scalar("SELECT count(*), count(DISTINCT (village, seq)), sum(frames) FROM airtime_row")
                     == "710|710|\((rowsA + rowsB + rowsC).map(\.frames).reduce(0, +))")
             #expect(
-                try cluster.scalar("SELECT string_agg(code || ':' || confirmed_seq || ':' || coalesce(chain_fault, 'ok'), ' ' ORDER BY code) FROM village")
+                try await cluster.scalar("SELECT string_agg(code || ':' || confirmed_seq || ':' || coalesce(chain_fault, 'ok'), ' ' ORDER BY code) FROM village")
                     == "370703001001:400:ok 370703001002:300:ok 370703002001:10:ok")
-            #expect(try cluster.scalar("SELECT confirmed_hash FROM village WHERE code = '370703001001'") == rowsA[399].hash)
+            #expect(try await cluster.scalar("SELECT confirmed_hash FROM village WHERE code = '370703001001'") == rowsA[399].hash)
         }
     }
 
@@ -149,9 +149,9 @@ struct IngestTests {
                 [.init(village: a, rows: chainedRows(from: 21, count: 2, after: rowsA[19].hash)),
                  .init(village: b, rows: chainedRows(from: 21, count: 2, after: rowsB[19].hash))], marks: &marks)
             #expect(more.readBack == [] && more.outcomes.values.allSatisfy { $0.faults.isEmpty && $0.confirmedSeq == 22 })
-            #expect(try cluster.scalar("SELECT chain_fault FROM village WHERE code = '370703001001'") == "row 13 was edited: its content no longer matches its hash")
+            #expect(try await cluster.scalar("SELECT chain_fault FROM village WHERE code = '370703001001'") == "row 13 was edited: its content no longer matches its hash")
             #expect(
-                try cluster.scalar("SELECT chain_fault FROM village WHERE code = '370703001002'")
+                try await cluster.scalar("SELECT chain_fault FROM village WHERE code = '370703001002'")
                     == "row 15 does not link to row 14: the village's log was edited; row 16 does not link to row 15: the village's log was edited")
         }
     }
@@ -165,11 +165,11 @@ struct IngestTests {
             #expect(gapped.readBack == [a])
             #expect(gapped.outcomes[a] == .init(inserted: 4, duplicates: 0, confirmedSeq: 3, faults: [.gap(from: 4, to: 6)]))
             #expect(marks[a.digits] == nil)  // rows lie beyond the confirmed one: the next batch reads back too
-            #expect(try cluster.scalar("SELECT chain_fault FROM village") == "gap: rows 4–6 are missing")
+            #expect(try await cluster.scalar("SELECT chain_fault FROM village") == "gap: rows 4–6 are missing")
             let filled = try await store.ingest([.init(village: a, rows: Array(rows[3..<6]))], marks: &marks)
             #expect(filled.readBack == [a])
             #expect(filled.outcomes[a] == .init(inserted: 3, duplicates: 0, confirmedSeq: 10, faults: []))
-            #expect(try cluster.scalar("SELECT coalesce(chain_fault, 'none') FROM village") == "none")
+            #expect(try await cluster.scalar("SELECT coalesce(chain_fault, 'none') FROM village") == "none")
             let next = try await store.ingest([.init(village: a, rows: Array(rows[10..<12]))], marks: &marks)
             #expect(next.readBack == [] && next.outcomes[a]?.confirmedSeq == 12)
         }
@@ -189,8 +189,8 @@ struct IngestTests {
             let edited = try await store.ingest(
                 [.init(village: a, rows: [changed] + chainedRows(from: 11, count: 2, after: rows[9].hash))], marks: &marks)
             #expect(edited.outcomes[a] == .init(inserted: 2, duplicates: 1, confirmedSeq: 12, faults: [.changed(seq: 8)]))
-            #expect(try cluster.scalar("SELECT title FROM airtime_row WHERE seq = 8") == "通知 8")
-            #expect(try cluster.scalar("SELECT chain_fault FROM village") == "row 8 was sent again with other content: the village's log was edited")
+            #expect(try await cluster.scalar("SELECT title FROM airtime_row WHERE seq = 8") == "通知 8")
+            #expect(try await cluster.scalar("SELECT chain_fault FROM village") == "row 8 was sent again with other content: the village's log was edited")
         }
     }
 
@@ -200,12 +200,12 @@ struct IngestTests {
             var marks = ChainMarks()
             _ = try await store.ingest([.init(village: a, rows: Array(rows[0..<5])), .init(village: b, rows: Array(rows[0..<5]))], marks: &marks)
             // Another head-end (or a hand) moved A's confirmed mark behind this one's back.
-            _ = try cluster.scalar("UPDATE village SET confirmed_seq = 2, confirmed_hash = '\(rows[1].hash)' WHERE code = '370703001001'")
+            _ = try await cluster.scalar("UPDATE village SET confirmed_seq = 2, confirmed_hash = '\(rows[1].hash)' WHERE code = '370703001001'")
             let outcome = try await store.ingest([.init(village: a, rows: Array(rows[5..<15])), .init(village: b, rows: Array(rows[5..<15]))], marks: &marks)
             #expect(outcome.readBack == [a])
             #expect(outcome.outcomes[a] == .init(inserted: 10, duplicates: 0, confirmedSeq: 15, faults: []))
             #expect(outcome.outcomes[b] == .init(inserted: 10, duplicates: 0, confirmedSeq: 15, faults: []))
-            #expect(try cluster.scalar("SELECT string_agg(confirmed_seq::text, ' ' ORDER BY code) FROM village") == "15 15")
+            #expect(try await cluster.scalar("SELECT string_agg(confirmed_seq::text, ' ' ORDER BY code) FROM village") == "15 15")
         }
     }
 
@@ -224,8 +224,8 @@ struct IngestTests {
             #expect(result.outcomes[c]?.inserted == 4)
             #expect(result.outcomes[c]?.confirmedSeq == 2)  // row 3 is missing for good: the confirm stays at 2
             #expect(result.outcomes[c]?.faults.prefix(2) == [.invalid(seq: 3, reason: "frames -5 is negative"), .invalid(seq: 5, reason: "a text holds a NUL character")])
-            #expect(try cluster.scalar("SELECT string_agg(seq::text, ' ' ORDER BY seq) FROM airtime_row WHERE village = '370703002001'") == "1 2 4 6")
-            #expect(try cluster.scalar("SELECT chain_fault FROM village WHERE code = '370703002001'").hasPrefix("row 3 cannot be stored (frames -5 is negative)"))
+            #expect(try await cluster.scalar("SELECT string_agg(seq::text, ' ' ORDER BY seq) FROM airtime_row WHERE village = '370703002001'") == "1 2 4 6")
+            #expect(try await cluster.scalar("SELECT chain_fault FROM village WHERE code = '370703002001'").hasPrefix("row 3 cannot be stored (frames -5 is negative)"))
         }
     }
 
@@ -236,15 +236,15 @@ struct IngestTests {
             _ = try await store.ingest([.init(village: a, rows: Array(rows[0..<10])), .init(village: b, rows: Array(rows[0..<10]))], marks: &marks)
             #expect(marks.count == 2)
             // A refusal this code cannot foresee (here a constraint added by hand) fails the whole transaction once.
-            _ = try cluster.scalar("ALTER TABLE airtime_row ADD CONSTRAINT refuse_c CHECK (village <> '370703002001')")
+            _ = try await cluster.scalar("ALTER TABLE airtime_row ADD CONSTRAINT refuse_c CHECK (village <> '370703002001')")
             let result = try await store.ingest([.init(village: a, rows: Array(rows[10..<20])), .init(village: c, rows: rows)], marks: &marks)
             #expect(result.outcomes[a] == .init(inserted: 10, duplicates: 0, confirmedSeq: 20, faults: []))
             #expect(result.outcomes[c] == nil)
             #expect(Array(result.refusals.keys) == [c])
             #expect(marks[a.digits]?.seq == 20 && marks[c.digits] == nil && marks[b.digits]?.seq == 10)
-            #expect(try cluster.scalar("SELECT string_agg(village || ':' || n, ' ' ORDER BY village) FROM (SELECT village, count(*) n FROM airtime_row GROUP BY village) x")
+            #expect(try await cluster.scalar("SELECT string_agg(village || ':' || n, ' ' ORDER BY village) FROM (SELECT village, count(*) n FROM airtime_row GROUP BY village) x")
                 == "370703001001:20 370703001002:10")
-            #expect(try cluster.scalar("SELECT coalesce(max(confirmed_seq), 0) FROM village WHERE code = '370703002001'") == "0")
+            #expect(try await cluster.scalar("SELECT coalesce(max(confirmed_seq), 0) FROM village WHERE code = '370703002001'") == "0")
             // On its own, the refused village's batch is an error, as before.
             await #expect(throws: (any Error).self) { try await store.ingest(village: c, rows: rows) }
         }

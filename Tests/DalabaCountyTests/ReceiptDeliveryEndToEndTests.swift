@@ -26,13 +26,13 @@ struct ReceiptDeliveryEndToEndTests {
     }
 
     /// What waits in a village's SQLite outbox (read beside the running daemon; the store is in WAL mode).
-    func outboxCount(_ county: CountyHarness, _ code: String) throws -> String {
-        try outbox(county, code, "SELECT count(*) FROM linkOutbox")
+    func outboxCount(_ county: CountyHarness, _ code: String) async throws -> String {
+        try await outbox(county, code, "SELECT count(*) FROM linkOutbox")
     }
 
-    func outbox(_ county: CountyHarness, _ code: String, _ sql: String) throws -> String {
+    func outbox(_ county: CountyHarness, _ code: String, _ sql: String) async throws -> String {
         let path = county.villages[code]!.stateDirectory.appendingPathComponent("station.sqlite").path
-        let result = try Processes.run("sqlite3", [path, sql], timeout: 10)
+        let result = try await Processes.run("sqlite3", [path, sql], timeout: 10)
         guard result.status == 0 else { throw BrokerFixtureError("sqlite3 \(path): \(result.stderr)") }
         return result.stdout.trimmingCharacters(in: .whitespacesAndNewlines)
     }
@@ -65,7 +65,7 @@ struct ReceiptDeliveryEndToEndTests {
             _ = try await post(
                 county, ["id": "receipts-kill", "kind": "policy", "text": "短通知。", "to": pair, "notBefore": Self.iso(Date().addingTimeInterval(8))])
             try await county.waitFor("received and queued stored", within: 30) {
-                try county.postgres.scalar("SELECT count(*) FROM receipt WHERE announcement_id = 'receipts-kill'") == "4"
+                try await county.postgres.scalar("SELECT count(*) FROM receipt WHERE announcement_id = 'receipts-kill'") == "4"
             }
             county.postgres.kill()
             try await county.waitFor("played in both villages", within: 40) {
@@ -84,7 +84,7 @@ struct ReceiptDeliveryEndToEndTests {
             let taken = Date()
             county.killHeadEnd()
             for code in pair {
-                let kept = try outbox(county, code, "SELECT group_concat(json_extract(CAST(payload AS TEXT), '$.stage')) FROM linkOutbox")
+                let kept = try await outbox(county, code, "SELECT group_concat(json_extract(CAST(payload AS TEXT), '$.stage')) FROM linkOutbox")
                 #expect(kept.contains("on-air") && kept.contains("completed"), "\(code) keeps what was not confirmed: \(kept)")
             }
 
@@ -96,21 +96,22 @@ struct ReceiptDeliveryEndToEndTests {
             if age < 6 { try await Task.sleep(for: .seconds(6 - age)) }
             try await county.startHeadEnd()
             try await county.waitFor("every stage of both villages stored", within: 40) {
-                try county.postgres.scalar("SELECT count(*) FROM receipt WHERE announcement_id = 'receipts-kill'") == "8"
+                try await county.postgres.scalar("SELECT count(*) FROM receipt WHERE announcement_id = 'receipts-kill'") == "8"
             }
             for code in pair {
-                let stages = try county.postgres.scalar(
+                let stages = try await county.postgres.scalar(
                     "SELECT string_agg(stage, ',' ORDER BY stage) FROM receipt WHERE announcement_id = 'receipts-kill' AND village = '\(code)'")
                 #expect(stages == "completed,on-air,queued,received", "\(code)")
             }
             try await county.waitFor("the villages' outboxes confirmed empty", within: 30) {
-                try pair.allSatisfy { try outboxCount(county, $0) == "0" }
+                for code in pair where try await outboxCount(county, code) != "0" { return false }
+                return true
             }
             // Nothing counted twice: one row per village, and still one receipt per stage.
             try await county.waitFor("both rows stored", within: 60) {
-                try county.postgres.scalar("SELECT count(*) FROM airtime_row WHERE announcement_id = 'receipts-kill'") == "2"
+                try await county.postgres.scalar("SELECT count(*) FROM airtime_row WHERE announcement_id = 'receipts-kill'") == "2"
             }
-            #expect(try county.postgres.scalar("SELECT count(*) FROM receipt WHERE announcement_id = 'receipts-kill'") == "8")
+            #expect(try await county.postgres.scalar("SELECT count(*) FROM receipt WHERE announcement_id = 'receipts-kill'") == "8")
         }
     }
 
@@ -153,9 +154,10 @@ struct ReceiptDeliveryEndToEndTests {
             let accepted = try await post(county, ["id": "lost-notice", "kind": "policy", "text": "停电通知。", "to": [steady, away]])
             let first = accepted["message"] as? String ?? ""
             try await county.waitFor("the notice acknowledged by the broker and received by the steady village", within: 30) {
-                try county.postgres.scalar("SELECT count(*) FROM outbox WHERE message_id = '\(first)' AND published_at IS NULL") == "0"
-                    && county.postgres.scalar(
-                        "SELECT count(*) FROM receipt WHERE announcement_id = 'lost-notice' AND village = '\(steady)' AND stage = 'received'") == "1"
+                guard try await county.postgres.scalar("SELECT count(*) FROM outbox WHERE message_id = '\(first)' AND published_at IS NULL") == "0"
+                else { return false }
+                return try await county.postgres.scalar(
+                    "SELECT count(*) FROM receipt WHERE announcement_id = 'lost-notice' AND village = '\(steady)' AND stage = 'received'") == "1"
             }
             try await county.waitFor("a save refused", within: 10) { county.broker.log.contains("Error saving in-memory database") }
             await county.broker.kill()
@@ -167,33 +169,33 @@ struct ReceiptDeliveryEndToEndTests {
                 try await county.coverageStatuses("lost-notice")[away] == "played"
             }
             // It came by the re-publish (a message of its own), not by the session: the broker had really lost it.
-            let republished = try county.postgres.scalar(
+            let republished = try await county.postgres.scalar(
                 "SELECT message_id FROM receipt WHERE announcement_id = 'lost-notice' AND village = '\(away)' AND stage = 'received'")
             #expect(republished != first && republished.hasPrefix("m-"), "\(republished)")
-            #expect(try county.postgres.scalar("SELECT count(*) FROM republish WHERE announcement_id = 'lost-notice' AND village = '\(away)'") == "1")
+            #expect(try await county.postgres.scalar("SELECT count(*) FROM republish WHERE announcement_id = 'lost-notice' AND village = '\(away)'") == "1")
             #expect(try await county.villageOutcomes(away).filter { $0.id == "lost-notice" }.map(\.outcome) == ["completed"])
 
             // The head-end loses the away village's receipts: it publishes again after the delay; the village answers with the
             // same received receipt (same time, same message) and queues nothing.
-            let receivedAt = try county.postgres.scalar(
+            let receivedAt = try await county.postgres.scalar(
                 "SELECT at FROM receipt WHERE announcement_id = 'lost-notice' AND village = '\(away)' AND stage = 'received'")
-            _ = try county.postgres.psql("DELETE FROM receipt WHERE announcement_id = 'lost-notice' AND village = '\(away)'")
+            _ = try await county.postgres.psql("DELETE FROM receipt WHERE announcement_id = 'lost-notice' AND village = '\(away)'")
             try await county.waitFor("the received receipt answered again", within: 30) {
-                try county.postgres.scalar(
+                try await county.postgres.scalar(
                     "SELECT count(*) FROM receipt WHERE announcement_id = 'lost-notice' AND village = '\(away)' AND stage = 'received'") == "1"
             }
             #expect(
-                try county.postgres.scalar(
+                try await county.postgres.scalar(
                     "SELECT at || ' ' || message_id FROM receipt WHERE announcement_id = 'lost-notice' AND village = '\(away)' AND stage = 'received'"
                 )
                     == "\(receivedAt) \(republished)")
-            #expect(try county.postgres.scalar("SELECT attempts FROM republish WHERE announcement_id = 'lost-notice' AND village = '\(away)'") == "2")
+            #expect(try await county.postgres.scalar("SELECT attempts FROM republish WHERE announcement_id = 'lost-notice' AND village = '\(away)'") == "2")
 
             // A replay of that signed re-publish, on the village's topic: refused as a replay.
-            let second = try county.postgres.scalar(
+            let second = try await county.postgres.scalar(
                 "SELECT m.id FROM message m JOIN outbox o ON o.message_id = m.id WHERE m.announcement_id = 'lost-notice' AND o.region = '\(away)' "
                     + "ORDER BY m.created_at DESC LIMIT 1")
-            let envelope = try county.postgres.scalar("SELECT convert_from(envelope, 'UTF8') FROM message WHERE id = '\(second)'")
+            let envelope = try await county.postgres.scalar("SELECT convert_from(envelope, 'UTF8') FROM message WHERE id = '\(second)'")
             var options = BrokerClient.Options(
                 host: "127.0.0.1", port: county.broker.port, clientID: "replayer", username: county.broker.headEnd.username,
                 password: county.broker.headEnd.password, caFile: county.broker.caFile)
@@ -204,14 +206,14 @@ struct ReceiptDeliveryEndToEndTests {
             try await replayer.publish(topic: LinkTopic.down(try RegionCode(away)), payload: Data(envelope.utf8), qos: 1)
             await replayer.stop()
             try await county.waitFor("the replay refused", within: 30) {
-                try county.postgres.scalar(
+                try await county.postgres.scalar(
                     "SELECT count(*) FROM receipt WHERE message_id = '\(second)' AND stage = 'refused' AND reason = 'replayed'") == "1"
             }
             #expect(try await county.villageOutcomes(away).filter { $0.id == "lost-notice" }.map(\.outcome) == ["completed"])
             #expect(!(try await county.villageQueue(away).contains { $0.id == "lost-notice" }))
 
             // The steady village, with its receipts, was never published to again.
-            #expect(try county.postgres.scalar("SELECT count(*) FROM republish WHERE village = '\(steady)'") == "0")
+            #expect(try await county.postgres.scalar("SELECT count(*) FROM republish WHERE village = '\(steady)'") == "0")
             #expect(try await county.villageOutcomes(steady).filter { $0.id == "lost-notice" }.map(\.outcome) == ["completed"])
         }
     }

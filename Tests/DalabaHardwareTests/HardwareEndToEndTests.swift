@@ -41,9 +41,9 @@ import Testing
     }
 
     /// Each row's id, start and end to the millisecond, read from the database itself (the API's times are to the second).
-    static func storedTimes(_ daemon: DaemonHarness) throws -> [(id: String, startedAt: Double?, endedAt: Double)] {
+    static func storedTimes(_ daemon: DaemonHarness) async throws -> [(id: String, startedAt: Double?, endedAt: Double)] {
         let database = daemon.stateDirectory.appendingPathComponent("station.sqlite").path
-        let result = try Processes.run("sqlite3", ["-readonly", database, "SELECT announcementID, startedAt, endedAt FROM airtimeLog ORDER BY seq"])
+        let result = try await Processes.run("sqlite3", ["-readonly", database, "SELECT announcementID, startedAt, endedAt FROM airtimeLog ORDER BY seq"])
         return result.stdout.split(separator: "\n").compactMap { line in
             let fields = line.split(separator: "|", omittingEmptySubsequences: false)
             guard fields.count == 3, let ended = Double(fields[2]) else { return nil }
@@ -77,9 +77,9 @@ import Testing
             defer { daemon.stop() }
 
             // Two items back to back: the amplifier goes on once, before the first, and stays on between them.
-            let queuedA = try daemon.dalaba(["queue", "a.wav", "--kind", "routine", "--id", "a"])
+            let queuedA = try await daemon.dalaba(["queue", "a.wav", "--kind", "routine", "--id", "a"])
             #expect(queuedA.status == 0, "\(queuedA.stderr)")
-            #expect(try daemon.dalaba(["queue", "b.wav", "--kind", "routine", "--id", "b"]).status == 0)
+            #expect(try await daemon.dalaba(["queue", "b.wav", "--kind", "routine", "--id", "b"]).status == 0)
             try await daemon.waitFor("both items to play", timeout: 20) { DaemonHarness.isIdle($0) }
             try await daemon.waitFor("the amplifier to switch off", timeout: 10) { status in
                 (status["amplifier"] as? [String: Any])?["state"] as? String == "off"
@@ -90,7 +90,7 @@ import Testing
             let offStamps = Self.stamps(off)
             #expect(onStamps.count == 1, "switched on once for two back-to-back items: \(onStamps)")
             #expect(offStamps.count == 1, "switched off once, after both: \(offStamps)")
-            let times = try Self.storedTimes(daemon)
+            let times = try await Self.storedTimes(daemon)
             let firstFrame = try #require(times.first?.startedAt)
             let lastEnd = try #require(times.last?.endedAt)
             // The log's times are to the millisecond.
@@ -126,7 +126,7 @@ import Testing
             try await daemon.start()
             defer { daemon.stop() }
 
-            #expect(try daemon.dalaba(["queue", "notice.wav", "--kind", "routine", "--id", "notice"]).status == 0)
+            #expect(try await daemon.dalaba(["queue", "notice.wav", "--kind", "routine", "--id", "notice"]).status == 0)
             // On air with the amplifier off: dead air, in status and /metrics, while the item plays.
             var seen: [String: Any] = [:]
             try await daemon.waitFor("dead air while the item plays", timeout: 10) { status in
@@ -175,10 +175,10 @@ import Testing
             defer { daemon.stop() }
 
             // In rank order, so none preempts another: emergency 1 (full), emergency 2 (-2), policy (-3 - 3), routine (-3 - 9).
-            #expect(try daemon.dalaba(["queue", "alert.wav", "--kind", "emergency", "--level", "1", "--id", "alert"]).status == 0)
-            #expect(try daemon.dalaba(["queue", "alarm.wav", "--kind", "emergency", "--level", "2", "--id", "alarm"]).status == 0)
-            #expect(try daemon.dalaba(["queue", "notice.wav", "--kind", "policy", "--id", "notice"]).status == 0)
-            #expect(try daemon.dalaba(["queue", "music.wav", "--kind", "routine", "--id", "music"]).status == 0)
+            #expect(try await daemon.dalaba(["queue", "alert.wav", "--kind", "emergency", "--level", "1", "--id", "alert"]).status == 0)
+            #expect(try await daemon.dalaba(["queue", "alarm.wav", "--kind", "emergency", "--level", "2", "--id", "alarm"]).status == 0)
+            #expect(try await daemon.dalaba(["queue", "notice.wav", "--kind", "policy", "--id", "notice"]).status == 0)
+            #expect(try await daemon.dalaba(["queue", "music.wav", "--kind", "routine", "--id", "music"]).status == 0)
             try await daemon.waitFor("everything to play", timeout: 40) { DaemonHarness.isIdle($0) }
 
             let expected: [(id: String, frequency: Double, volume: Double)] = [
@@ -209,15 +209,15 @@ import Testing
             let status = try await daemon.status()
             let volume = try #require(status["volume"] as? [String: Any])
             #expect(volume["path"] as? String == "software" && volume["base"] as? Double == -3, "\(volume)")
-            let verify = try daemon.dalaba(["log", "verify"], role: "official")
+            let verify = try await daemon.dalaba(["log", "verify"], role: "official")
             #expect(verify.status == 0, "the volume is inside the chain and verifies: \(verify.stdout)\(verify.stderr)")
         }
     }
 
     @Test(.enabled(if: Mixer.anyCardPresent, "no sound card on this machine: the ALSA mixer path needs one (the software path is tested)"))
-    func theMixerPathSetsTheElementsLevel() throws {
+    func theMixerPathSetsTheElementsLevel() async throws {
         // Where a card exists, its first playback element takes a level and reads it back.
-        let result = try Processes.run("amixer", ["-c", "0", "scontrols"])
+        let result = try await Processes.run("amixer", ["-c", "0", "scontrols"])
         let element = try #require(result.stdout.split(separator: "'").dropFirst().first.map(String.init), "no simple control on card 0")
         let mixer = try Mixer(.init(device: "hw:0", element: element))
         let before = try mixer.playbackDecibels()
@@ -241,7 +241,7 @@ import Testing
             try await daemon.start()
             defer { daemon.stop() }
 
-            #expect(try daemon.dalaba(["queue", "music.wav", "--kind", "routine", "--id", "music"]).status == 0)
+            #expect(try await daemon.dalaba(["queue", "music.wav", "--kind", "routine", "--id", "music"]).status == 0)
             try await daemon.waitFor("a second of music") { DaemonHarness.position($0) >= 1 }
             let killedAt = Date()
             kill(paced.jackdPID, SIGKILL)
@@ -264,7 +264,7 @@ import Testing
             jackd.standardError = FileHandle.nullDevice
             try Processes.start(jackd)
             defer { Processes.terminate(jackd, grace: 5) }
-            _ = try Processes.run("jack_wait", ["-s", paced.serverName, "-w", "-t", "10"], timeout: 20)
+            _ = try await Processes.run("jack_wait", ["-s", paced.serverName, "-w", "-t", "10"], timeout: 20)
 
             try await daemon.waitFor("the music to finish after the card came back", timeout: 30) { DaemonHarness.isIdle($0) }
             let rows = try await Self.log(daemon, rows: 2)
@@ -295,11 +295,11 @@ import Testing
         try await daemon.start()
         defer { daemon.stop() }
 
-        let set = try daemon.dalaba(["volume", "--base", "-10"], role: "admin")
+        let set = try await daemon.dalaba(["volume", "--base", "-10"], role: "admin")
         #expect(set.status == 0 && set.stdout.contains("base -10 dB (software gain)"), "\(set.stdout)\(set.stderr)")
-        let refused = try daemon.dalaba(["volume", "--base", "0"], role: "operator")
+        let refused = try await daemon.dalaba(["volume", "--base", "0"], role: "operator")
         #expect(refused.status != 0, "an operator may not set the volume")
-        #expect(try daemon.dalaba(["volume"], role: "official").status != 0, "nor read it: admin only")
+        #expect(try await daemon.dalaba(["volume"], role: "official").status != 0, "nor read it: admin only")
         for body in [#"{"base":"loud"}"#, #"{"base":-6,"mixer":"x"}"#, #"{"base":6}"#, #"{"base":true}"#, "[]", "{"] {
             let (status, answer) = try await daemon.request("POST", "/v1/volume", role: "admin", body: Data(body.utf8))
             #expect(status == 400, "\(body): \(status)")
@@ -307,8 +307,8 @@ import Testing
         }
         #expect((try await daemon.status()["volume"] as? [String: Any])?["base"] as? Double == -10, "the refused requests changed nothing")
 
-        #expect(try daemon.dalaba(["queue", "notice.wav", "--kind", "policy", "--id", "notice"]).status == 0)
-        #expect(try daemon.dalaba(["queue", "notice.wav", "--kind", "emergency", "--level", "3", "--id", "alert"]).status == 0)
+        #expect(try await daemon.dalaba(["queue", "notice.wav", "--kind", "policy", "--id", "notice"]).status == 0)
+        #expect(try await daemon.dalaba(["queue", "notice.wav", "--kind", "emergency", "--level", "3", "--id", "alert"]).status == 0)
         try await daemon.waitFor("both items to play") { DaemonHarness.isIdle($0) }
         let rows = try await HardwareEndToEndTests.log(daemon, rows: 2)
         #expect(Dictionary(uniqueKeysWithValues: rows.map { ($0.id, $0.volume) }) == ["notice": -12, "alert": 0], "\(rows.map { ($0.id, $0.volume) })")

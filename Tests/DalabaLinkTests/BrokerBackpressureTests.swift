@@ -42,7 +42,7 @@ import Testing
         for await event in head.events {
             switch event {
             case .connected:
-                if publisher == nil { publisher = Task.detached { try Processes.run("sh", ["-c", publish], timeout: 120) } }
+                if publisher == nil { publisher = Task.detached { try await Processes.run("sh", ["-c", publish], timeout: 120) } }
             case .message(let message):
                 let seq = Int(String(decoding: message.payload.prefix(while: { $0 != 0x20 }), as: UTF8.self)) ?? 0
                 if !seen.insert(seq).inserted { duplicates += 1 }

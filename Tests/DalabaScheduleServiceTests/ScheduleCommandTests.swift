@@ -57,7 +57,7 @@ import Testing
     ]
 
     @Test("check on a corpus of broken files: every problem, in file and line order, exit 1")
-    func checkBrokenCorpus() throws {
+    func checkBrokenCorpus() async throws {
         let dir = try Processes.temporaryDirectory("check")
         let schedules = dir.appendingPathComponent("Schedules")
         let audio = dir.appendingPathComponent("Audio")
@@ -69,7 +69,7 @@ import Testing
         for entry in Self.corpus { try entry.yaml.write(to: schedules.appendingPathComponent(entry.file), atomically: true, encoding: .utf8) }
         try "ignored".write(to: schedules.appendingPathComponent("README.txt"), atomically: true, encoding: .utf8)
 
-        let result = try Processes.run("dalaba", ["schedule", "check", schedules.path, "--audio", audio.path])
+        let result = try await Processes.run("dalaba", ["schedule", "check", schedules.path, "--audio", audio.path])
         #expect(result.status == 1)
         let lines = result.stdout.split(separator: "\n").map(String.init)
         let expected = Self.corpus.flatMap { entry in
@@ -81,8 +81,8 @@ import Testing
     }
 
     @Test("check on good files prints the count and exits 0; the demo schedule is good")
-    func checkGood() throws {
-        let demo = try Processes.run(
+    func checkGood() async throws {
+        let demo = try await Processes.run(
             "dalaba",
             [
                 "schedule", "check", Processes.packageRoot.appendingPathComponent("Schedules").path, "--audio",
@@ -90,13 +90,13 @@ import Testing
             ])
         #expect(demo.status == 0, "\(demo.stdout)\(demo.stderr)")
         #expect(demo.stdout.hasPrefix("5 programmes OK (1 file in "), "\(demo.stdout)")
-        let missing = try Processes.run("dalaba", ["schedule", "check", "/nonexistent/schedules"])
+        let missing = try await Processes.run("dalaba", ["schedule", "check", "/nonexistent/schedules"])
         #expect(missing.status == 1)
         #expect(missing.stdout == "/nonexistent/schedules:1: no such file or directory\n")
     }
 
     @Test("next lists slots in the programme's local time with the rule, across files, for a given instant")
-    func next() throws {
+    func next() async throws {
         let dir = try Processes.temporaryDirectory("next")
         try """
         programmes:
@@ -118,7 +118,7 @@ import Testing
             weekdays: [mon]
         """.write(to: dir.appendingPathComponent("b.yml"), atomically: true, encoding: .utf8)
         // Monday 2026-03-02 07:00 in Beijing is 05:00 in Urumqi (UTC+6).
-        let result = try Processes.run("dalaba", ["schedule", "next", dir.path, "--after", "2026-03-02T07:00:00+08:00", "--count", "3"])
+        let result = try await Processes.run("dalaba", ["schedule", "next", dir.path, "--after", "2026-03-02T07:00:00+08:00", "--count", "3"])
         #expect(result.status == 0, "\(result.stderr)")
         #expect(
             result.stdout == """
@@ -127,7 +127,7 @@ import Testing
                 2026-03-03 06:30 tue  news    routine  daily at 06:30  早间新闻转播
 
                 """)
-        let json = try Processes.run(
+        let json = try await Processes.run(
             "dalaba", ["schedule", "next", dir.path, "--after", "2026-03-02T07:00:00+08:00", "--count", "1", "--format", "json"])
         #expect(json.stdout.contains("\"time\" : \"2026-03-02T02:00:00Z\""), "\(json.stdout)")
         #expect(json.stdout.contains("\"localTime\" : \"2026-03-02 08:00 mon\""))

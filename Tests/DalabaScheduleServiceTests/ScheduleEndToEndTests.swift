@@ -153,22 +153,22 @@ import Testing
         try await daemon.start()
         defer { daemon.stop() }
 
-        func problems() throws -> [String] {
-            let result = try daemon.dalaba(["status", "--format", "json"], role: "admin", timeout: 20)
+        func problems() async throws -> [String] {
+            let result = try await daemon.dalaba(["status", "--format", "json"], role: "admin", timeout: 20)
             guard result.status == 0 else { return ["status failed: \(result.stderr)"] }
             struct Status: Decodable { var scheduleProblems: [String] }
             return try JSONDecoder().decode(Status.self, from: Data(result.stdout.utf8)).scheduleProblems
         }
-        let before = try problems()
+        let before = try await problems()
         #expect(
             before.count == 1 && before.first?.hasSuffix("night.yaml:5: audio: 'music.wav' (\(audio.path)/music.wav) does not exist") == true,
             "\(before)")
 
         try writeTone(audio.appendingPathComponent("music.wav").path, frequency: 440, seconds: 0.1)
         try await Task.sleep(for: .seconds(1.5))
-        #expect(try problems().count == 1, "the file watch alone does not see new audio")
+        #expect(try await problems().count == 1, "the file watch alone does not see new audio")
         daemon.signal(SIGHUP)
-        try await waitFor(timeout: 5) { try problems().isEmpty }
+        try await waitFor(timeout: 5) { try await problems().isEmpty }
         #expect(daemon.isRunning, "SIGHUP reloads; it does not end the daemon")
 
         let (status, data) = try await daemon.request("GET", "/v1/schedule/next?count=3", role: "admin")

@@ -111,12 +111,12 @@ private let goodDay = """
     }
 
     @Test("dalaba schedule check exits 1 for every malformed file, naming the file and the line", arguments: MalformedFile.corpus)
-    func checkCommand(_ malformed: MalformedFile) throws {
+    func checkCommand(_ malformed: MalformedFile) async throws {
         let dir = try Processes.temporaryDirectory("hostile-check")
         let audio = try makeEscapableAudio(in: dir)
         let file = dir.appendingPathComponent(malformed.file)
         try malformed.contents.write(to: file)
-        let result = try Processes.run("dalaba", ["schedule", "check", file.path, "--audio", audio.path])
+        let result = try await Processes.run("dalaba", ["schedule", "check", file.path, "--audio", audio.path])
         #expect(result.status == 1)
         let expected = "\(file.path):\(malformed.line): "
         let lines = result.stdout.split(separator: "\n")
@@ -129,7 +129,7 @@ private let goodDay = """
     }
 
     @Test("dalaba schedule check refuses a file over the size limit without reading it, and --max-file-bytes raises it")
-    func checkSizeLimit() throws {
+    func checkSizeLimit() async throws {
         let dir = try Processes.temporaryDirectory("hostile-size")
         let audio = try makeEscapableAudio(in: dir)
         let file = dir.appendingPathComponent("big.yaml")
@@ -139,10 +139,10 @@ private let goodDay = """
         try yaml.write(to: file, atomically: true, encoding: .utf8)
         let size = yaml.utf8.count
         #expect(size > 1 << 20)
-        let refused = try Processes.run("dalaba", ["schedule", "check", file.path, "--audio", audio.path])
+        let refused = try await Processes.run("dalaba", ["schedule", "check", file.path, "--audio", audio.path])
         #expect(refused.status == 1)
         #expect(refused.stdout == "\(file.path):1: is \(size) bytes, more than the 1 MiB a schedule file may hold: split it into several files\n")
-        let raised = try Processes.run("dalaba", ["schedule", "check", file.path, "--audio", audio.path, "--max-file-bytes", "\(4 << 20)"])
+        let raised = try await Processes.run("dalaba", ["schedule", "check", file.path, "--audio", audio.path, "--max-file-bytes", "\(4 << 20)"])
         #expect(raised.status == 0, "\(raised.stdout)\(raised.stderr)")
         #expect(raised.stdout.hasPrefix("2000 programmes OK"))
     }
