@@ -4,20 +4,20 @@ import Testing
 
 /// The test harness itself: nothing in it may hang a run, and no two tests may collide on a port.
 @Suite struct TestInfrastructureTests {
-    @Test(.timeLimit(.minutes(1))) func aChildFillingBothPipesDoesNotDeadlock() throws {
+    @Test(.timeLimit(.minutes(1))) func aChildFillingBothPipesDoesNotDeadlock() async throws {
         // 1 MiB on each pipe, stderr first: reading stdout to the end before stderr would block both sides for ever.
-        let result = try Processes.run("sh", ["-c", "head -c 1048576 /dev/zero | tr '\\0' e >&2; head -c 1048576 /dev/zero | tr '\\0' o"])
+        let result = try await Processes.run("sh", ["-c", "head -c 1048576 /dev/zero | tr '\\0' e >&2; head -c 1048576 /dev/zero | tr '\\0' o"])
         #expect(result.status == 0)
         #expect(result.stdout.utf8.count == 1_048_576 && result.stderr.utf8.count == 1_048_576)
     }
 
-    @Test(.timeLimit(.minutes(1))) func aChildThatNeverEndsIsKilledAndNamed() throws {
+    @Test(.timeLimit(.minutes(1))) func aChildThatNeverEndsIsKilledAndNamed() async throws {
         let started = Date()
-        let error = #expect(throws: ProcessError.self) { try Processes.run("sh", ["-c", "echo before; sleep 600"], timeout: 1) }
+        let error = await #expect(throws: ProcessError.self) { try await Processes.run("sh", ["-c", "echo before; sleep 600"], timeout: 1) }
         #expect(error?.description.hasPrefix("sh -c echo before; sleep 600 did not finish within 1.0 s (killed); stdout: before") == true)
         #expect(Date().timeIntervalSince(started) < 10)
         // The grandchild (sleep) went too: nothing is left holding the pipes or the child unreaped.
-        let left = try Processes.run("pgrep", ["-f", "^sleep 600$"])
+        let left = try await Processes.run("pgrep", ["-f", "^sleep 600$"])
         #expect(left.stdout.isEmpty, "left running: \(left.stdout)")
     }
 
@@ -25,7 +25,7 @@ import Testing
     /// then waits in `waitpid` for that child. A server that closes its inherited descriptors at start thus held that thread
     /// until it exited, and no other child's exit was seen meanwhile: on CI, `openssl ecparam` "did not finish" within 30 s.
     /// A `Child` is reaped by its pid, so a `true` is seen to end at once beside such a server.
-    @Test(.timeLimit(.minutes(1))) func aShortChildsEndIsSeenAtOnceBesideAServerThatClosedItsDescriptors() throws {
+    @Test(.timeLimit(.minutes(1))) func aShortChildsEndIsSeenAtOnceBesideAServerThatClosedItsDescriptors() async throws {
         let server = Child()
         server.executableURL = URL(fileURLWithPath: Processes.resolve("python3"))
         server.arguments = ["-c", "import os, time; os.closerange(3, 65536); time.sleep(8)"]
@@ -37,12 +37,12 @@ import Testing
         // Until the server has closed what it inherited.
         let deadline = Date().addingTimeInterval(20)
         while Date() < deadline, (try? FileManager.default.contentsOfDirectory(atPath: "/proc/\(server.processIdentifier)/fd").count) ?? 0 > 3 {
-            usleep(20_000)
+            try await Task.sleep(for: .milliseconds(20))
         }
         var slowest = 0.0
         for _ in 0..<5 {
             let started = Date()
-            let result = try Processes.run("/bin/true", [], timeout: 7)
+            let result = try await Processes.run("/bin/true", [], timeout: 7)
             #expect(result.status == 0)
             slowest = max(slowest, Date().timeIntervalSince(started))
         }
@@ -51,10 +51,38 @@ import Testing
         #expect(slowest < 3.0)
     }
 
-    @Test(.timeLimit(.minutes(1))) func theEnvironmentGoesToTheChildOnly() throws {
-        let result = try Processes.run("sh", ["-c", "echo $DALABA_TEST_ONLY_IN_CHILD"], environment: ["DALABA_TEST_ONLY_IN_CHILD": "child"])
+    @Test(.timeLimit(.minutes(1))) func theEnvironmentGoesToTheChildOnly() async throws {
+        let result = try await Processes.run("sh", ["-c", "echo $DALABA_TEST_ONLY_IN_CHILD"], environment: ["DALABA_TEST_ONLY_IN_CHILD": "child"])
         #expect(result.stdout == "child\n")
         #expect(ProcessInfo.processInfo.environment["DALABA_TEST_ONLY_IN_CHILD"] == nil)
+    }
+
+    /// More children awaited at once than the cooperative pool has threads, let go only by a task on that pool: were a
+    /// child's run to hold a pool thread, the task letting them go would never run and every child would time out.
+    @Test(.timeLimit(.minutes(1))) func childrenAwaitedAtOnceLeaveThePoolFree() async throws {
+        let directory = try Processes.temporaryDirectory("off-pool")
+        defer { try? FileManager.default.removeItem(at: directory) }
+        let count = ProcessInfo.processInfo.activeProcessorCount + 1
+        let go = directory.appendingPathComponent("go").path
+        func mark(_ index: Int) -> String { directory.appendingPathComponent("started-\(index)").path }
+        try await withThrowingTaskGroup(of: Processes.Result.self) { group in
+            for index in 0..<count {
+                group.addTask {
+                    try await Processes.run(
+                        "sh", ["-c", #"touch "$1"; while [ ! -e "$2" ]; do sleep 0.05; done"#, "sh", mark(index), go], timeout: 30)
+                }
+            }
+            let deadline = Date().addingTimeInterval(30)
+            while let waiting = (0..<count).first(where: { !FileManager.default.fileExists(atPath: mark($0)) }) {
+                if Date() >= deadline {
+                    Issue.record("child \(waiting) of \(count) had not started after 30 s")
+                    break
+                }
+                try await Task.sleep(for: .milliseconds(20))
+            }
+            #expect(FileManager.default.createFile(atPath: go, contents: nil))
+            for try await result in group { #expect(result.status == 0, "\(result.stderr)") }
+        }
     }
 
     // The limit covers waiting behind the other paced tests of the run, which take the device in turn.

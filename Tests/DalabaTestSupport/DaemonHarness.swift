@@ -178,6 +178,11 @@ public final class DaemonHarness: @unchecked Sendable {
         try Processes.run("dalaba", arguments + ["--server", server, "--token", tokens[role] ?? role], timeout: timeout)
     }
 
+    /// `dalaba` for async tests, off the cooperative pool (`Processes.run`'s async overload says why).
+    public func dalaba(_ arguments: [String], role: String = "operator", timeout: Double = 60) async throws -> Processes.Result {
+        try await Processes.run("dalaba", arguments + ["--server", server, "--token", tokens[role] ?? role], timeout: timeout)
+    }
+
     /// One HTTP request; `role` picks a configured token, any other string is sent as the token itself, nil sends none.
     public func request(
         _ method: String, _ path: String, role: String? = nil, body: Data? = nil, contentType: String = "application/json",

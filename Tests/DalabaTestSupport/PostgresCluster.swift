@@ -128,6 +128,17 @@ public final class PostgresCluster: @unchecked Sendable {
         return result.stdout.trimmingCharacters(in: .whitespacesAndNewlines)
     }
 
+    /// `psql` for async tests, off the cooperative pool (`Processes.run`'s async overload says why).
+    @discardableResult
+    public func psql(_ sql: String, database: String? = nil) async throws -> Processes.Result {
+        try await Processes.offPool { [self] in try psql(sql, database: database) }
+    }
+
+    /// `scalar` for async tests, off the cooperative pool.
+    public func scalar(_ sql: String) async throws -> String {
+        try await Processes.offPool { [self] in try scalar(sql) }
+    }
+
     /// A loopback port nobody listens on now (bind port 0, read it back, close).
     public static func freePort() throws -> Int {
         let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)

@@ -75,6 +75,15 @@ public enum Processes {
         return result
     }
 
+    /// `run` for async tests, on a thread of its own (`offPool`): a child's whole run would otherwise hold one of the
+    /// cooperative pool's two threads, and other tests' deadlines pass while they never ran.
+    @discardableResult
+    public static func run(
+        _ executable: String, _ arguments: [String], environment: [String: String] = [:], timeout: Double = 60
+    ) async throws -> Result {
+        try await offPool { try run(executable, arguments, environment: environment, timeout: timeout) }
+    }
+
     /// Starts `child` (a `Child`, not Foundation's `Process`: its doc comment says why).
     public static func start(_ child: Child) throws { try child.run() }
 
