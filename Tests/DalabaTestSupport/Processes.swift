@@ -54,11 +54,16 @@ public enum Processes {
         for (pipe, collected) in [(out, outData), (err, errData)] {
             readers.enter()
             let handle = pipe.fileHandleForReading
-            DispatchQueue.global().async {
+            // A thread of its own, not Dispatch's global queue: that has a thread or two per core and does not see a read
+            // block, so beside other runs' readers this one waited seconds for a thread, and a child filling its pipe meanwhile
+            // could not exit.
+            let reader = Thread {
                 // Chunk by chunk, so what a child printed before it hung is there for the error message.
                 while case let chunk = handle.availableData, !chunk.isEmpty { collected.append(chunk) }
                 readers.leave()
             }
+            reader.stackSize = 1 << 20
+            reader.start()
         }
         let exited = wait(for: process, timeout: timeout)
         if !exited {
