@@ -31,7 +31,7 @@ import Testing
         try await daemon.waitFor("the spare item on air", timeout: 30) { DaemonHarness.nowPlayingID($0) == "spare" && DaemonHarness.position($0) >= 0.5 }
         #expect(try await daemon.dalaba(["cancel", "spare"]).status == 0)
         try await daemon.waitFor("everything to finish") { DaemonHarness.isIdle($0) }
-        #expect(daemon.stop() == 0)
+        #expect(await daemon.stop() == 0)
 
         // The log and the report are read from the store after the daemon stopped, through a second daemon on `null`.
         daemon.device = "null"

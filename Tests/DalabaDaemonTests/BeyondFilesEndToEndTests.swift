@@ -145,7 +145,7 @@ import Testing
             #expect(try await daemon.dalaba(["queue", "\(name).wav", "--kind", "routine", "--id", name]).status == 0)
         }
         try await daemon.waitFor("the three items to play") { DaemonHarness.isIdle($0) }
-        daemon.stop()
+        await daemon.stop()
 
         let capture = try Capture(path: capturePath, channels: 2, rate: 48_000)
         var loudness: [Double: LoudnessMeasurement] = [:]

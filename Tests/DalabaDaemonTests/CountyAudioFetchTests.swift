@@ -18,9 +18,9 @@ import Testing
     /// What the server was asked: one "<path> <Authorization>" line per request, written before it answers.
     let record: URL
 
-    init() throws {
+    init() async throws {
         record = FileManager.default.temporaryDirectory.appendingPathComponent("dalaba-county-audio-requests-\(UUID().uuidString.prefix(8))")
-        let (server, port) = try Processes.startListening(
+        let (server, port) = try await Processes.startListening(
             "python3", [Processes.packageRoot.appendingPathComponent("Tests/Hostile/county_audio_server.py").path, "--record", record.path])
         (serverPID, self.port) = (server.processIdentifier, port)
         cache = try Processes.temporaryDirectory("county-audio-fetch")
@@ -315,7 +315,7 @@ extension CountyAudioFetchTests {
             guard result.status == 0 else { throw CountyAudioFetch.Failure(source: "openssl", reason: "\(step) failed: \(result.stderr)") }
         }
         record = directory.appendingPathComponent("requests")
-        let (server, port) = try Processes.startListening(
+        let (server, port) = try await Processes.startListening(
             "python3",
             [
                 Processes.packageRoot.appendingPathComponent("Tests/Hostile/county_audio_server.py").path, "--record", record.path,

@@ -54,7 +54,7 @@ import Testing
             #expect(started.stdout == "queued talk: on air now or next\n")
             try await daemon.waitFor("the talk to end on silence", timeout: 20) { DaemonHarness.isIdle($0) }
             let rows = try await Self.logRows(daemon).filter { $0["id"] as? String == "talk" }
-            #expect(daemon.stop() == 0)
+            #expect(await daemon.stop() == 0)
 
             let capture = try Capture(path: capturePath, channels: 2, rate: Self.rate)
             // The loudspeaker got exactly what was said, from its first sample, untouched.
@@ -87,7 +87,7 @@ import Testing
             #expect(emergency.status == 0, "\(emergency.stderr)")
             try await daemon.waitFor("the emergency to play and nothing after it", timeout: 30) { DaemonHarness.isIdle($0) }
             let rows = try await Self.logRows(daemon)
-            #expect(daemon.stop() == 0)
+            #expect(await daemon.stop() == 0)
 
             let talk = try #require(rows.first { $0["id"] as? String == "talk" }, "\(rows)")
             #expect(talk["outcome"] as? String == "interrupted", "\(talk)")
@@ -134,7 +134,7 @@ import Testing
             #expect(stopped.stdout == "ended talk\n", "\(stopped.stderr)")
             try await daemon.waitFor("the talk to end") { DaemonHarness.isIdle($0) }
             let rows = try await Self.logRows(daemon).filter { $0["id"] as? String == "talk" }
-            #expect(daemon.stop() == 0)
+            #expect(await daemon.stop() == 0)
 
             let capture = try Capture(path: capturePath, channels: 2, rate: Self.rate)
             #expect(rows.count == 1 && rows.first?["outcome"] as? String == "completed", "\(rows)")

@@ -172,7 +172,7 @@ final class FifoMicrophone: @unchecked Sendable {
             try await daemon.waitFor("the talk to end") { DaemonHarness.isIdle($0) }
             try await Task.sleep(for: .milliseconds(300))
             let rows = try await Self.rows(daemon, id: "talk")
-            #expect(daemon.stop() == 0)
+            #expect(await daemon.stop() == 0)
 
             #expect(rows.count == 1, "one row for the talk: \(rows)")
             let row = try #require(rows.first)
@@ -287,7 +287,7 @@ final class FifoMicrophone: @unchecked Sendable {
 
         try FileManager.default.removeItem(at: filler)
         try await daemon.waitFor("the store to recover", timeout: 10) { !($0["storeFault"] is String) }
-        #expect(daemon.stop() == 0)
+        #expect(await daemon.stop() == 0)
         try await daemon.start()
         let rows = try await LiveEndToEndTests.logRows(daemon)
         #expect(rows.filter { $0["id"] as? String == "talk" }.map { $0["outcome"] as? String } == ["completed"], "\(rows)")

@@ -50,7 +50,7 @@ struct PreemptionBenchmark {
                 capturedAtAcceptance[id] = size / 4
             }
             try await daemon.waitFor("the last emergency to finish") { DaemonHarness.nowPlayingID($0) == "music" && DaemonHarness.queueIDs($0).isEmpty }
-            daemon.stop()
+            await daemon.stop()
 
             let log = try String(contentsOfFile: daemon.logPath, encoding: .utf8)
             var inside: [Double] = []

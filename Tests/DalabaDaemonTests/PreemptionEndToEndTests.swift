@@ -45,7 +45,7 @@ import Testing
             let emergency = try await daemon.dalaba(["queue", "alert.wav", "--kind", "emergency", "--level", "1", "--title", "山洪预警", "--id", "flood"])
             #expect(emergency.status == 0, "\(emergency.stderr)")
             try await daemon.waitFor("everything to play", timeout: 30) { DaemonHarness.isIdle($0) }
-            #expect(daemon.stop() == 0)
+            #expect(await daemon.stop() == 0)
 
             let capture = try Capture(path: capturePath, channels: 2, rate: 48_000)
             let period = 480
@@ -78,7 +78,7 @@ import Testing
             #expect(try await daemon.dalaba(["queue", "long.wav", "--kind", "routine", "--id", "long"]).status == 0)
             #expect(try await daemon.dalaba(["queue", "next.wav", "--kind", "routine", "--id", "next"]).status == 0)
             try await daemon.waitFor("two seconds of the first item") { DaemonHarness.position($0) >= 2.0 }
-            daemon.kill()
+            await daemon.kill()
 
             let secondCapture = daemon.directory.appendingPathComponent("second.raw").path
             daemon.device = paced.pcm(capturingTo: secondCapture)
@@ -86,7 +86,7 @@ import Testing
             try await daemon.start()
             defer { daemon.stop() }
             try await daemon.waitFor("everything to play", timeout: 30) { DaemonHarness.isIdle($0) }
-            #expect(daemon.stop() == 0)
+            #expect(await daemon.stop() == 0)
 
             let runs = Self.heard(try Capture(path: secondCapture, channels: 2, rate: 48_000)).filter { $0.1 >= 480 && $0.0 != "mixed" }
             #expect(runs.map(\.0) == ["440", "660"], "the interrupted item resumed, then the one queued behind it: \(runs)")
@@ -107,7 +107,7 @@ import Testing
             try await daemon.start()
             #expect(try await daemon.dalaba(["queue", "notice.wav", "--kind", "policy", "--id", "notice"]).status == 0)
             try await daemon.waitFor("the notice to be on air") { DaemonHarness.position($0) >= 0.5 }
-            #expect(daemon.stop() == 0)
+            #expect(await daemon.stop() == 0)
 
             try await daemon.start()
             defer { daemon.stop() }

@@ -51,7 +51,7 @@ import Testing
             try await daemon.waitFor("the relay to connect") { Self.relay($0)?["connected"] as? Bool == true }
             try await daemon.waitFor("the relay to end at its maximum") { DaemonHarness.isIdle($0) }
             let rows = try await Self.logRows(daemon, id: "relay")
-            #expect(daemon.stop() == 0)
+            #expect(await daemon.stop() == 0)
 
             let capture = try Capture(path: capturePath, channels: 2, rate: Self.rate)
             #expect(rows.count == 1 && rows.first?["outcome"] as? String == "completed", "\(rows)")
@@ -111,7 +111,7 @@ import Testing
             }
             var rows: [[[String: Any]]] = []
             for (id, _, _) in items { rows.append(try await Self.logRows(daemon, id: id)) }
-            #expect(daemon.stop() == 0)
+            #expect(await daemon.stop() == 0)
 
             let capture = try Capture(path: capturePath, channels: 2, rate: Self.rate)
             let frames = rows.map { ($0.first?["frames"] as? Int) ?? 0 }
@@ -197,7 +197,7 @@ import Testing
             #expect(stopped.stdout == "ended relay\n", "\(stopped.stderr)")
             try await daemon.waitFor("the relay to end") { DaemonHarness.isIdle($0) }
             let rows = try await Self.logRows(daemon, id: "relay")
-            #expect(daemon.stop() == 0)
+            #expect(await daemon.stop() == 0)
 
             #expect(exposition.contains("dalaba_relay_connected 1"), "\(exposition)")
             #expect(exposition.contains(#/dalaba_relay_reconnects [1-9]/#), "\(exposition)")
@@ -238,7 +238,7 @@ import Testing
             let (_, metrics) = try await daemon.request("GET", "/metrics", role: "admin")
             try await daemon.waitFor("the fallback to end the item") { DaemonHarness.isIdle($0) }
             let rows = try await Self.logRows(daemon, id: "relay")
-            #expect(daemon.stop() == 0)
+            #expect(await daemon.stop() == 0)
 
             #expect(String(decoding: metrics, as: UTF8.self).contains("dalaba_relay_dead_air 1"))
             #expect(rows.count == 1 && rows.first?["outcome"] as? String == "failed", "\(rows)")
@@ -274,7 +274,7 @@ import Testing
             try await daemon.waitFor("the relay to connect") { Self.relay($0)?["connected"] as? Bool == true }
             try await daemon.waitFor("dead air to end the relay", timeout: 15) { DaemonHarness.isIdle($0) }
             let rows = try await Self.logRows(daemon, id: "relay")
-            #expect(daemon.stop() == 0)
+            #expect(await daemon.stop() == 0)
 
             #expect(rows.count == 1 && rows.first?["outcome"] as? String == "failed", "\(rows)")
             // Connected all along: the reason is the silence, with no connection error after it.
@@ -332,7 +332,7 @@ import Testing
                 #expect(rows.count == 1 && rows.first?["outcome"] as? String == "failed", "\(id): \(rows)")
                 #expect(error.contains(words) && error.contains(url), "\(id): \(error)")
             }
-            #expect(daemon.stop() == 0)
+            #expect(await daemon.stop() == 0)
         }
     }
 
@@ -363,7 +363,7 @@ import Testing
             try await daemon.waitFor("the emergency to play and nothing after it", timeout: 30) { DaemonHarness.isIdle($0) }
             let rows = try await Self.logRows(daemon, id: "relay")
             let flood = try await Self.logRows(daemon, id: "flood")
-            #expect(daemon.stop() == 0)
+            #expect(await daemon.stop() == 0)
 
             #expect(rows.count == 1 && rows.first?["outcome"] as? String == "interrupted", "a cut relay is not replayed: \(rows)")
             #expect(flood.first?["outcome"] as? String == "completed", "\(flood)")

@@ -115,7 +115,7 @@ import FoundationNetworking
         let (queued, _) = try await daemon.request("POST", "/v1/announcements", role: "operator", body: Data(held.utf8))
         #expect(queued == 201)
 
-        #expect(daemon.stop() == 0)
+        #expect(await daemon.stop() == 0)
         try await daemon.start()
         let rows = try await Self.logRows(daemon)
         #expect(rows.filter { $0["id"] as? String == "alert" }.map { $0["outcome"] as? String } == ["completed"], "\(rows)")

@@ -118,7 +118,7 @@ import Testing
         let logLine = try #require(daemon.log.split(separator: "\n").last { $0.contains("base volume set") }, "\(daemon.log)")
         #expect(logLine.contains("by=admin-zhao") && logLine.contains("from-dB=-3.0") && logLine.contains("to-dB=-14.0"), "\(logLine)")
 
-        #expect(daemon.stop() == 0)
+        #expect(await daemon.stop() == 0)
         try await daemon.start()
         let status = try await daemon.dalaba(["status"], role: "admin")
         #expect(status.stdout.contains("volume  base -14 dB (software gain), set by admin-zhao at "), "\(status.stdout)")
@@ -134,7 +134,7 @@ import Testing
         #expect(rows.first?["volume"] as? Double == -14, "the row records the stored base: \(rows)")
 
         // A level in the database that the API would refuse (an edited file) is not taken: the configuration's stands.
-        #expect(daemon.stop() == 0)
+        #expect(await daemon.stop() == 0)
         let database = daemon.stateDirectory.appendingPathComponent("station.sqlite").path
         let edit = try await Processes.run("sqlite3", [database, "UPDATE storeSetting SET value = 12.0 WHERE key = 'volume.base'"])
         #expect(edit.status == 0, "\(edit.stderr)")

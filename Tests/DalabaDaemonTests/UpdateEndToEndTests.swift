@@ -73,7 +73,7 @@ import Testing
             } else {
                 answered = await request.value?.0
             }
-            daemon.kill()
+            await daemon.kill()
             _ = await request.value
             try await daemon.start()
             let items = Self.queued(try await daemon.status())
