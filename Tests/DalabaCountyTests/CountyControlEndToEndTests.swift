@@ -401,14 +401,14 @@ struct PostgresReconnectorTests {
                 up = await Self.answers(store)
             }
             #expect(up)
-            cluster.kill()
+            await cluster.kill()
             // 25 s of failing queries: the pool's backoff between attempts has grown to several seconds by then.
             let down = Date()
             while Date().timeIntervalSince(down) < 25 {
                 _ = await Self.answers(store)
                 try await Task.sleep(for: .milliseconds(200))
             }
-            try cluster.start()
+            try await cluster.start()
             let back = Date()
             while !(await Self.answers(store)), Date().timeIntervalSince(back) < 60 { try await Task.sleep(for: .milliseconds(100)) }
             let took = Date().timeIntervalSince(back)

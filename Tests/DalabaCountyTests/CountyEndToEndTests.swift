@@ -95,7 +95,7 @@ struct CountyEndToEndTests {
             try await checkRowsExactlyOnce(county)
 
             // The last will: a village killed is marked offline at once.
-            county.villages["370703001003"]!.kill()
+            await county.villages["370703001003"]!.kill()
             try await county.waitFor("the killed village offline", within: 90) {
                 let villages = try await county.getJSON("/v1/villages")["villages"] as? [[String: Any]] ?? []
                 return villages.first { $0["code"] as? String == "370703001003" }?["online"] as? Bool == false
@@ -129,7 +129,7 @@ struct CountyEndToEndTests {
 
             // kill -9 with the outbox entries open again: the restarted head-end publishes the very same message.
             #expect(try await county.postgres.scalar("WITH u AS (UPDATE outbox SET published_at = NULL RETURNING 1) SELECT count(*) FROM u") == "2")
-            county.killHeadEnd()
+            await county.killHeadEnd()
             try await county.startHeadEnd()
             try await county.waitFor("the outbox published again") {
                 try await county.postgres.scalar("SELECT count(*) FROM outbox WHERE published_at IS NULL") == "0"
@@ -142,7 +142,7 @@ struct CountyEndToEndTests {
             }
 
             // PostgreSQL down: villages keep playing their own items, and their rows wait.
-            county.postgres.kill()
+            await county.postgres.kill()
             for code in villages {
                 let (queued, _) = try await county.villages[code]!.request(
                     "POST", "/v1/announcements", role: "operator", body: Data(#"{"kind":"policy","text":"本村通知。","id":"local-\#(code)"}"#.utf8))
@@ -153,7 +153,7 @@ struct CountyEndToEndTests {
                     try await county.villageLog(code).contains { $0.id == "local-\(code)" }
                 }
             }
-            try county.postgres.start()
+            try await county.postgres.start()
             // Once PostgreSQL is back the head-end's pool is fresh within a second or two, it confirms what it holds, and the
             // villages resend the rest at once (not after their 60 s confirm patience): all of it arrives, once.
             try await county.waitFor("the late rows stored", within: 30) {

@@ -15,7 +15,7 @@ struct CountyFetchOffLoopEndToEndTests {
         try FileManager.default.createDirectory(at: audioDirectory, withIntermediateDirectories: true)
         // The trickling head-end of Tests/Hostile: one byte a second, `fetching` touched when a fetch starts.
         let script = Processes.packageRoot.appendingPathComponent("Tests/Hostile/head_end_audio_trickle.py")
-        let (server, port) = try Processes.startListening("python3", [script.path, audioDirectory.path])
+        let (server, port) = try await Processes.startListening("python3", [script.path, audioDirectory.path])
         defer { Processes.killTree(server.processIdentifier) }
         let slow = "http://127.0.0.1:\(port)/slow"
         do {

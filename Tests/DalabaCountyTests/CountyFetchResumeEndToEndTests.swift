@@ -24,7 +24,7 @@ struct CountyFetchResumeEndToEndTests {
             let audioDirectory = county.stateDirectory.appendingPathComponent("audio")
             try FileManager.default.createDirectory(at: audioDirectory, withIntermediateDirectories: true)
             let script = Processes.packageRoot.appendingPathComponent("Tests/Hostile/head_end_audio_trickle.py").path
-            let (server, port) = try Processes.startListening("python3", [script, audioDirectory.path])
+            let (server, port) = try await Processes.startListening("python3", [script, audioDirectory.path])
             let fixture = Fixture(
                 county: county, serverPID: server.processIdentifier, audioDirectory: audioDirectory, url: "http://127.0.0.1:\(port)/slow")
             do {

@@ -166,6 +166,19 @@ final class CountyHarness: @unchecked Sendable {
         Processes.terminate(process, grace: 15)
     }
 
+    /// `killHeadEnd` for async tests: the wait for the exit holds no pool thread.
+    func killHeadEnd() async {
+        guard let process, process.isRunning else { return }
+        Processes.killTree(process.processIdentifier)
+        _ = await Processes.wait(for: process, timeout: 10)
+    }
+
+    /// `stopHeadEnd` for async tests.
+    func stopHeadEnd() async {
+        guard let process else { return }
+        await Processes.terminate(process, grace: 15)
+    }
+
     /// Starts a village with its `[county]` section, on `null` unless given a device (and its environment), fetching audio
     /// from `headEndURL` (the head-end itself unless a test names a stand-in).
     func startVillage(_ code: String, device: String? = nil, environment: [String: String] = [:], headEndURL: String? = nil) async throws {
@@ -258,9 +271,9 @@ final class CountyHarness: @unchecked Sendable {
     }
 
     func destroy() async {
-        for village in villages.values { village.kill() }
-        killHeadEnd()
-        postgres.destroy()
+        for village in villages.values { await village.kill() }
+        await killHeadEnd()
+        await postgres.destroy()
         await broker.remove()
         try? FileManager.default.removeItem(at: directory)
     }

@@ -88,7 +88,7 @@ struct CountyLogVerifyEndToEndTests {
     }
 
     @Test(.timeLimit(.minutes(4))) func anEndlessAudioBodyIsRefusedWithItsReasonWhileTheVillagePlaysOn() async throws {
-        let (server, port) = try Processes.startListening(
+        let (server, port) = try await Processes.startListening(
             "python3", [Processes.packageRoot.appendingPathComponent("Tests/Hostile/county_audio_server.py").path])
         defer { Processes.killTree(server.processIdentifier) }
         let hostile = "http://127.0.0.1:\(port)/endless"

@@ -68,9 +68,9 @@ struct CountyStoreTests {
         try await withCountyStore { store, cluster in
             let rows = chainedRows(count: 20)
             _ = try await store.ingest(village: village, rows: Array(rows[0..<10]))
-            cluster.kill()
+            await cluster.kill()
             await #expect(throws: (any Error).self) { try await store.ingest(village: village, rows: Array(rows[10..<20])) }
-            try cluster.start()
+            try await cluster.start()
             // The village re-sends from the confirmed seq (10): everything arrives, once.
             // The pool backs off after failed connects, so the first attempts after the restart may still fail.
             var outcome: CountyStore.IngestOutcome?

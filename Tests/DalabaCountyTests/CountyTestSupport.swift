@@ -10,15 +10,22 @@ func withCountyStore<T: Sendable>(
     _ name: String = "county", _ body: @Sendable (CountyStore, PostgresCluster) async throws -> T
 ) async throws -> T {
     let cluster = try await PostgresCluster(name: name)
-    defer { cluster.destroy() }
     let client = PostgresClient(configuration: CountyStore.clientConfiguration(cluster.databaseConfiguration), backgroundLogger: testLogger)
-    return try await withThrowingTaskGroup(of: Void.self) { group in
-        group.addTask { await client.run() }
-        defer { group.cancelAll() }
-        try await Task.sleep(for: .milliseconds(20))
-        let store = CountyStore(client: client, logger: testLogger)
-        try await store.migrate()
-        return try await body(store, cluster)
+    // Destroyed after the body, also when it throws, without a defer: pg_ctl's shutdown must not hold a pool thread.
+    do {
+        let result = try await withThrowingTaskGroup(of: Void.self) { group in
+            group.addTask { await client.run() }
+            defer { group.cancelAll() }
+            try await Task.sleep(for: .milliseconds(20))
+            let store = CountyStore(client: client, logger: testLogger)
+            try await store.migrate()
+            return try await body(store, cluster)
+        }
+        await cluster.destroy()
+        return result
+    } catch {
+        await cluster.destroy()
+        throw error
     }
 }
 

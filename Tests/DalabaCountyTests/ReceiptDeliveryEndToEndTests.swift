@@ -67,7 +67,7 @@ struct ReceiptDeliveryEndToEndTests {
             try await county.waitFor("received and queued stored", within: 30) {
                 try await county.postgres.scalar("SELECT count(*) FROM receipt WHERE announcement_id = 'receipts-kill'") == "4"
             }
-            county.postgres.kill()
+            await county.postgres.kill()
             try await county.waitFor("played in both villages", within: 40) {
                 for code in pair where try await county.villageOutcomes(code).filter({ $0.id == "receipts-kill" }).map(\.outcome) != ["completed"] {
                     return false
@@ -82,7 +82,7 @@ struct ReceiptDeliveryEndToEndTests {
                 }
             }
             let taken = Date()
-            county.killHeadEnd()
+            await county.killHeadEnd()
             for code in pair {
                 let kept = try await outbox(county, code, "SELECT group_concat(json_extract(CAST(payload AS TEXT), '$.stage')) FROM linkOutbox")
                 #expect(kept.contains("on-air") && kept.contains("completed"), "\(code) keeps what was not confirmed: \(kept)")
@@ -131,7 +131,7 @@ struct ReceiptDeliveryEndToEndTests {
             try await county.waitFor("both villages online") { try await online(county) == [steady, away] }
 
             // The away village leaves cleanly; its session is saved before the broker loses the ability to save.
-            county.villages[away]!.stop()
+            await county.villages[away]!.stop()
             try await county.waitFor("the away village offline") { try await online(county) == [steady] }
             try await county.waitFor("the away village's session saved", within: 20) {
                 let lines = county.broker.log.split(separator: "\n")

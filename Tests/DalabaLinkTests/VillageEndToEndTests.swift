@@ -178,7 +178,7 @@ extension Recorder {
         #expect(head.stages("c-1") == [.received, .queued, .onAir, .completed, .refused])
 
         // A replay after the village restarted is still caught: the seen ids are in its store.
-        #expect(v.stop() == 0)
+        #expect(await v.stop() == 0)
         try await head.waitFor("the village offline") { $0.states.last?.online == false }
         try await v.start()
         try await head.waitFor("the village back online", online(head, true))
@@ -210,7 +210,7 @@ extension Recorder {
         try await head.waitFor("the village online", online(head, true))
         let audio = try opus(660)
 
-        v.kill()
+        await v.kill()
         try await head.waitFor("the last will", within: 30) { $0.states.last?.online == false }
         let shortLived = try announce("m-d", "d-1", audio: audio, validFor: 1.5)
         try await head.send(shortLived, to: "370703")

@@ -126,7 +126,7 @@ import Testing
             if total == 1, DaemonHarness.isIdle(try await daemon.status()) { break }
             try await Task.sleep(for: .milliseconds(50))
         }
-        #expect(daemon.stop() == 0)
+        #expect(await daemon.stop() == 0)
         let rows = try StationStore.open(path: databasePath).log(LogQuery(order: .oldestFirst)).map(\.record)
         #expect(rows.count == 1, "\(rows)")
         let played = try #require(rows.first)
@@ -183,7 +183,7 @@ import Testing
         #expect(Set(listed.map(\.rule)) == ["daily at 03:00", "daily at 03:30"])
         #expect(listed.allSatisfy { $0.localTime.contains(" 03:00 ") || $0.localTime.contains(" 03:30 ") })
         #expect(try await daemon.request("GET", "/v1/schedule/next?count=0", role: "admin").0 == 400)
-        #expect(daemon.stop() == 0)
+        #expect(await daemon.stop() == 0)
     }
 
     /// `HH:MM` of an instant in China Standard Time, the schedule's default zone.

@@ -181,7 +181,7 @@ import Testing
             let seconds = row?["seconds"] as? Double ?? 0
             #expect(abs(seconds - recordedSeconds) < 0.3, "\(seconds) s on air, \(recordedSeconds) s recorded")
             // On the loudspeaker: the beeps, not silence. Blocks of 10 ms louder than -30 dBFS, in separate bursts.
-            daemon.stop()
+            await daemon.stop()
             let capture = try Capture(path: capturePath, channels: 2, rate: 48_000)
             let block = 480
             let loud = stride(from: 0, to: capture.frames - block, by: block).map { start in
