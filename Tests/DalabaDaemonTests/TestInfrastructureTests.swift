@@ -41,10 +41,14 @@ import Testing
         }
         var slowest = 0.0
         for _ in 0..<5 {
-            let started = Date()
-            let result = try await Processes.run("/bin/true", [], timeout: 7)
-            #expect(result.status == 0)
-            slowest = max(slowest, Date().timeIntervalSince(started))
+            // Timed on the thread that runs it: an await's return also waits for a free pool thread, which is not the run.
+            let (status, took) = try await Processes.offPool {
+                let started = Date()
+                let result = try Processes.run("/bin/true", [], timeout: 7)
+                return (result.status, Date().timeIntervalSince(started))
+            }
+            #expect(status == 0)
+            slowest = max(slowest, took)
         }
         #expect(server.isRunning, "the server still runs, so the test saw what it names")
         // Milliseconds each; held behind the server, the first would take its 8 s and time out.
@@ -111,7 +115,7 @@ import Testing
         #expect(try String(contentsOfFile: one.listenFile, encoding: .utf8) == "127.0.0.1:\(one.port)\n")
         #expect(one.log.contains("listening") && one.log.contains("address=127.0.0.1:\(one.port)"), "\(one.log)")
         #expect(try await one.request("GET", "/v1/status", role: "admin").0 == 200)
-        #expect(one.stop() == 0)
+        #expect(await one.stop() == 0)
         #expect(!FileManager.default.fileExists(atPath: one.listenFile), "the address goes with the server")
         // A restart gets a port of its own again.
         try await one.start()

@@ -137,7 +137,7 @@ public final class DaemonHarness: @unchecked Sendable {
             try await Task.sleep(for: .milliseconds(20))
         }
         let running = process.isRunning
-        kill()
+        await kill()
         throw HarnessError.didNotStart(
             (running ? "no answer within \(startTimeout) s (listen file: \(port == 0 ? "absent" : "port \(port)"))\n" : "it exited\n") + self.log)
     }
@@ -159,6 +159,25 @@ public final class DaemonHarness: @unchecked Sendable {
         guard let process, process.isRunning else { return }
         Processes.killTree(process.processIdentifier)
         _ = Processes.wait(for: process, timeout: 10)
+    }
+
+    /// `stop` for async tests: the wait for the daemon's exit holds no thread of the cooperative pool.
+    @discardableResult
+    public func stop() async -> Int32 {
+        guard let process, process.isRunning else { return process?.terminationStatus ?? 0 }
+        process.terminate()
+        guard await Processes.wait(for: process, timeout: stopTimeout) else {
+            await kill()
+            return -1
+        }
+        return process.terminationStatus
+    }
+
+    /// `kill` for async tests, waiting for the exit without holding a pool thread.
+    public func kill() async {
+        guard let process, process.isRunning else { return }
+        Processes.killTree(process.processIdentifier)
+        _ = await Processes.wait(for: process, timeout: 10)
     }
 
     public var isRunning: Bool { process?.isRunning ?? false }

@@ -128,6 +128,27 @@ public final class PostgresCluster: @unchecked Sendable {
         return result.stdout.trimmingCharacters(in: .whitespacesAndNewlines)
     }
 
+    /// `start` for async tests: pg_isready polled off the cooperative pool (`Processes.offPool` says why).
+    public func start(timeout: Double = 60) async throws {
+        try await Processes.offPool { [self] in try start(timeout: timeout) }
+    }
+
+    /// `stop` for async tests: `pg_ctl stop` waits for the server's shutdown, off the cooperative pool.
+    @discardableResult
+    public func stop() async -> Bool {
+        (try? await Processes.offPool { [self] in stop() }) ?? false
+    }
+
+    /// `kill` for async tests, waiting for the postmaster's exit off the cooperative pool.
+    public func kill() async {
+        _ = try? await Processes.offPool { [self] in kill() }
+    }
+
+    /// `destroy` for async tests (a test's cleanup), off the cooperative pool.
+    public func destroy() async {
+        _ = try? await Processes.offPool { [self] in destroy() }
+    }
+
     /// `psql` for async tests, off the cooperative pool (`Processes.run`'s async overload says why).
     @discardableResult
     public func psql(_ sql: String, database: String? = nil) async throws -> Processes.Result {

@@ -115,6 +115,12 @@ public enum Processes {
         return (process, port)
     }
 
+    /// `startListening` for async tests: the wait for the server's first line (a Python start-up, seconds under load) off
+    /// the cooperative pool.
+    public static func startListening(_ executable: String, _ arguments: [String]) async throws -> (process: Child, port: Int) {
+        try await offPool { try startListening(executable, arguments) }
+    }
+
     /// Runs blocking work (a child process waited for, a server's start-up) on a thread of its own and awaits it. The
     /// cooperative pool has one thread per core, two here: a fixture that blocks one for the seconds initdb or jack_wait
     /// take stalls every other test in the process, and their deadlines then pass while they never ran.
@@ -184,6 +190,17 @@ public enum Processes {
         if wait(for: process, timeout: grace) { return true }
         killTree(process.processIdentifier)
         _ = wait(for: process, timeout: 5)
+        return false
+    }
+
+    /// `terminate` for async tests: the same signals, waited for without holding a thread of the cooperative pool.
+    @discardableResult
+    public static func terminate(_ process: Child, grace: Double = 10) async -> Bool {
+        guard process.isRunning else { return true }
+        process.terminate()
+        if await wait(for: process, timeout: grace) { return true }
+        killTree(process.processIdentifier)
+        _ = await wait(for: process, timeout: 5)
         return false
     }
 
