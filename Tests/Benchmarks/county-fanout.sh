@@ -75,7 +75,7 @@ hwm() { awk '/VmHWM/ {print $2}' "/proc/$1/status"; }
 
 # Region codes: townships of 100 villages each.
 CODES=$(python3 -c "print(' '.join(f'$COUNTY{1 + n // 100:03d}{1 + n % 100:03d}' for n in range($VILLAGES)))")
-REAL_CODES=$(echo $CODES | tr ' ' '\n' | head -n "$REAL" | tr '\n' ' ')
+REAL_CODES=$(echo $CODES | tr ' ' '\n' | sed -n "1,${REAL}p" | tr '\n' ' ')
 SWARM_CODES=$(echo $CODES | tr ' ' '\n' | tail -n +"$((REAL + 1))" | tr '\n' ' ')
 
 log "broker: $VILLAGES village credentials, ACL per village"
