@@ -152,7 +152,17 @@ public final class Child: @unchecked Sendable {
         var attributes = posix_spawnattr_t()
         try check(posix_spawnattr_init(&attributes), "posix_spawnattr_init")
         defer { posix_spawnattr_destroy(&attributes) }
-        try check(posix_spawnattr_setflags(&attributes, Int16(POSIX_SPAWN_SETPGROUP)), "posix_spawnattr_setflags")
+        // Every signal unblocked and at its default in the child: a thread of this process may block or ignore some (a test
+        // runner blocks SIGTERM), and a child would inherit that and be deaf to it.
+        var none = sigset_t()
+        var all = sigset_t()
+        sigemptyset(&none)
+        sigfillset(&all)
+        try check(posix_spawnattr_setsigmask(&attributes, &none), "posix_spawnattr_setsigmask")
+        try check(posix_spawnattr_setsigdefault(&attributes, &all), "posix_spawnattr_setsigdefault")
+        try check(
+            posix_spawnattr_setflags(&attributes, Int16(POSIX_SPAWN_SETPGROUP | POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF)),
+            "posix_spawnattr_setflags")
         try check(posix_spawnattr_setpgroup(&attributes, 0), "posix_spawnattr_setpgroup")
 
         let environment = (self.environment ?? ProcessInfo.processInfo.environment).map { "\($0.key)=\($0.value)" }

@@ -251,7 +251,9 @@ import Testing
                 let label = run.tone.map { "\(Int($0))" } ?? "silence"
                 if order.last != label { order.append(label) }
             }
-            #expect(order.drop { $0 == "silence" } == ["440", "silence", "1000"], "\(order)")
+            #expect(
+                order.drop { $0 == "silence" } == ["440", "silence", "1000"],
+                "\(order): \(capture.runs(candidates: [440, 1000]).map { "\($0.tone.map { "\(Int($0))" } ?? "silence")@\($0.start)+\($0.frames)" })")
             // The silence before the fallback is the dead-air time (the buffer's last audio played out first), not more.
             let silenceBefore = capture.runs(candidates: [440, 1000]).last {
                 $0.tone == nil && $0.start < (Self.tone(1000, in: capture, candidates: [440, 1000]).first ?? 0)
