@@ -128,6 +128,9 @@ public struct Configuration: Sendable {
     public var liveWaitSeconds: Double = 120
     /// `[live] relay-dead-air`: seconds of silence or no data after which a relay (转播) falls back or ends, failed.
     public var relayDeadAirSeconds: Double = 10
+    /// The shortest `relay-dead-air`: the prebuffer (1 s) plus a source's block interval (about 1 s), which a healthy
+    /// stream can take before its first audio is heard; that silence counts as dead air, as a listener hears it.
+    public static let minimumRelayDeadAirSeconds = 2.0
     /// `[live] relay-fallback`: a file under the audio directory played on a relay's dead air (a notice that the programme
     /// is interrupted) before the item ends; nil (`"end"`) ends it at once.
     public var relayFallback: String?
@@ -491,7 +494,16 @@ public struct Configuration: Sendable {
                 if let v = try source.within(silenceThreshold, -96...0, "live.silence-threshold") { config.liveSilenceThreshold = Double(v) }
                 if let v = try source.within(maximum, 1...86_400, "live.maximum") { config.liveMaximumSeconds = Double(v) }
                 if let v = try source.within(wait, 1...3_600, "live.wait") { config.liveWaitSeconds = Double(v) }
-                if let v = try source.within(relayDeadAir, 0.5...3_600, "live.relay-dead-air") { config.relayDeadAirSeconds = v }
+                if let v = try source.within(relayDeadAir, 0...3_600, "live.relay-dead-air") {
+                    // A relay is silent until its prebuffer's second has arrived, and a source such as ezstream sends a
+                    // block a second: a shorter limit would call a healthy stream dead air at its start.
+                    guard v >= Configuration.minimumRelayDeadAirSeconds else {
+                        throw source.invalid(
+                            "live.relay-dead-air",
+                            "\(v) is less than \(Configuration.minimumRelayDeadAirSeconds) s; a relay's first second is its prebuffer's silence")
+                    }
+                    config.relayDeadAirSeconds = v
+                }
                 if let relayFallback {
                     guard !relayFallback.isEmpty, !relayFallback.unicodeScalars.contains(where: { $0.properties.generalCategory == .control }) else {
                         throw source.invalid("live.relay-fallback", "must be \"end\" or an audio file under the audio directory")

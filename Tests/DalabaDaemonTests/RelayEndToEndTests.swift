@@ -226,7 +226,7 @@ import Testing
         try await icecast.startSource(try icecast.makeMP3("tone.mp3", frequency: 440, seconds: 20))
         try await PacedDevice.with { paced in
             let (daemon, capturePath) = try Self.relayDaemon(
-                "relay-dead-air", paced: paced, live: "relay-dead-air = 1.5\nrelay-fallback = \"interrupted.wav\"")
+                "relay-dead-air", paced: paced, live: "relay-dead-air = 2.5\nrelay-fallback = \"interrupted.wav\"")
             try daemon.tone("interrupted.wav", frequency: 1000, seconds: 1.5)
             try await daemon.start()
             defer { daemon.stop() }
@@ -243,7 +243,7 @@ import Testing
             #expect(String(decoding: metrics, as: UTF8.self).contains("dalaba_relay_dead_air 1"))
             #expect(rows.count == 1 && rows.first?["outcome"] as? String == "failed", "\(rows)")
             let error = rows.first?["error"] as? String ?? ""
-            #expect(error.contains("dead air: no audio from \(icecast.streamURL) for 1.5 s") && error.contains("played the fallback"), "\(error)")
+            #expect(error.contains("dead air: no audio from \(icecast.streamURL) for 2.5 s") && error.contains("played the fallback"), "\(error)")
             let capture = try Capture(path: capturePath, channels: 2, rate: Self.rate)
             #expect(rows.first?["frames"] as? Int == capture.frames, "\(rows), capture \(capture.frames)")
             var order: [String] = []
@@ -253,12 +253,16 @@ import Testing
             }
             #expect(
                 order.drop { $0 == "silence" } == ["440", "silence", "1000"],
-                "\(order): \(capture.runs(candidates: [440, 1000]).map { "\($0.tone.map { "\(Int($0))" } ?? "silence")@\($0.start)+\($0.frames)" })")
+                """
+                \(order): \(capture.runs(candidates: [440, 1000]).map { "\($0.tone.map { "\(Int($0))" } ?? "silence")@\($0.start)+\($0.frames)" })
+                \(daemon.log.split(separator: "\n").filter { $0.contains("relay") || $0.contains("live") }.suffix(30).joined(separator: "\n"))
+                \(icecast.diagnostics)
+                """)
             // The silence before the fallback is the dead-air time (the buffer's last audio played out first), not more.
             let silenceBefore = capture.runs(candidates: [440, 1000]).last {
                 $0.tone == nil && $0.start < (Self.tone(1000, in: capture, candidates: [440, 1000]).first ?? 0)
             }
-            #expect((silenceBefore?.frames ?? 0) <= Int(1.5 * Double(Self.rate)) + 2_048, "\(String(describing: silenceBefore))")
+            #expect((silenceBefore?.frames ?? 0) <= Int(2.5 * Double(Self.rate)) + 2_048, "\(String(describing: silenceBefore))")
         }
     }
 
@@ -268,7 +272,7 @@ import Testing
         try await icecast.start()
         try await icecast.startSource(try icecast.makeMP3("silence.mp3", frequency: 440, seconds: 20, amplitude: 0))
         try await PacedDevice.with { paced in
-            let (daemon, capturePath) = try Self.relayDaemon("relay-silent", paced: paced, live: "relay-dead-air = 1.5\nrelay-fallback = \"end\"")
+            let (daemon, capturePath) = try Self.relayDaemon("relay-silent", paced: paced, live: "relay-dead-air = 2\nrelay-fallback = \"end\"")
             try await daemon.start()
             defer { daemon.stop() }
 
@@ -280,11 +284,11 @@ import Testing
 
             #expect(rows.count == 1 && rows.first?["outcome"] as? String == "failed", "\(rows)")
             // Connected all along: the reason is the silence, with no connection error after it.
-            #expect(rows.first?["error"] as? String == "dead air: no audio from \(icecast.streamURL) for 1.5 s", "\(rows)")
+            #expect(rows.first?["error"] as? String == "dead air: no audio from \(icecast.streamURL) for 2 s", "\(rows)")
             let capture = try Capture(path: capturePath, channels: 2, rate: Self.rate)
             #expect(rows.first?["frames"] as? Int == capture.frames)
             #expect(
-                capture.frames >= 3 * Self.rate / 2 && capture.frames < 3 * Self.rate / 2 + 2_048, "dead air after 1.5 s: \(capture.frames) frames")
+                capture.frames >= 2 * Self.rate && capture.frames < 2 * Self.rate + 2_048, "dead air after 2 s: \(capture.frames) frames")
             #expect(capture.samples.allSatisfy { abs(Int($0)) < 64 }, "nothing but (coded) silence was played")
         }
     }
@@ -294,7 +298,7 @@ import Testing
         defer { icecast.shutdown() }
         try await icecast.start()
         try await PacedDevice.with { paced in
-            let (daemon, _) = try Self.relayDaemon("relay-not-audio", paced: paced, live: "relay-dead-air = 1")
+            let (daemon, _) = try Self.relayDaemon("relay-not-audio", paced: paced, live: "relay-dead-air = 2")
             try await daemon.start()
             defer { daemon.stop() }
 
@@ -321,7 +325,7 @@ import Testing
                 ("garbage", icecast.fileURL("garbage.ogg"), "libvorbisfile cannot read the Vorbis headers: not Vorbis data"),
                 ("noise", icecast.fileURL("noise.bin"), "not MPEG audio: no MP3 frame in the first 64 KiB"),
                 ("missing", icecast.streamURL, "not audio: HTTP 404"),
-                ("closed", "http://127.0.0.1:\(closedPort)/live.mp3", "dead air: no audio from http://127.0.0.1:\(closedPort)/live.mp3 for 1 s"),
+                ("closed", "http://127.0.0.1:\(closedPort)/live.mp3", "dead air: no audio from http://127.0.0.1:\(closedPort)/live.mp3 for 2 s"),
             ]
             for (id, url, _) in cases {
                 let started = try await daemon.dalaba(["live", "start", "--url", url, "--kind", "routine", "--id", id])
@@ -396,7 +400,9 @@ import Testing
     }
 
     @Test(arguments: [
-        ("[live]\nrelay-dead-air = 0", "dalaba.toml: live.relay-dead-air: 0.0 is outside 0.5–3600.0"),
+        ("[live]\nrelay-dead-air = 0", "dalaba.toml: live.relay-dead-air: 0.0 is less than 2.0 s; a relay's first second is its prebuffer's silence"),
+        ("[live]\nrelay-dead-air = 1.5", "dalaba.toml: live.relay-dead-air: 1.5 is less than 2.0 s; a relay's first second is its prebuffer's silence"),
+        ("[live]\nrelay-dead-air = 4000", "dalaba.toml: live.relay-dead-air: 4000.0 is outside 0.0–3600.0"),
         ("[live]\nrelay-fallback = \"\"", "dalaba.toml: live.relay-fallback: must be \"end\" or an audio file under the audio directory"),
         ("[live]\nrelay-deadair = 3", "dalaba.toml: live.relay-deadair: unknown key"),
     ])

@@ -212,6 +212,12 @@ public final class Icecast: @unchecked Sendable {
         return process
     }
 
+    /// What Icecast and its sources said (the error and access logs, each ezstream's output), for a failure's message.
+    public var diagnostics: String {
+        let names = ((try? FileManager.default.contentsOfDirectory(atPath: directory.path)) ?? []).filter { $0.hasSuffix(".out") }.sorted()
+        return (["error.log", "access.log"] + names).map { "--- \($0):\n\(output($0))" }.joined(separator: "\n")
+    }
+
     private func output(_ name: String) -> String {
         String((try? String(contentsOf: directory.appendingPathComponent(name), encoding: .utf8))?.suffix(2000) ?? "")
     }
