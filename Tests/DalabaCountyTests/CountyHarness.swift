@@ -236,7 +236,10 @@ final class CountyHarness: @unchecked Sendable {
             if (try? await condition()) == true { return }
             try await Task.sleep(for: .milliseconds(100))
         }
-        throw BrokerFixtureError("\(what) did not happen within \(seconds) s; head-end log: \(log.suffix(3000))")
+        func tail(_ text: String) -> String {
+            text.split(separator: "\n").filter { !$0.contains(" debug ") }.suffix(25).joined(separator: "\n")
+        }
+        throw BrokerFixtureError("\(what) did not happen within \(seconds) s; head-end log:\n\(tail(log))\nbroker log:\n\(tail(broker.log))")
     }
 
     /// Each village's status in a coverage answer.
