@@ -45,21 +45,42 @@ public final class Child: @unchecked Sendable {
     }
 
     /// Whether the child still runs; reaps it (without blocking) once it has exited.
-    public var isRunning: Bool {
+    public var isRunning: Bool { state.withLock { Self.stillRunning(&$0) != nil } }
+
+    /// The pid while the child runs (or is a zombie not yet reaped); reaps it once it has exited. Called with the lock held.
+    private static func stillRunning(_ state: inout State) -> pid_t? {
+        guard case .running(let pid) = state else { return nil }
+        var status: Int32 = 0
+        let reaped = waitpid(pid, &status, WNOHANG)
+        if reaped == pid {
+            state = .exited(pid, status: status)
+            return nil
+        }
+        if reaped == -1, errno == ECHILD {
+            // Reaped by someone else: gone, its status unknown.
+            state = .exited(pid, status: 0xff00)
+            return nil
+        }
+        return pid
+    }
+
+    /// Sends `signal` only while the child is ours and unreaped, under the lock that reaps it: a pid is free for the kernel
+    /// to give again once reaped, and a suite starts children fast enough to wrap Linux's 32,768 pids, so a signal to the pid
+    /// of a child that has gone could reach another test's process. Returns whether it was sent.
+    @discardableResult
+    public func signal(_ number: Int32) -> Bool {
         state.withLock { state in
-            guard case .running(let pid) = state else { return false }
-            var status: Int32 = 0
-            let reaped = waitpid(pid, &status, WNOHANG)
-            if reaped == pid {
-                state = .exited(pid, status: status)
-                return false
-            }
-            if reaped == -1, errno == ECHILD {
-                // Reaped by someone else: gone, its status unknown.
-                state = .exited(pid, status: 0xff00)
-                return false
-            }
-            return true
+            guard let pid = Self.stillRunning(&state) else { return false }
+            return Glibc.kill(pid, number) == 0
+        }
+    }
+
+    /// Runs `body` with the child's pid while it is ours and unreaped (so the pid is not another process's), holding the lock
+    /// that reaps it; nil when it has exited.
+    public func whileRunning<T>(_ body: (pid_t) -> T) -> T? {
+        state.withLock { state in
+            guard let pid = Self.stillRunning(&state) else { return nil }
+            return body(pid)
         }
     }
 
@@ -74,11 +95,8 @@ public final class Child: @unchecked Sendable {
         return status & 0x7f == 0 ? .exit : .uncaughtSignal
     }
 
-    /// SIGTERM.
-    public func terminate() {
-        let pid = processIdentifier
-        if pid > 0, isRunning { _ = Glibc.kill(pid, SIGTERM) }
-    }
+    /// SIGTERM, while it runs.
+    public func terminate() { signal(SIGTERM) }
 
     public func waitUntilExit() {
         while isRunning { usleep(5_000) }
@@ -94,11 +112,8 @@ public final class Child: @unchecked Sendable {
         return true
     }
 
-    /// SIGKILL to the child alone.
-    public func kill() {
-        let pid = processIdentifier
-        if pid > 0, isRunning { _ = Glibc.kill(pid, SIGKILL) }
-    }
+    /// SIGKILL to the child alone, while it runs.
+    public func kill() { signal(SIGKILL) }
 
     /// Starts the child, in a process group of its own as `Process` does. Its standard descriptors are duplicated from what
     /// was set; every other descriptor is closed in it. A pipe's end that the child holds is then closed here, so a reader of

@@ -16,7 +16,7 @@ struct CountyFetchOffLoopEndToEndTests {
         // The trickling head-end of Tests/Hostile: one byte a second, `fetching` touched when a fetch starts.
         let script = Processes.packageRoot.appendingPathComponent("Tests/Hostile/head_end_audio_trickle.py")
         let (server, port) = try await Processes.startListening("python3", [script.path, audioDirectory.path])
-        defer { Processes.killTree(server.processIdentifier) }
+        defer { Processes.killTree(server) }
         let slow = "http://127.0.0.1:\(port)/slow"
         do {
             try await county.startHeadEnd(publicURL: slow)

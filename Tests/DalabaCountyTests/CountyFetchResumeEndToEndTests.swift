@@ -13,7 +13,7 @@ struct CountyFetchResumeEndToEndTests {
     /// A county whose audio route is the trickling stand-in (Tests/Hostile/head_end_audio_trickle.py), one village on `null`.
     struct Fixture {
         let county: CountyHarness
-        let serverPID: Int32
+        let server: Child
         let audioDirectory: URL
         var village: DaemonHarness { county.villages[CountyFetchResumeEndToEndTests.village]! }
         var url: String
@@ -26,7 +26,7 @@ struct CountyFetchResumeEndToEndTests {
             let script = Processes.packageRoot.appendingPathComponent("Tests/Hostile/head_end_audio_trickle.py").path
             let (server, port) = try await Processes.startListening("python3", [script, audioDirectory.path])
             let fixture = Fixture(
-                county: county, serverPID: server.processIdentifier, audioDirectory: audioDirectory, url: "http://127.0.0.1:\(port)/slow")
+                county: county, server: server, audioDirectory: audioDirectory, url: "http://127.0.0.1:\(port)/slow")
             do {
                 try await county.startHeadEnd(publicURL: fixture.url)
                 try await county.startVillage(CountyFetchResumeEndToEndTests.village, headEndURL: fixture.url)
@@ -39,7 +39,7 @@ struct CountyFetchResumeEndToEndTests {
         }
 
         func destroy() async {
-            Processes.killTree(serverPID)
+            Processes.killTree(server)
             await county.destroy()
         }
 

@@ -157,7 +157,7 @@ final class CountyHarness: @unchecked Sendable {
     /// kill -9 of the head-end.
     func killHeadEnd() {
         guard let process, process.isRunning else { return }
-        Processes.killTree(process.processIdentifier)
+        Processes.killTree(process)
         _ = Processes.wait(for: process, timeout: 10)
     }
 
@@ -169,7 +169,7 @@ final class CountyHarness: @unchecked Sendable {
     /// `killHeadEnd` for async tests: the wait for the exit holds no pool thread.
     func killHeadEnd() async {
         guard let process, process.isRunning else { return }
-        Processes.killTree(process.processIdentifier)
+        Processes.killTree(process)
         _ = await Processes.wait(for: process, timeout: 10)
     }
 

@@ -90,7 +90,7 @@ struct CountyLogVerifyEndToEndTests {
     @Test(.timeLimit(.minutes(4))) func anEndlessAudioBodyIsRefusedWithItsReasonWhileTheVillagePlaysOn() async throws {
         let (server, port) = try await Processes.startListening(
             "python3", [Processes.packageRoot.appendingPathComponent("Tests/Hostile/county_audio_server.py").path])
-        defer { Processes.killTree(server.processIdentifier) }
+        defer { Processes.killTree(server) }
         let hostile = "http://127.0.0.1:\(port)/endless"
 
         let county = try await CountyHarness(name: "county-hostile-audio", headEnd: "[audio]\nembed-max-bytes = 1024\n")

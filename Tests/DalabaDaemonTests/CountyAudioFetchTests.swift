@@ -12,7 +12,7 @@ import Testing
 /// body, a 10 GB Content-Length, a wrong digest, a trickle, a redirect, a web page. Each is refused with its reason, quickly,
 /// and leaves nothing in the cache; the same server's honest answer is taken, so the refusals are not of everything.
 @Suite(.serialized) final class CountyAudioFetchTests {
-    let serverPID: Int32
+    let server: Child
     let port: Int
     let cache: URL
     /// What the server was asked: one "<path> <Authorization>" line per request, written before it answers.
@@ -22,13 +22,13 @@ import Testing
         record = FileManager.default.temporaryDirectory.appendingPathComponent("dalaba-county-audio-requests-\(UUID().uuidString.prefix(8))")
         let (server, port) = try await Processes.startListening(
             "python3", [Processes.packageRoot.appendingPathComponent("Tests/Hostile/county_audio_server.py").path, "--record", record.path])
-        (serverPID, self.port) = (server.processIdentifier, port)
+        (self.server, self.port) = (server, port)
         cache = try Processes.temporaryDirectory("county-audio-fetch")
     }
 
     deinit {
         // SIGKILL: this process's blocked signal mask is inherited, so the child would ignore SIGTERM.
-        Processes.killTree(serverPID)
+        Processes.killTree(server)
         try? FileManager.default.removeItem(at: cache)
         try? FileManager.default.removeItem(at: record)
     }
@@ -289,7 +289,7 @@ extension CountyAudioFetchTests {
 /// `ca-file` (or `head-end-ca-file`, which wins) is that CA, refused by name when it is another CA or the system's store.
 @Suite(.serialized) final class CountyAudioFetchTLSTests {
     let directory: URL
-    let serverPID: Int32
+    let server: Child
     let port: Int
     let record: URL
     var headEndCA: String { directory.appendingPathComponent("head-end-ca.crt").path }
@@ -321,11 +321,11 @@ extension CountyAudioFetchTests {
                 Processes.packageRoot.appendingPathComponent("Tests/Hostile/county_audio_server.py").path, "--record", record.path,
                 "--tls", "\(d)/server.crt", "\(d)/server.key",
             ])
-        (serverPID, self.port) = (server.processIdentifier, port)
+        (self.server, self.port) = (server, port)
     }
 
     deinit {
-        Processes.killTree(serverPID)
+        Processes.killTree(server)
         try? FileManager.default.removeItem(at: directory)
     }
 

@@ -64,7 +64,7 @@ import Testing
         redirector.standardOutput = output
         try Processes.start(redirector)
         // SIGKILL: this process's blocked signal mask is inherited, so the child would ignore SIGTERM.
-        defer { Processes.killTree(redirector.processIdentifier) }
+        defer { Processes.killTree(redirector) }
         var said = Data()
         while !said.contains(UInt8(ascii: "\n")) { said.append(output.fileHandleForReading.availableData) }
         let port = try #require(Int(String(decoding: said, as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)))

@@ -31,7 +31,7 @@ import Testing
         server.arguments = ["-c", "import os, time; os.closerange(3, 65536); time.sleep(8)"]
         try Processes.start(server)
         defer {
-            Processes.killTree(server.processIdentifier)
+            Processes.killTree(server)
             _ = Processes.wait(for: server, timeout: 10)
         }
         // Until the server has closed what it inherited.
@@ -53,6 +53,22 @@ import Testing
         #expect(server.isRunning, "the server still runs, so the test saw what it names")
         // Milliseconds each; held behind the server, the first would take its 8 s and time out.
         #expect(slowest < 3.0)
+    }
+
+    /// A suite starts children fast enough to wrap Linux's 32,768 pids (about 130 a second here), so a signal meant for a
+    /// child that has gone could reach another test's broker under the same pid: a child is signalled only while unreaped.
+    @Test(.timeLimit(.minutes(1))) func aChildIsSignalledOnlyWhileItIsOursAndUnreaped() async throws {
+        let sleeper = Child()
+        sleeper.executableURL = URL(fileURLWithPath: "/bin/sleep")
+        sleeper.arguments = ["30"]
+        try sleeper.run()
+        #expect(sleeper.whileRunning { $0 } == sleeper.processIdentifier)
+        #expect(sleeper.signal(SIGKILL), "a running child takes the signal")
+        #expect(await Processes.wait(for: sleeper, timeout: 10))
+        #expect(sleeper.terminationReason == .uncaughtSignal && sleeper.terminationStatus == SIGKILL)
+        // Gone and reaped: its pid is the kernel's to give again, and nothing is sent to it.
+        #expect(!sleeper.signal(SIGKILL) && sleeper.whileRunning { $0 } == nil)
+        Processes.killTree(sleeper)
     }
 
     @Test(.timeLimit(.minutes(1))) func theEnvironmentGoesToTheChildOnly() async throws {

@@ -40,7 +40,7 @@ public final class Broker: @unchecked Sendable {
     /// over every village take seconds, which must not be spent on the cooperative pool (Processes.offPool says why).
     private var prepared = false
 
-    deinit { if let process, process.isRunning { Processes.killTree(process.processIdentifier) } }
+    deinit { if let process, process.isRunning { Processes.killTree(process) } }
 
     /// The village's credential (a precondition failure for a code the broker was not made for).
     public func credential(for village: String) -> Credential {
@@ -99,7 +99,7 @@ public final class Broker: @unchecked Sendable {
                 return
             }
             if process.isRunning {
-                Processes.killTree(process.processIdentifier)
+                Processes.killTree(process)
                 throw BrokerFixtureError("mosquitto did not listen on \(port) within \(timeout) s; log: \(log.suffix(2000))")
             }
             // Exited: most likely the port was taken between choosing and binding it; try another unless it was ours before.
@@ -115,7 +115,7 @@ public final class Broker: @unchecked Sendable {
         guard let process, process.isRunning else { return }
         process.terminate()
         if !(await Processes.wait(for: process, timeout: 10)) {
-            Processes.killTree(process.processIdentifier)
+            Processes.killTree(process)
             _ = await Processes.wait(for: process, timeout: 5)
         }
     }
@@ -123,7 +123,7 @@ public final class Broker: @unchecked Sendable {
     /// SIGKILL by pid: what was saved by the last autosave (at most a second ago) survives.
     public func kill() async {
         guard let process, process.isRunning else { return }
-        Processes.killTree(process.processIdentifier)
+        Processes.killTree(process)
         _ = await Processes.wait(for: process, timeout: 5)
     }
 
@@ -136,7 +136,7 @@ public final class Broker: @unchecked Sendable {
     /// Kills the broker (SIGKILL by pid) and removes its directory, at once: for a test's `defer`.
     public func shutdown() {
         if let process, process.isRunning {
-            Processes.killTree(process.processIdentifier)
+            Processes.killTree(process)
             _ = Processes.wait(for: process, timeout: 5)
         }
         try? FileManager.default.removeItem(at: directory)

@@ -157,7 +157,7 @@ public final class DaemonHarness: @unchecked Sendable {
     /// `kill -9`: no chance to record anything.
     public func kill() {
         guard let process, process.isRunning else { return }
-        Processes.killTree(process.processIdentifier)
+        Processes.killTree(process)
         _ = Processes.wait(for: process, timeout: 10)
     }
 
@@ -176,7 +176,7 @@ public final class DaemonHarness: @unchecked Sendable {
     /// `kill` for async tests, waiting for the exit without holding a pool thread.
     public func kill() async {
         guard let process, process.isRunning else { return }
-        Processes.killTree(process.processIdentifier)
+        Processes.killTree(process)
         _ = await Processes.wait(for: process, timeout: 10)
     }
 
@@ -184,8 +184,7 @@ public final class DaemonHarness: @unchecked Sendable {
 
     /// Sends `signal` (SIGHUP to reload, say) to the running daemon.
     public func signal(_ signal: Int32) {
-        guard let process, process.isRunning else { return }
-        Foundation.kill(process.processIdentifier, signal)
+        process?.signal(signal)
     }
 
     deinit {

@@ -39,7 +39,7 @@ public final class Icecast: @unchecked Sendable {
     }
 
     deinit {
-        for process in sources + [server].compactMap({ $0 }) where process.isRunning { Processes.killTree(process.processIdentifier) }
+        for process in sources + [server].compactMap({ $0 }) where process.isRunning { Processes.killTree(process) }
     }
 
     /// An MP3 file of a sine tone (libsndfile's LAME encoder), for the source to stream.
@@ -111,7 +111,7 @@ public final class Icecast: @unchecked Sendable {
             }
             if process.isRunning, Broker.accepts(port: port) { return }
             if process.isRunning {
-                Processes.killTree(process.processIdentifier)
+                Processes.killTree(process)
                 throw BrokerFixtureError("icecast2 did not listen on \(port) within \(timeout) s: \(log.suffix(2000))")
             }
             // Exited: most likely the port was taken between choosing and binding it.
@@ -161,7 +161,7 @@ public final class Icecast: @unchecked Sendable {
     /// SIGKILL to the source clients: Icecast drops their mounts and listeners at once.
     public func killSource() {
         for source in sources where source.isRunning {
-            Processes.killTree(source.processIdentifier)
+            Processes.killTree(source)
             _ = Processes.wait(for: source, timeout: 5)
         }
         sources.removeAll()
@@ -182,7 +182,7 @@ public final class Icecast: @unchecked Sendable {
     public func shutdown() {
         killSource()
         if let server, server.isRunning {
-            Processes.killTree(server.processIdentifier)
+            Processes.killTree(server)
             _ = Processes.wait(for: server, timeout: 5)
         }
         try? FileManager.default.removeItem(at: directory)

@@ -166,7 +166,7 @@ public final class PacedDevice: @unchecked Sendable {
         if jackd.isRunning {
             jackd.terminate()
             if !(await Processes.wait(for: jackd, timeout: 5)) {
-                kill(jackd.processIdentifier, SIGKILL)
+                jackd.kill()
                 _ = await Processes.wait(for: jackd, timeout: 5)
             }
         }

@@ -103,6 +103,9 @@ public final class PostgresCluster: @unchecked Sendable {
         guard let text = try? String(contentsOfFile: dataDirectory + "/postmaster.pid", encoding: .utf8),
             let first = text.split(separator: "\n").first, let pid = Int32(first), Foundation.kill(pid, 0) == 0
         else { return nil }
+        // The file outlives a kill -9, and a suite wraps Linux's 32,768 pids: only a postgres of this data directory is ours.
+        let command = (try? Data(contentsOf: URL(fileURLWithPath: "/proc/\(pid)/cmdline"))).map { String(decoding: $0, as: UTF8.self) } ?? ""
+        guard command.contains("postgres"), command.contains(dataDirectory) else { return nil }
         return pid
     }
 

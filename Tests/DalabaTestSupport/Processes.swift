@@ -67,7 +67,7 @@ public enum Processes {
         }
         let exited = wait(for: process, timeout: timeout)
         if !exited {
-            killTree(process.processIdentifier)
+            killTree(process)
             _ = wait(for: process, timeout: 5)
         }
         // A grandchild holding a pipe open (a daemon the child started) must not hang the test either.
@@ -109,7 +109,7 @@ public enum Processes {
             said.append(more)
         }
         guard let port = Int(String(decoding: said, as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)) else {
-            killTree(process.processIdentifier)
+            killTree(process)
             throw ProcessError.noPort("\(executable) \(arguments.joined(separator: " "))", said: String(decoding: said, as: UTF8.self))
         }
         return (process, port)
@@ -163,6 +163,12 @@ public enum Processes {
     /// SIGKILL to `pid` and to every process below it. A grandchild left running would keep the child's end of the socket
     /// by which Foundation learns that the child exited: the child would stay a zombie, unreaped, and (as swift-testing
     /// waits for any child) exit tests in this process would wait for ever.
+    /// SIGKILL to `child` and everything it started, only while it is ours and unreaped: a child that has gone is left
+    /// alone, since a suite wraps Linux's 32,768 pids and its pid may be another test's process by now (see `Child.signal`).
+    public static func killTree(_ child: Child) {
+        _ = child.whileRunning { killTree($0) }
+    }
+
     public static func killTree(_ pid: Int32) {
         var children: [Int32: [Int32]] = [:]
         for entry in (try? FileManager.default.contentsOfDirectory(atPath: "/proc")) ?? [] {
@@ -188,7 +194,7 @@ public enum Processes {
         guard process.isRunning else { return true }
         process.terminate()
         if wait(for: process, timeout: grace) { return true }
-        killTree(process.processIdentifier)
+        killTree(process)
         _ = wait(for: process, timeout: 5)
         return false
     }
@@ -199,7 +205,7 @@ public enum Processes {
         guard process.isRunning else { return true }
         process.terminate()
         if await wait(for: process, timeout: grace) { return true }
-        killTree(process.processIdentifier)
+        killTree(process)
         _ = await wait(for: process, timeout: 5)
         return false
     }
