@@ -44,8 +44,24 @@ public final class PostgresCluster: @unchecked Sendable {
     ///
     /// `postgres` runs as a direct child (under `runuser`), not daemonised by `pg_ctl start`: a daemon would inherit the
     /// socket by which Foundation learns that its child exited, and the start would never be seen to finish.
+    ///
+    /// The port chosen is free when probed, yet another test may bind it before postgres does (CI's neighbours start
+    /// hundreds of servers): a first start then tries another port, a restart (whose clients know the port) the same one
+    /// again a moment later, up to five times.
     public func start(timeout: Double = 60) throws {
-        if port == 0 { port = try Self.freePort() }
+        let fresh = port == 0
+        for attempt in 1...5 {
+            if port == 0 { port = try Self.freePort() }
+            do {
+                return try startOnce(timeout: timeout)
+            } catch ClusterError.portTaken(let log) {
+                if attempt == 5 { throw ClusterError.failed("postgres exited: port \(port) was taken five times: \(log.suffix(2000))") }
+                if fresh { port = 0 } else { usleep(500_000) }
+            }
+        }
+    }
+
+    private func startOnce(timeout: Double) throws {
         let process = Child()
         process.executableURL = URL(fileURLWithPath: "/usr/sbin/runuser")
         // fsync off: a test cluster need not survive a power cut (a kill -9 of the server still loses no commit, since the
@@ -65,7 +81,11 @@ public final class PostgresCluster: @unchecked Sendable {
         server = process
         let deadline = Date().addingTimeInterval(timeout)
         while Date() < deadline {
-            guard process.isRunning else { throw ClusterError.failed("postgres exited: \(self.log.suffix(2000))") }
+            guard process.isRunning else {
+                let log = self.log
+                if log.contains("could not bind") && log.contains("Address already in use") { throw ClusterError.portTaken(log) }
+                throw ClusterError.failed("postgres exited: \(log.suffix(2000))")
+            }
             if let ready = try? Processes.run("\(Self.binaries)/pg_isready", ["-q", "-h", "127.0.0.1", "-p", "\(port)"], timeout: 10), ready.status == 0 {
                 return
             }
@@ -186,9 +206,12 @@ public final class PostgresCluster: @unchecked Sendable {
 
     public enum ClusterError: Error, CustomStringConvertible {
         case failed(String)
+        /// Another process bound the port first; the server's log.
+        case portTaken(String)
         public var description: String {
             switch self {
             case .failed(let what): "PostgreSQL test cluster: \(what)"
+            case .portTaken(let log): "PostgreSQL test cluster: the port was taken: \(log.suffix(2000))"
             }
         }
     }
