@@ -50,7 +50,9 @@ import Testing
             let capture = try Capture(path: capturePath, channels: 2, rate: 48_000)
             let period = 480
             let runs = Self.heard(capture)
-            let labels = runs.filter { $0.1 >= period && $0.0 != "mixed" }.map(\.0)
+            // A sound is more than one block: the one block that straddles a switch may read as a third tone (a quiet run once
+            // heard the block between the programme and the two-tone signal as 1000 Hz, 480 frames, taken from the signal).
+            let labels = runs.filter { $0.1 > period && $0.0 != "mixed" }.map(\.0)
             #expect(labels == ["440", "attention", "1000", "440"], "\(runs)")
             // No gap longer than one period anywhere between the first and the last sound.
             let inner = runs.drop { $0.0 == "silence" }.reversed().drop { $0.0 == "silence" }
