@@ -1,4 +1,5 @@
 import Foundation
+import Synchronization
 
 /// A PostgreSQL 15 cluster of one test's own: `initdb` into a temporary directory owned by the `postgres` user (root may not
 /// run the server), `pg_ctl` to start it on a free loopback port, and stop, kill -9 and restart for fault tests. Nothing is
@@ -86,7 +87,12 @@ public final class PostgresCluster: @unchecked Sendable {
                 if log.contains("could not bind") && log.contains("Address already in use") { throw ClusterError.portTaken(log) }
                 throw ClusterError.failed("postgres exited: \(log.suffix(2000))")
             }
-            if let ready = try? Processes.run("\(Self.binaries)/pg_isready", ["-q", "-h", "127.0.0.1", "-p", "\(port)"], timeout: 10), ready.status == 0 {
+            // Asked on the server's own socket in this cluster's directory, which postgres makes only once it has bound its
+            // TCP port: over TCP, another test's cluster on the same port would answer "ready" for a server that is failing
+            // to bind (CI saw a CREATE DATABASE land in the wrong cluster).
+            if let ready = try? Processes.run("\(Self.binaries)/pg_isready", ["-q", "-h", directory.path, "-p", "\(port)"], timeout: 10),
+                ready.status == 0
+            {
                 return
             }
             usleep(50_000)
@@ -183,25 +189,31 @@ public final class PostgresCluster: @unchecked Sendable {
         try await Processes.offPool { [self] in try scalar(sql) }
     }
 
-    /// A loopback port nobody listens on now (bind port 0, read it back, close).
+    /// The next port to try; see `freePort`.
+    private static let nextPort = Mutex(20_000 + Int(getpid()) % 6_000)
+
+    /// A loopback port nobody listens on now, from below the kernel's ephemeral range (32768–60999 on Debian): the system
+    /// never gives those to an outgoing connection or to another fixture's port-0 probe, and this process hands them out
+    /// one after another, so a cluster restarted on its port after a kill -9 finds it still free.
     public static func freePort() throws -> Int {
-        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
-        guard fd >= 0 else { throw ClusterError.failed("socket: \(String(cString: strerror(errno)))") }
-        defer { close(fd) }
-        var address = sockaddr_in()
-        address.sin_family = sa_family_t(AF_INET)
-        address.sin_port = 0
-        address.sin_addr.s_addr = inet_addr("127.0.0.1")
-        let bound = withUnsafePointer(to: &address) {
-            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
+        for _ in 0..<2_000 {
+            let port = nextPort.withLock { next in
+                defer { next = next >= 31_999 ? 20_000 : next + 1 }
+                return next
+            }
+            let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+            guard fd >= 0 else { throw ClusterError.failed("socket: \(String(cString: strerror(errno)))") }
+            defer { close(fd) }
+            var address = sockaddr_in()
+            address.sin_family = sa_family_t(AF_INET)
+            address.sin_port = in_port_t(UInt16(port).bigEndian)
+            address.sin_addr.s_addr = inet_addr("127.0.0.1")
+            let bound = withUnsafePointer(to: &address) {
+                $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
+            }
+            if bound == 0 { return port }
         }
-        guard bound == 0 else { throw ClusterError.failed("bind: \(String(cString: strerror(errno)))") }
-        var length = socklen_t(MemoryLayout<sockaddr_in>.size)
-        let named = withUnsafeMutablePointer(to: &address) {
-            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { getsockname(fd, $0, &length) }
-        }
-        guard named == 0 else { throw ClusterError.failed("getsockname: \(String(cString: strerror(errno)))") }
-        return Int(UInt16(bigEndian: address.sin_port))
+        throw ClusterError.failed("no free port in 20000–31999")
     }
 
     public enum ClusterError: Error, CustomStringConvertible {
