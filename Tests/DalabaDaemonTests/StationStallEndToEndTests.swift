@@ -23,7 +23,7 @@ import Testing
         locker.standardInput = input
         locker.standardOutput = output
         try Processes.start(locker)
-        defer { if locker.isRunning { Processes.killTree(locker) } }
+        defer { Processes.killTree(locker) }
         input.fileHandleForWriting.write(Data("BEGIN EXCLUSIVE;\nSELECT 'locked';\n".utf8))
         var said = Data()
         while !String(decoding: said, as: UTF8.self).contains("locked") { said.append(output.fileHandleForReading.availableData) }

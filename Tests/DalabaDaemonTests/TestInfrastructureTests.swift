@@ -70,7 +70,6 @@ import Testing
         #expect(sleeper.terminationReason == .uncaughtSignal && sleeper.terminationStatus == SIGKILL)
         // Gone and reaped: its pid is the kernel's to give again, and nothing is sent to it.
         #expect(!sleeper.signal(SIGKILL) && sleeper.whileRunning { $0 } == nil)
-        Processes.killTree(sleeper)
     }
 
     @Test(.timeLimit(.minutes(1))) func theEnvironmentGoesToTheChildOnly() async throws {

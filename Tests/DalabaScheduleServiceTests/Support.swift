@@ -135,15 +135,16 @@ final class StationRig: @unchecked Sendable {
     func waitUntilIdle(timeout: Double = 90) async throws {
         let deadline = Date().addingTimeInterval(timeout)
         var status = await station.status()
-        while Date() < deadline {
-            status = await station.status()
+        while true {
             if status.nowPlaying == nil && status.queue.isEmpty {
                 // Idle shows as soon as the arbiter has taken the end; its row is committed just after. Seen once beside
                 // stress-ng: the log read in between was empty.
                 if !(await station.flush(timeout: 10)) { Issue.record("the station's store did not take its changes within 10 s") }
                 return
             }
+            guard Date() < deadline else { break }
             try await Task.sleep(for: .milliseconds(10))
+            status = await station.status()
         }
         Issue.record(
             "the station did not become idle within \(timeout) s: playing \(status.nowPlaying.map { "\($0.item.id) at \($0.position) s" } ?? "nothing"), queue \(status.queue.map(\.id))")

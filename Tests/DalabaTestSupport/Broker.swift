@@ -40,7 +40,7 @@ public final class Broker: @unchecked Sendable {
     /// over every village take seconds, which must not be spent on the cooperative pool (Processes.offPool says why).
     private var prepared = false
 
-    deinit { if let process, process.isRunning { Processes.killTree(process) } }
+    deinit { if let process { Processes.killTree(process) } }
 
     /// The village's credential (a precondition failure for a code the broker was not made for).
     public func credential(for village: String) -> Credential {

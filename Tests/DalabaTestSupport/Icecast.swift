@@ -39,7 +39,7 @@ public final class Icecast: @unchecked Sendable {
     }
 
     deinit {
-        for process in sources + [server].compactMap({ $0 }) where process.isRunning { Processes.killTree(process) }
+        for process in sources + [server].compactMap({ $0 }) { Processes.killTree(process) }
     }
 
     /// An MP3 file of a sine tone (libsndfile's LAME encoder), for the source to stream.

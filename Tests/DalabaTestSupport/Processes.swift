@@ -160,15 +160,15 @@ public enum Processes {
         return true
     }
 
-    /// SIGKILL to `pid` and to every process below it. A grandchild left running would keep the child's end of the socket
-    /// by which Foundation learns that the child exited: the child would stay a zombie, unreaped, and (as swift-testing
-    /// waits for any child) exit tests in this process would wait for ever.
     /// SIGKILL to `child` and everything it started, only while it is ours and unreaped: a child that has gone is left
     /// alone, since a suite wraps Linux's 32,768 pids and its pid may be another test's process by now (see `Child.signal`).
     public static func killTree(_ child: Child) {
         _ = child.whileRunning { killTree($0) }
     }
 
+    /// SIGKILL to `pid` and to every process below it: a grandchild left running would keep the child's pipes open. Only
+    /// for a pid known to be live and ours (a postmaster's, checked against its data directory); a `Child` goes through
+    /// `killTree(_ child:)`.
     public static func killTree(_ pid: Int32) {
         var children: [Int32: [Int32]] = [:]
         for entry in (try? FileManager.default.contentsOfDirectory(atPath: "/proc")) ?? [] {
